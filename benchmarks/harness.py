@@ -1,0 +1,93 @@
+"""Time one of our functions against a peer's in the same process.
+
+The two are run alternately (ours, peer, ours, peer, ...) so that machine
+noise hits both alike; we report median times and the ratio
+``ours / peer`` (below 1 means we are faster).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["Result", "compare", "machine", "write_jsonl"]
+
+
+@dataclass
+class Result:
+    name: str
+    ours: str
+    peer: str
+    ours_median_s: float
+    peer_median_s: float
+    ratio: float  # ours / peer: < 1 means we are faster
+    repeats: int
+    params: dict = field(default_factory=dict)
+    target: str = ""
+    machine: str = ""
+    date: str = ""
+
+    def line(self) -> str:
+        verdict = f"{1 / self.ratio:.2f}x faster" if self.ratio < 1 else f"{self.ratio:.2f}x slower"
+        target = f"  [target: {self.target}]" if self.target else ""
+        return (
+            f"{self.name}: {self.ours} {self.ours_median_s * 1e3:.3f} ms vs {self.peer} "
+            f"{self.peer_median_s * 1e3:.3f} ms -> ratio {self.ratio:.3f} ({verdict}){target}"
+        )
+
+
+def machine() -> str:
+    """A one-line description of this machine."""
+    import os
+
+    return f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+
+
+def _time_once(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def compare(
+    name: str,
+    ours: Callable[[], object],
+    peer: Callable[[], object],
+    *,
+    ours_label: str = "ours",
+    peer_label: str = "peer",
+    repeats: int = 7,
+    warmup: int = 1,
+    params: dict | None = None,
+    target: str = "",
+) -> Result:
+    """Median wall time of ``ours()`` and ``peer()``, run alternately ``repeats`` times each."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    for _ in range(warmup):
+        ours()
+        peer()
+    t_ours, t_peer = [], []
+    for _ in range(repeats):
+        t_ours.append(_time_once(ours))
+        t_peer.append(_time_once(peer))
+    mo, mp = statistics.median(t_ours), statistics.median(t_peer)
+    return Result(
+        name, ours_label, peer_label, mo, mp, mo / mp, repeats, params or {}, target, machine(),
+        datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+    )
+
+
+def write_jsonl(results: list[Result], path: str | Path) -> None:
+    """Append one JSON line per result to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        for r in results:
+            fh.write(json.dumps(asdict(r)) + "\n")

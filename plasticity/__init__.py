@@ -1,0 +1,1 @@
+"""plasticity (see README)."""

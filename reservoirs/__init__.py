@@ -1,0 +1,1 @@
+"""reservoirs (see README)."""
