@@ -1,0 +1,28 @@
+"""Every .cu file in the repository compiles to PTX for sm_80 and sm_90."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from neuro.kernels import nvcc_path
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = sorted(p for p in ROOT.rglob("*.cu") if not any(part.startswith(".") or part in ("build", "results") for part in p.relative_to(ROOT).parts))
+NVCC = nvcc_path()
+
+
+def test_there_are_cuda_sources():
+    assert any(p.name == "sparse_relu.cu" for p in SOURCES)
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not installed on this machine")
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+@pytest.mark.parametrize("source", SOURCES, ids=[str(p.relative_to(ROOT)) for p in SOURCES])
+def test_nvcc_compiles(source, arch, tmp_path):
+    out = subprocess.run(
+        [NVCC, "--ptx", f"-arch={arch}", "-std=c++17", str(source), "-o", str(tmp_path / "out.ptx")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, f"nvcc failed on {source}:\n{out.stderr}"
+    assert ".entry" in (tmp_path / "out.ptx").read_text()  # at least one kernel was emitted

@@ -1,0 +1,14 @@
+import subprocess
+import sys
+
+
+def test_all_packages_import():
+    out = subprocess.run([sys.executable, "-c", "import neuro, ann, reservoirs, plasticity, scans, experiments"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_import_neuro_is_light():
+    code = "import sys, neuro, neuro.kernels; heavy = [m for m in ('brian2', 'cupy', 'torch', 'matplotlib') if m in sys.modules]; print(heavy)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
