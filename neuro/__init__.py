@@ -1,10 +1,38 @@
 """neuro: the array backend, the kernel registry, and the spiking core.
 
-Importing ``neuro`` is cheap: Brian2 and CuPy are imported only when used.
+Importing ``neuro`` is cheap: the spiking core (numba kernels) is imported on
+first use of one of its names (``neuro.Network``, ``neuro.LIF``, ...), and
+Brian2 and CuPy only when used (``neuro.brian2`` is never imported here).
 """
+
+from importlib import import_module
 
 from . import backend
 from .backend import array_module, asnumpy, get_backend, make_rng, set_backend, to_device, use_backend
+
+# public name -> submodule holding it, imported lazily (PEP 562)
+_LAZY = {
+    "Network": "network",
+    "Population": "populations",
+    "LIF": "neurons",
+    "Izhikevich": "neurons",
+    "AdEx": "neurons",
+    "NeuronModel": "neurons",
+    "Projection": "synapses",
+    "tsodyks_markram": "synapses",
+    "SpikeTimes": "inputs",
+    "PoissonInput": "inputs",
+    "Current": "inputs",
+    "SpikeMonitor": "monitors",
+    "StateMonitor": "monitors",
+    "RateMonitor": "monitors",
+    "TraceMonitor": "monitors",
+    "Simulator": "simulator",
+    "RateReadout": "components",
+    "NeuroWarning": "validation",
+    "DtWarning": "validation",
+    "connectivity": None,
+}
 
 __all__ = [
     "array_module",
@@ -15,4 +43,18 @@ __all__ = [
     "set_backend",
     "to_device",
     "use_backend",
+    *_LAZY,
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = import_module(f".{_LAZY[name] or name}", __name__)
+        value = module if _LAZY[name] is None else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'neuro' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

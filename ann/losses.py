@@ -1,0 +1,339 @@
+"""Loss functions (PyTorch semantics) and information-theory helpers.
+
+Losses take :class:`~ann.tensor.Tensor` inputs and return a Tensor: a scalar
+for ``reduction="mean"`` or ``"sum"``, the per-element losses for ``"none"``.
+Classification losses take logits or log-probabilities of shape ``(N, C)`` or
+``(N, C, d1, ...)`` (class axis 1, as PyTorch) and integer targets of shape
+``(N,)`` / ``(N, d1, ...)``, or class probabilities of the logits' shape.
+
+The helpers :func:`entropy`, :func:`cross_entropy_of` and
+:func:`kl_divergence` work on plain probability arrays (NumPy or CuPy),
+along the last axis, in nats (``base=2`` for bits), with ``0 log 0 = 0``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuro.backend import array_module
+
+from .activations import log_softmax
+from .tensor import Tensor, _operand, _special, absolute, clip, log, make_op, maximum, minimum, where
+
+__all__ = [
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "mse_loss",
+    "l1_loss",
+    "huber_loss",
+    "kl_div",
+    "entropy",
+    "cross_entropy_of",
+    "kl_divergence",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: str, allowed=_REDUCTIONS) -> None:
+    if reduction not in allowed:
+        raise ValueError(f"reduction must be one of {allowed}, got {reduction!r}")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _check_same_shape(input: Tensor, target: Tensor, name: str) -> None:
+    if input.shape != target.shape:
+        raise ValueError(f"{name}: input shape {input.shape} and target shape {target.shape} must be equal")
+
+
+def _class_targets(logits: Tensor, target, ignore_index: int, name: str):
+    """Validate integer targets; returns the target array."""
+    xp = array_module(logits.data)
+    t = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{name}: integer class targets must have an integer dtype, got {t.dtype}")
+    expected = (logits.shape[0],) + logits.shape[2:]
+    if t.shape != expected:
+        raise ValueError(f"{name}: target shape {t.shape} does not match input shape {logits.shape} (expected {expected})")
+    n_classes = logits.shape[1]
+    valid = t != ignore_index
+    if bool(((t < 0) | (t >= n_classes))[valid].any()):
+        bad = t[valid & ((t < 0) | (t >= n_classes))].ravel()[0]
+        raise ValueError(f"{name}: target values must be in [0, {n_classes - 1}] or ignore_index={ignore_index}; got {int(bad)}")
+    return t
+
+
+def _pick_class(logp: Tensor, t, ignore_index: int):
+    """``-logp[n, t[n], ...]`` for valid targets (0 where ignored) and the mask of valid targets."""
+    xp = array_module(logp.data)
+    valid = t != ignore_index
+    safe = xp.where(valid, t, 0)
+    # move class axis last and gather with integer arrays
+    moved = logp if logp.ndim == 2 else logp.transpose((0, *range(2, logp.ndim), 1))
+    flat = moved.reshape((-1, logp.shape[1]))
+    rows = xp.arange(flat.shape[0])
+    picked = flat[rows, safe.reshape(-1)].reshape(t.shape)
+    return where(valid, -picked, 0.0), valid
+
+
+def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of integer ``target`` under log-probabilities ``input`` ``(N, C, ...)``.
+
+    ``weight`` (optional, ``(C,)``) rescales each class; ``"mean"`` divides by the
+    summed weights of the non-ignored targets (as PyTorch).
+    """
+    _check_reduction(reduction)
+    input = _operand(input)
+    if input.ndim < 2:
+        raise ValueError(f"nll_loss: input must have shape (N, C, ...), got {input.shape}")
+    t = _class_targets(input, target, ignore_index, "nll_loss")
+    losses, valid = _pick_class(input, t, ignore_index)
+    xp = array_module(input.data)
+    if weight is None:
+        w = valid.astype(input.dtype)
+    else:
+        wd = weight.data if isinstance(weight, Tensor) else xp.asarray(weight)
+        if wd.shape != (input.shape[1],):
+            raise ValueError(f"nll_loss: weight must have shape ({input.shape[1]},), got {wd.shape}")
+        w = xp.where(valid, wd.astype(input.dtype)[xp.where(valid, t, 0)], 0)
+        losses = losses * w
+    if reduction == "mean":
+        return losses.sum() * (1.0 / float(w.sum()))
+    return _reduce(losses, reduction)
+
+
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy between ``softmax(input)`` and ``target`` (PyTorch's ``F.cross_entropy``).
+
+    ``input``: logits ``(N, C)`` or ``(N, C, d1, ...)``. ``target``: integer classes
+    ``(N, ...)`` (``ignore_index`` entries skipped) or class probabilities of ``input``'s
+    shape. Computed through log-sum-exp, so logits of magnitude 1e4 and ``-inf``
+    logits in non-target classes give finite losses and gradients.
+    """
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    input = _operand(input)
+    if input.ndim < 2:
+        raise ValueError(f"cross_entropy: input must have shape (N, C, ...), got {input.shape}")
+    xp = array_module(input.data)
+    n_classes = input.shape[1]
+    logp = log_softmax(input, axis=1)
+    t_raw = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    wd = None
+    if weight is not None:
+        wd = (weight.data if isinstance(weight, Tensor) else xp.asarray(weight)).astype(input.dtype)
+        if wd.shape != (n_classes,):
+            raise ValueError(f"cross_entropy: weight must have shape ({n_classes},), got {wd.shape}")
+    wshape = (1, n_classes) + (1,) * (input.ndim - 2)
+
+    if t_raw.dtype.kind == "f":  # class probabilities
+        if t_raw.shape != input.shape:
+            raise ValueError(
+                f"cross_entropy: probability targets must have the input's shape {input.shape}, got {t_raw.shape}"
+            )
+        p = t_raw.astype(input.dtype)
+        if label_smoothing > 0:
+            p = p * (1 - label_smoothing) + label_smoothing / n_classes
+        if wd is not None:
+            p = p * wd.reshape(wshape)
+        # 0 * log 0 = 0: classes with zero target probability contribute nothing even at -inf
+        terms = where(p != 0, logp, 0.0) * p
+        losses = -terms.sum(axis=1)
+        return _reduce(losses, reduction)
+
+    t = _class_targets(input, target, ignore_index, "cross_entropy")
+    nll, valid = _pick_class(logp, t, ignore_index)
+    if wd is None:
+        w = valid.astype(input.dtype)
+        nll_w = nll
+    else:
+        w = xp.where(valid, wd[xp.where(valid, t, 0)], 0).astype(input.dtype)
+        nll_w = nll * w
+    if label_smoothing > 0:
+        terms = logp if wd is None else logp * wd.reshape(wshape)
+        smooth = -terms.sum(axis=1)
+        smooth = where(valid, smooth, 0.0)
+        losses = nll_w * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
+    else:
+        losses = nll_w
+    if reduction == "mean":
+        return losses.sum() * (1.0 / float(w.sum()))
+    return _reduce(losses, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> Tensor:
+    """``-(t log p + (1 - t) log(1 - p))`` for probabilities ``input``; logs clamped at -100 (as PyTorch)."""
+    _check_reduction(reduction)
+    input = _operand(input)
+    target = _operand(target, input)
+    _check_same_shape(input, target, "binary_cross_entropy")
+    xp = array_module(input.data)
+    if bool(((input.data < 0) | (input.data > 1)).any()):
+        raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1]")
+    p, t = input.data, target.data
+
+    def fwd():
+        with np.errstate(divide="ignore"):
+            lp = xp.maximum(xp.log(p), -100)
+            l1p = xp.maximum(xp.log1p(-p), -100)
+        return -(t * lp + (1 - t) * l1p)
+
+    out = fwd().astype(input.dtype, copy=False)
+
+    def backward(g):
+        eps = 1e-12  # PyTorch's EPSILON in binary_cross_entropy_backward
+        gi = g * (p - t) / xp.maximum((1 - p) * p, eps)
+        return (gi.astype(p.dtype, copy=False), None)
+
+    loss = make_op(out, (input, target), backward, "binary_cross_entropy")
+    if weight is not None:
+        loss = loss * _operand(weight, input)
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction: str = "mean") -> Tensor:
+    """BCE on logits, stable: ``(1 - t) x + (1 + (w_p - 1) t) * log(1 + exp(-x))`` (as PyTorch)."""
+    _check_reduction(reduction)
+    input = _operand(input)
+    target = _operand(target, input)
+    _check_same_shape(input, target, "binary_cross_entropy_with_logits")
+    # log(1 + exp(-x)) = softplus(-x) = max(-x, 0) + log1p(exp(-|x|))
+    log_sig_neg = maximum(-input, 0.0) + _log1p_exp_neg_abs(input)
+    if pos_weight is None:
+        loss = (1 - target) * input + log_sig_neg
+    else:
+        pw = _operand(pos_weight, input)
+        loss = (1 - target) * input + (1 + (pw - 1) * target) * log_sig_neg
+    if weight is not None:
+        loss = loss * _operand(weight, input)
+    return _reduce(loss, reduction)
+
+
+def _log1p_exp_neg_abs(x: Tensor) -> Tensor:
+    """``log1p(exp(-|x|))`` as a primitive (its gradient is ``-sign(x) * sigmoid(-|x|)``)."""
+    xp = array_module(x.data)
+    a = xp.abs(x.data)
+    out = xp.log1p(xp.exp(-a))
+
+    def backward(g):
+        return (g * (-xp.sign(x.data) * _special(xp).expit(-a)),)
+
+    return make_op(out, (x,), backward, "log1p_exp_neg_abs")
+
+
+def mse_loss(input, target, reduction: str = "mean") -> Tensor:
+    """Mean squared error ``(input - target)**2``."""
+    _check_reduction(reduction)
+    input = _operand(input)
+    target = _operand(target, input)
+    _check_same_shape(input, target, "mse_loss")
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input, target, reduction: str = "mean") -> Tensor:
+    """Mean absolute error ``|input - target|`` (gradient 0 where equal, as PyTorch)."""
+    _check_reduction(reduction)
+    input = _operand(input)
+    target = _operand(target, input)
+    _check_same_shape(input, target, "l1_loss")
+    return _reduce(absolute(input - target), reduction)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """``0.5 d**2`` for ``|d| < delta`` else ``delta (|d| - 0.5 delta)``, ``d = input - target``."""
+    _check_reduction(reduction)
+    if delta <= 0:
+        raise ValueError(f"delta must be > 0, got {delta}")
+    input = _operand(input)
+    target = _operand(target, input)
+    _check_same_shape(input, target, "huber_loss")
+    d = input - target
+    ad = absolute(d)
+    quad = minimum(ad, delta)  # |d| clipped at delta
+    loss = 0.5 * quad * quad + delta * (ad - quad)
+    return _reduce(loss, reduction)
+
+
+def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """PyTorch's ``F.kl_div``: pointwise ``target * (log target - input)`` with ``input`` log-probabilities.
+
+    ``reduction="batchmean"`` divides the sum by the batch size (the true KL divergence).
+    """
+    _check_reduction(reduction, _REDUCTIONS + ("batchmean",))
+    input = _operand(input)
+    target = _operand(target, input)
+    _check_same_shape(input, target, "kl_div")
+    if log_target:
+        from .tensor import exp
+
+        loss = exp(target) * (target - input)
+    else:
+        xp = array_module(target.data)
+        t = target.data
+        with np.errstate(divide="ignore"):
+            logt = xp.where(t > 0, xp.log(xp.where(t > 0, t, 1)), 0).astype(t.dtype)
+        loss = where(t > 0, target * (Tensor(logt) - input), 0.0)
+    if reduction == "batchmean":
+        return loss.sum() * (1.0 / input.shape[0]) if input.ndim else loss.sum()
+    return _reduce(loss, reduction)
+
+
+# --------------------------------------------------- information theory
+
+
+def _prob_arrays(*arrays):
+    xp = array_module(*[a.data if isinstance(a, Tensor) else a for a in arrays])
+    out = []
+    for name, a in zip("pq", arrays):
+        a = xp.asarray(a.data if isinstance(a, Tensor) else a, dtype=np.float64)
+        if bool((a < 0).any()):
+            raise ValueError(f"{name} must hold probabilities (>= 0)")
+        out.append(a)
+    return xp, out
+
+
+def _log_base(xp, x, base):
+    with np.errstate(divide="ignore"):
+        lx = xp.log(x)
+    return lx if base is None else lx / np.log(base)
+
+
+def entropy(p, axis: int = -1, base: float | None = None):
+    """Shannon entropy ``-sum p log p`` along ``axis`` (nats, or ``base``), with ``0 log 0 = 0``."""
+    xp, (p,) = _prob_arrays(p)
+    terms = xp.where(p > 0, p * _log_base(xp, xp.where(p > 0, p, 1), base), 0)
+    return -terms.sum(axis=axis)
+
+
+def cross_entropy_of(p, q, axis: int = -1, base: float | None = None):
+    """Cross-entropy ``-sum p log q`` along ``axis``; ``inf`` where ``q = 0 < p``."""
+    xp, (p, q) = _prob_arrays(p, q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = xp.where(p > 0, p * _log_base(xp, q, base), 0)
+    return -terms.sum(axis=axis)
+
+
+def kl_divergence(p, q, axis: int = -1, base: float | None = None):
+    """Kullback-Leibler divergence ``sum p log(p / q)`` along ``axis``; ``inf`` where ``q = 0 < p``."""
+    xp, (p, q) = _prob_arrays(p, q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = xp.where(p > 0, p * (_log_base(xp, xp.where(p > 0, p, 1), base) - _log_base(xp, q, base)), 0)
+    return terms.sum(axis=axis)

@@ -1,0 +1,198 @@
+"""Layers: Linear, Sequential, Dropout, Embedding, LayerNorm, RMSNorm and the MLP helper."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
+
+from .. import functional as F
+from .. import init
+from ..tensor import Tensor
+from .activation import Activation
+from .module import Module, Parameter
+
+__all__ = ["Linear", "Sequential", "Dropout", "Embedding", "LayerNorm", "RMSNorm", "MLP", "Identity"]
+
+
+def _empty(shape, dtype) -> Parameter:
+    return Parameter(array_module().zeros(shape, dtype=resolve_dtype(dtype, ANN_DTYPE)))
+
+
+def _check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class Identity(Module):
+    """Returns its input."""
+
+    def forward(self, x):
+        return x
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias``: ``x`` ``(..., in_features)`` -> ``(..., out_features)``.
+
+    Parameters ``weight`` ``(out_features, in_features)`` and ``bias`` ``(out_features,)``,
+    initialized as PyTorch: ``U(-1/sqrt(in_features), 1/sqrt(in_features))``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None, seed=None):
+        super().__init__()
+        self.in_features = _check_positive_int(in_features, "in_features")
+        self.out_features = _check_positive_int(out_features, "out_features")
+        rng = make_rng(seed)
+        self.weight = _empty((self.out_features, self.in_features), dtype)
+        # kaiming_uniform(a=sqrt(5)) as torch.nn.Linear: bound = 1 / sqrt(fan_in)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), seed=rng)
+        if bias:
+            self.bias = _empty((self.out_features,), dtype)
+            bound = 1.0 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound, seed=rng)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Sequential(Module):
+    """Modules applied in order; named ``"0"``, ``"1"``, ... (so parameters are ``"0.weight"``, as PyTorch)."""
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module: Module) -> "Sequential":
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential holds Modules, got {type(module).__name__}")
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+
+class Dropout(Module):
+    """Inverted dropout with probability ``p`` while training; the identity in eval mode.
+
+    The mask stream comes from ``seed`` (int or Generator), drawn anew each call.
+    """
+
+    def __init__(self, p: float = 0.5, seed=None):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability p must be in [0, 1], got {p}")
+        self.p = float(p)
+        self.rng = make_rng(seed)
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, seed=self.rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Embedding(Module):
+    """A lookup table ``weight`` ``(num_embeddings, embedding_dim)`` initialized ``N(0, 1)`` (as PyTorch).
+
+    Integer indices of any shape -> ``indices.shape + (embedding_dim,)``.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, dtype: Any = None, seed=None):
+        super().__init__()
+        self.num_embeddings = _check_positive_int(num_embeddings, "num_embeddings")
+        self.embedding_dim = _check_positive_int(embedding_dim, "embedding_dim")
+        self.weight = _empty((self.num_embeddings, self.embedding_dim), dtype)
+        init.normal_(self.weight, 0.0, 1.0, seed=seed)
+
+    def forward(self, indices):
+        return F.embedding(indices, self.weight)
+
+
+def _shape(normalized_shape) -> tuple:
+    if isinstance(normalized_shape, (int, np.integer)):
+        normalized_shape = (int(normalized_shape),)
+    shape = tuple(int(n) for n in normalized_shape)
+    if not shape or any(n < 1 for n in shape):
+        raise ValueError(f"normalized_shape must be a positive int or a tuple of them, got {normalized_shape!r}")
+    return shape
+
+
+class LayerNorm(Module):
+    """Normalize over the trailing ``normalized_shape`` axes; ``weight`` (ones) and ``bias`` (zeros) as PyTorch."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, dtype: Any = None):
+        super().__init__()
+        self.normalized_shape = _shape(normalized_shape)
+        self.eps = float(eps)
+        if elementwise_affine:
+            self.weight = init.ones_(_empty(self.normalized_shape, dtype))
+            if bias:
+                self.bias = _empty(self.normalized_shape, dtype)
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalization over the trailing axes with a ``weight`` (ones), as ``torch.nn.RMSNorm``."""
+
+    def __init__(self, normalized_shape, eps: float | None = None, elementwise_affine: bool = True, dtype: Any = None):
+        super().__init__()
+        self.normalized_shape = _shape(normalized_shape)
+        self.eps = eps
+        if elementwise_affine:
+            self.weight = init.ones_(_empty(self.normalized_shape, dtype))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+
+class MLP(Sequential):
+    """A multilayer perceptron: ``Linear -> activation [-> Dropout] -> ... -> Linear``.
+
+    ``sizes = (in, hidden..., out)``; ``activation`` is a registry name (see
+    :func:`ann.activations.get`). Layers are named as a PyTorch ``nn.Sequential``
+    built the same way (``"0.weight"``, ``"2.weight"``, ...). ``seed`` seeds every layer.
+    """
+
+    def __init__(self, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0, bias: bool = True, dtype: Any = None, seed=None):
+        super().__init__()
+        sizes = [_check_positive_int(s, "sizes[i]") for s in sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"MLP sizes needs at least (in, out), got {sizes}")
+        rng = make_rng(seed)
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            self.append(Linear(a, b, bias=bias, dtype=dtype, seed=rng))
+            if i < len(sizes) - 2:
+                self.append(Activation(activation))
+                if dropout > 0:
+                    self.append(Dropout(dropout, seed=rng))

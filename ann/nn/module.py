@@ -1,0 +1,214 @@
+"""``Module`` and ``Parameter``: containers of learnable tensors with PyTorch's naming.
+
+A module's state dict maps dotted names (``"0.weight"``, ``"encoder.bias"``) to
+arrays, exactly as PyTorch names them, so that a PyTorch state dict converted
+to NumPy (``{k: v.numpy() for k, v in sd.items()}``) loads directly.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from neuro.backend import array_module, asnumpy, to_device
+
+from ..tensor import Tensor
+
+__all__ = ["Parameter", "Module"]
+
+
+class Parameter(Tensor):
+    """A leaf tensor registered by a :class:`Module` as learnable (``requires_grad=True`` by default)."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None):
+        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad, dtype=dtype)
+
+
+class Module:
+    """Base class of layers: assign :class:`Parameter` s and sub-modules as attributes.
+
+    Subclasses implement ``forward(*args)``; calling the module calls it.
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # --------------------------------------------------------- attributes
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() before assigning attributes")
+        for store in (self._parameters, self._buffers, self._modules):
+            store.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for store in ("_parameters", "_buffers", "_modules"):
+            if store in d and name in d[store]:
+                return d[store][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for store in (self._parameters, self._buffers, self._modules):
+            if name in store:
+                del store[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name: str, array: Any) -> None:
+        """A non-learnable array saved in the state dict (e.g. running statistics)."""
+        self._buffers[name] = array
+
+    def add_module(self, name: str, module: "Module") -> None:
+        setattr(self, name, module)
+
+    # --------------------------------------------------------------- call
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------ walking
+    def named_modules(self, prefix: str = "") -> Iterator[tuple]:
+        yield prefix, self
+        for name, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def children(self) -> Iterator["Module"]:
+        yield from self._modules.values()
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple]:
+        """``(dotted_name, Parameter)`` pairs, each parameter once, in registration order."""
+        seen = set()
+        for mod_name, m in self.named_modules(prefix):
+            for name, p in m._parameters.items():
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self) -> list:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple]:
+        for mod_name, m in self.named_modules(prefix):
+            for name, b in m._buffers.items():
+                yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def apply(self, fn: Callable[["Module"], None]) -> "Module":
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------ modes
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to None."""
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, dtype: Any = None, backend: str | None = None) -> "Module":
+        """Cast (``dtype``) and/or move (``backend``: ``"numpy"``/``"cupy"``) every parameter and buffer in place."""
+        for m in self.modules():
+            for p in m._parameters.values():
+                data = p.data if backend is None else to_device(p.data, backend)
+                p.data = data if dtype is None else data.astype(dtype)
+                p.grad = None
+            for name, b in list(m._buffers.items()):
+                data = b if backend is None else to_device(b, backend)
+                m._buffers[name] = data if dtype is None or np.asarray(data).dtype.kind != "f" else data.astype(dtype)
+        return self
+
+    def num_parameters(self) -> int:
+        return int(sum(p.size for p in self.parameters()))
+
+    # ------------------------------------------------------- state dicts
+    def state_dict(self) -> "OrderedDict[str, Any]":
+        """Dotted names (PyTorch's) to the parameter and buffer arrays (not copies)."""
+        out: OrderedDict = OrderedDict()
+        for mod_name, m in self.named_modules():
+            for name, p in m._parameters.items():
+                out[f"{mod_name}.{name}" if mod_name else name] = p.data
+            for name, b in m._buffers.items():
+                out[f"{mod_name}.{name}" if mod_name else name] = b
+        return out
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> tuple:
+        """Copy arrays from ``state`` into the parameters and buffers, in place.
+
+        Values may be NumPy/CuPy arrays or anything ``numpy.asarray`` accepts
+        (a PyTorch tensor's ``.numpy()``). Shapes must match. With ``strict``,
+        missing or unexpected keys raise ``KeyError``; returns ``(missing, unexpected)``.
+        """
+        own = self.state_dict()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        targets = {}
+        for mod_name, m in self.named_modules():
+            for name, p in m._parameters.items():
+                targets[f"{mod_name}.{name}" if mod_name else name] = (m, name, True)
+            for name in m._buffers:
+                targets[f"{mod_name}.{name}" if mod_name else name] = (m, name, False)
+        for key, value in state.items():
+            if key not in targets:
+                continue
+            m, name, is_param = targets[key]
+            current = m._parameters[name].data if is_param else m._buffers[name]
+            xp = array_module(current)
+            arr = xp.asarray(asnumpy(value) if xp is np else value)
+            if arr.shape != current.shape:
+                raise ValueError(f"load_state_dict: {key!r} has shape {arr.shape}, expected {current.shape}")
+            if is_param:
+                m._parameters[name].data = arr.astype(current.dtype, copy=True)
+            else:
+                m._buffers[name] = arr.astype(current.dtype, copy=True)
+        return missing, unexpected
+
+    # ------------------------------------------------------------ repr
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {sub}")
+        if len(lines) == 1:
+            return lines[0] + ")"
+        return "\n".join(lines) + "\n)"

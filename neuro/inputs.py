@@ -1,0 +1,183 @@
+"""Inputs: spike sources (given spike times, Poisson trains) and injected currents.
+
+Spike sources are populations without dynamics: they have ``n`` neurons and
+a name, are connected with :meth:`neuro.Network.connect` like neuron
+populations, and emit spikes in the threshold phase of each step (Brian2's
+``SpikeGeneratorGroup`` / ``PoissonGroup``). Currents are injected into a
+neuron population with :meth:`neuro.Network.inject`.
+
+Randomness is per trial: trial ``b`` draws from its own generator (see
+:meth:`neuro.Network.reset`), so a batch of trials equals the same trials
+run one at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .validation import timestep
+
+__all__ = ["Current", "PoissonInput", "SpikeSource", "SpikeTimes"]
+
+
+class SpikeSource:
+    """Base of the spike sources: ``n`` neurons named ``name``; ``spikes`` (B, n) bool after each step."""
+
+    is_source = True
+
+    def __init__(self, n: int, name: str):
+        self.n, self.name = n, name
+        self.spikes = None
+
+    def _reset(self, batch_size: int, dt: float, rngs: list) -> None:
+        self.spikes = np.zeros((batch_size, self.n), dtype=bool)
+
+    def _advance(self, step: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class SpikeTimes(SpikeSource):
+    """Neurons that spike at given times (Brian2's ``SpikeGeneratorGroup``).
+
+    Parameters
+    ----------
+    n : number of neurons
+    indices : (K,) int, the neuron of each spike
+    times : (K,) float, ms, >= 0 (binned to steps as Brian2 does: ``int((t + 1e-3 dt)/dt)``)
+    trials : (K,) int or None
+        The trial of each spike; ``None``: every trial gets all spikes.
+    """
+
+    def __init__(self, n: int, indices, times, trials=None, name: str = "spike_times"):
+        super().__init__(n, name)
+        indices = np.asarray(indices)
+        times = np.asarray(times, dtype=np.float64)
+        if indices.ndim != 1 or times.shape != indices.shape:
+            raise ValueError(f"indices and times must be 1-D of the same length, got {indices.shape} and {times.shape}")
+        if len(indices) and indices.dtype.kind not in "iu":
+            raise TypeError(f"indices must be integers, got {indices.dtype}")
+        if len(indices) and (indices.min() < 0 or indices.max() >= n):
+            raise ValueError(f"indices must be in [0, {n}), got range [{indices.min()}, {indices.max()}]")
+        if len(times) and (not np.all(np.isfinite(times)) or times.min() < 0):
+            raise ValueError("times must be finite and >= 0 (ms)")
+        if trials is not None:
+            trials = np.asarray(trials)
+            if trials.shape != indices.shape or (len(trials) and trials.dtype.kind not in "iu"):
+                raise ValueError(f"trials must be an int array of shape {indices.shape}, got {trials.shape}")
+            if len(trials) and trials.min() < 0:
+                raise ValueError("trials must be >= 0")
+        self.indices = indices.astype(np.int64)
+        self.times = times
+        self.trials = None if trials is None else trials.astype(np.int64)
+
+    def _reset(self, batch_size, dt, rngs):
+        super()._reset(batch_size, dt, rngs)
+        steps = timestep(self.times, dt)
+        if self.trials is None:
+            trials = np.full(len(steps), -1, np.int64)
+        else:
+            if len(self.trials) and self.trials.max() >= batch_size:
+                raise ValueError(f"trials of {self.name!r} go up to {self.trials.max()}, but batch_size is {batch_size}")
+            trials = self.trials
+        order = np.argsort(steps, kind="stable")
+        self._steps, self._trials, self._idx = steps[order], trials[order], self.indices[order]
+        self._pos = 0
+
+    def _advance(self, step):
+        spikes = self.spikes
+        spikes[:] = False
+        lo = self._pos
+        if lo < len(self._steps) and self._steps[lo] <= step:
+            hi = int(np.searchsorted(self._steps, step, side="right"))
+            sel = slice(lo, hi)
+            hit = self._steps[sel] == step  # earlier (already passed) steps are skipped
+            trials, idx = self._trials[sel][hit], self._idx[sel][hit]
+            every = trials < 0
+            spikes[:, idx[every]] = True
+            spikes[trials[~every], idx[~every]] = True
+            self._pos = hi
+        return spikes
+
+    def _set_start(self, step: int) -> None:
+        self._pos = int(np.searchsorted(self._steps, step, side="left"))
+
+
+class PoissonInput(SpikeSource):
+    """Independent Poisson spike trains (Brian2's ``PoissonGroup``).
+
+    ``rates`` in Hz: a scalar, (n,) (per neuron) or (B, n) (per trial and
+    neuron, checked at reset). A neuron spikes in a step with probability
+    ``rate * dt / 1000``; trial ``b`` draws from its own generator.
+    """
+
+    def __init__(self, n: int, rates, name: str = "poisson"):
+        super().__init__(n, name)
+        rates = np.asarray(rates, dtype=np.float64)
+        if rates.ndim == 0:
+            rates = np.full(n, float(rates))
+        if rates.shape[-1:] != (n,) or rates.ndim > 2:
+            raise ValueError(f"rates must be a scalar, ({n},) or (B, {n}), got shape {rates.shape}")
+        if not np.all(np.isfinite(rates)) or rates.min() < 0:
+            raise ValueError("rates must be finite and >= 0 (Hz)")
+        self.rates = rates
+
+    def _reset(self, batch_size, dt, rngs):
+        super()._reset(batch_size, dt, rngs)
+        if self.rates.ndim == 2 and self.rates.shape[0] != batch_size:
+            raise ValueError(f"rates of {self.name!r} have shape {self.rates.shape}, expected ({batch_size}, {self.n})")
+        p = np.broadcast_to(self.rates * dt * 1e-3, (batch_size, self.n))
+        if p.max(initial=0.0) > 1:
+            raise ValueError(f"rates of {self.name!r} give a spike probability above 1 per step (rate * dt > 1000 Hz ms)")
+        self._p = np.ascontiguousarray(p)
+        self._rngs = rngs
+
+    def _advance(self, step):
+        for b, rng in enumerate(self._rngs):
+            np.less(rng.random(self.n), self._p[b], out=self.spikes[b])
+        return self.spikes
+
+
+class Current:
+    """A current (nA) injected into a neuron population.
+
+    ``amplitude``: constant, broadcastable to (B, N) (scalar, (N,) or (B, N));
+    or, with ``every`` (ms), a waveform (T, N) or (B, T, N): sample ``k`` is
+    held over ``[k every, (k + 1) every)`` and the current is 0 after the
+    last sample. Times count from the network's step 0.
+    """
+
+    def __init__(self, n: int, amplitude, every: float | None = None):
+        amp = np.asarray(amplitude, dtype=np.float64)
+        if not np.all(np.isfinite(amp)):
+            raise ValueError("amplitude must be finite")
+        if every is None:
+            if amp.ndim > 2 or (amp.ndim >= 1 and amp.shape[-1] not in (1, n)):
+                raise ValueError(f"amplitude must be a scalar, ({n},) or (B, {n}), got shape {amp.shape}")
+        else:
+            if every <= 0:
+                raise ValueError(f"every must be > 0 (ms), got {every}")
+            if amp.ndim not in (2, 3) or amp.shape[-1] != n:
+                raise ValueError(f"a waveform amplitude must have shape (T, {n}) or (B, T, {n}), got {amp.shape}")
+        self.n, self.amplitude, self.every = n, amp, every
+
+    def _reset(self, batch_size: int, dt: float) -> None:
+        amp = self.amplitude
+        lead = amp.shape[0] if (self.every is None and amp.ndim == 2) or amp.ndim == 3 else None
+        if lead is not None and lead not in (1, batch_size):
+            raise ValueError(f"the current's trial axis has length {lead}, but batch_size is {batch_size}")
+        if self.every is not None:
+            self._every_steps = max(1, int(round(self.every / dt)))
+
+    @property
+    def constant(self) -> bool:
+        return self.every is None
+
+    def value(self, step: int):
+        """The current at ``step``: broadcastable to (B, N)."""
+        if self.every is None:
+            return self.amplitude
+        k = step // self._every_steps
+        T = self.amplitude.shape[-2]
+        if k >= T:
+            return 0.0
+        return self.amplitude[..., k, :]

@@ -1,0 +1,242 @@
+"""Monitors: spikes, state variables, population rates, filtered spike traces.
+
+Made by the ``Network.monitor_*`` methods; they record while the network
+runs (over successive ``run`` calls, until the next ``reset``). Time
+convention (Brian2's): step ``n`` is time ``t = n dt``; a spike found in
+step ``n`` has time ``n dt``; a state variable recorded at ``n dt`` is its
+value at the start of step ``n``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .validation import check_positive, timestep
+
+__all__ = ["RateMonitor", "SpikeMonitor", "StateMonitor", "TraceMonitor"]
+
+
+class Monitor:
+    def __init__(self, source):
+        self.source = source
+        self.dt = None
+
+    def _reset(self, batch_size: int, dt: float) -> None:
+        self.batch_size, self.dt = batch_size, dt
+
+    def _start(self, step: int) -> None:  # before the step
+        pass
+
+    def _record(self, step: int) -> None:  # after the step
+        pass
+
+
+class SpikeMonitor(Monitor):
+    """Every spike of a population (or spike source).
+
+    Attributes after a run: ``t`` (K,) ms, ``i`` (K,) neuron, ``trial`` (K,)
+    trial, sorted by time, then trial, then neuron; ``count`` (B, N) spikes
+    per neuron and trial. :meth:`trains` gives per-neuron spike times.
+    """
+
+    def _reset(self, batch_size, dt):
+        super()._reset(batch_size, dt)
+        self._steps, self._trials, self._idx = [], [], []
+        self.count = np.zeros((batch_size, self.source.n), np.int64)
+
+    def _record(self, step):
+        spikes = self.source.spikes
+        if spikes.any():
+            b, i = np.nonzero(spikes)
+            self._steps.append(np.full(len(b), step, np.int64))
+            self._trials.append(b)
+            self._idx.append(i)
+            self.count[b, i] += 1
+
+    def _set(self, steps, trials, idx):
+        """Replace the record (used by the Brian2 bridge); arrays (K,)."""
+        order = np.lexsort((idx, trials, steps))
+        self._steps, self._trials, self._idx = [steps[order]], [trials[order]], [idx[order]]
+        self.count = np.zeros((self.batch_size, self.source.n), np.int64)
+        np.add.at(self.count, (trials, idx), 1)
+
+    def _cat(self, parts):
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self._cat(self._steps)
+
+    @property
+    def t(self) -> np.ndarray:
+        return self.steps * self.dt
+
+    @property
+    def i(self) -> np.ndarray:
+        return self._cat(self._idx)
+
+    @property
+    def trial(self) -> np.ndarray:
+        return self._cat(self._trials)
+
+    def trains(self, trial: int = 0) -> list[np.ndarray]:
+        """Spike times (ms) of each neuron in ``trial``: a list of N arrays."""
+        t, i, b = self.t, self.i, self.trial
+        sel = b == trial
+        t, i = t[sel], i[sel]
+        return [t[i == k] for k in range(self.source.n)]
+
+
+class StateMonitor(Monitor):
+    """State variables of chosen neurons every ``every`` ms.
+
+    ``values[var]`` (K, B, len(indices)) after a run, also as attribute
+    (``mon.v``); ``t`` (K,) ms. Recorded at the start of each step ``n``
+    with ``n`` a multiple of ``every / dt``.
+    """
+
+    def __init__(self, source, variables, indices=None, every: float | None = None):
+        super().__init__(source)
+        if isinstance(variables, str):
+            variables = [variables]
+        self.variables = list(variables)
+        if indices is None:
+            indices = np.arange(source.n)
+        indices = np.asarray(indices)
+        if indices.ndim != 1 or (len(indices) and (indices.dtype.kind not in "iu" or indices.min() < 0
+                                                   or indices.max() >= source.n)):
+            raise ValueError(f"indices must be a 1-D int array of neurons in [0, {source.n})")
+        self.indices = indices.astype(np.int64)
+        self.every = None if every is None else check_positive(every, "every")
+
+    def _reset(self, batch_size, dt):
+        super()._reset(batch_size, dt)
+        for var in self.variables:
+            if var not in self.source.state:
+                raise ValueError(f"{self.source.name!r} has no state variable {var!r}; "
+                                 f"it has {sorted(self.source.state)}")
+        self._every_steps = 1 if self.every is None else max(1, int(round(self.every / dt)))
+        self._steps, self._values = [], {v: [] for v in self.variables}
+
+    def _start(self, step):
+        if step % self._every_steps == 0:
+            self._steps.append(step)
+            for var in self.variables:
+                self._values[var].append(self.source.state[var][:, self.indices].astype(np.float64))
+
+    def _set(self, steps, values):
+        """Replace the record (used by the Brian2 bridge): steps (K,), values var -> (K, B, n)."""
+        self._steps = list(steps)
+        self._values = {v: list(values[v]) for v in self.variables}
+
+    @property
+    def t(self) -> np.ndarray:
+        return np.asarray(self._steps, dtype=np.float64) * self.dt
+
+    @property
+    def values(self) -> dict[str, np.ndarray]:
+        n = len(self.indices)
+        return {v: (np.stack(x) if x else np.zeros((0, self.batch_size, n))) for v, x in self._values.items()}
+
+    def __getattr__(self, key):
+        if key in self.__dict__.get("variables", ()):
+            return self.values[key]
+        raise AttributeError(key)
+
+
+class RateMonitor(Monitor):
+    """Population rate per step: ``rate`` (T, B) in Hz (spikes / (N dt)), ``t`` (T,) ms."""
+
+    def _reset(self, batch_size, dt):
+        super()._reset(batch_size, dt)
+        self._counts = []
+
+    def _record(self, step):
+        self._counts.append(np.count_nonzero(self.source.spikes, axis=1))
+
+    def _set(self, counts):
+        self._counts = list(counts)
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.stack(self._counts) if self._counts else np.zeros((0, self.batch_size), np.int64)
+
+    @property
+    def t(self) -> np.ndarray:
+        return np.arange(len(self._counts)) * self.dt
+
+    @property
+    def rate(self) -> np.ndarray:
+        return self.counts / (self.source.n * self.dt * 1e-3)
+
+    def smooth_rate(self, width: float) -> np.ndarray:
+        """``rate`` averaged with a flat window of ``width`` ms (T, B)."""
+        k = max(1, int(round(check_positive(width, "width") / self.dt)))
+        kernel = np.ones(k) / k
+        return np.stack([np.convolve(r, kernel, mode="same") for r in self.rate.T], axis=1)
+
+    def mean_rate(self) -> np.ndarray:
+        """Mean rate of each trial over the record, Hz (B,)."""
+        return self.rate.mean(axis=0)
+
+
+class TraceMonitor(Monitor):
+    """Exponentially filtered spike trains, the usual liquid-state readout.
+
+    ``x_k(t) = sum over spikes of neuron k with t_s < t of exp(-(t - t_s)/tau)``,
+    sampled at ``times`` (ms, > 0, from the start of the record) or every
+    ``every`` ms. ``values`` (K, B, N), ``t`` (K,) ms.
+    """
+
+    def __init__(self, source, tau: float, times=None, every: float | None = None):
+        super().__init__(source)
+        self.tau = check_positive(tau, "tau")
+        if (times is None) == (every is None):
+            raise ValueError("give exactly one of times (ms) or every (ms)")
+        if times is not None:
+            times = np.asarray(times, dtype=np.float64)
+            if times.ndim != 1 or (len(times) and (times.min() <= 0 or not np.all(np.isfinite(times)))):
+                raise ValueError("times must be a 1-D array of finite times > 0 (ms)")
+        self.times = times
+        self.every = None if every is None else check_positive(every, "every")
+
+    def _reset(self, batch_size, dt):
+        super()._reset(batch_size, dt)
+        self._decay = np.exp(-dt / self.tau)
+        self._x = np.zeros((batch_size, self.source.n))
+        if self.times is not None:
+            self._sample_steps = set(int(s) for s in timestep(self.times, dt))
+        else:
+            self._every_steps = max(1, int(round(self.every / dt)))
+        self._steps, self._values = [], []
+
+    def _due(self, k: int) -> bool:  # sample at time k dt?
+        if self.times is not None:
+            return k in self._sample_steps
+        return k % self._every_steps == 0
+
+    def _record(self, step):
+        x = self._x
+        x += self.source.spikes
+        x *= self._decay
+        if self._due(step + 1):
+            self._steps.append(step + 1)
+            self._values.append(x.copy())
+
+    def _set_from_spikes(self, spikes_per_step):
+        """Recompute the record from a (T, B, N) bool raster (used by the Brian2 bridge)."""
+        self._reset(self.batch_size, self.dt)
+        for n, s in enumerate(spikes_per_step):
+            self._x += s
+            self._x *= self._decay
+            if self._due(n + 1):
+                self._steps.append(n + 1)
+                self._values.append(self._x.copy())
+
+    @property
+    def t(self) -> np.ndarray:
+        return np.asarray(self._steps, dtype=np.float64) * self.dt
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.stack(self._values) if self._values else np.zeros((0, self.batch_size, self.source.n))

@@ -1,0 +1,156 @@
+"""A population of neurons of one model, with its synaptic currents and ring buffers.
+
+Made by :meth:`neuro.Network.population`. State arrays have shape (B, N):
+``v`` (mV), the model's other variables (``u`` for Izhikevich, ``w`` for
+AdEx), ``I_e`` and ``I_i`` (nA), ``last_spike`` (int64, step of the last
+spike). ``spikes`` (B, N) bool holds the spikes of the latest step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .inputs import Current
+from .neurons import LIF, LIF_KERNEL, NeuronModel, model_time_constants
+from .synapses import NEVER
+from .validation import timestep
+
+__all__ = ["Population"]
+
+
+class Population:
+    """``n`` neurons of ``model``.
+
+    Parameters
+    ----------
+    n : int
+    model : a :class:`~neuro.neurons.NeuronModel` (``LIF()``, ``Izhikevich()``, ``AdEx()``)
+    name : str
+    v_init : initial membrane potential, mV: ``None`` (the model's rest/reset
+        value), a scalar, an (N,) or (B, N) array, ``("uniform", low, high)``
+        (drawn per trial from the trial's generator), or a callable
+        ``(rng, (B, N)) -> array`` (called once per trial with shape (1, N)).
+    positions : (N, 3) array or None, for distance-dependent connectivity
+    """
+
+    is_source = False
+
+    def __init__(self, n: int, model: NeuronModel, name: str, v_init: Any = None, positions=None):
+        if not isinstance(model, NeuronModel):
+            raise TypeError(f"model must be a neuro neuron model (LIF, Izhikevich, AdEx), got {type(model).__name__}")
+        self.n, self.model, self.name = n, model, name
+        self.params = model.params(n)
+        self.v_init = v_init
+        self._check_v_init()
+        if positions is not None:
+            positions = np.asarray(positions, dtype=np.float64)
+            if positions.ndim != 2 or positions.shape[0] != n:
+                raise ValueError(f"positions must have shape ({n}, 3), got {positions.shape}")
+        self.positions = positions
+        self.currents: list[Current] = []
+        self.incoming: list = []  # projections onto this population
+        self.state: dict[str, np.ndarray] = {}
+        self.spikes = None
+
+    def __repr__(self) -> str:
+        return f"Population({self.name!r}, n={self.n}, model={type(self.model).__name__})"
+
+    def __getattr__(self, key):  # state variables as attributes: pop.v, pop.I_e, ...
+        state = self.__dict__.get("state")
+        if state and key in state:
+            return state[key]
+        raise AttributeError(key)
+
+    def _check_v_init(self):
+        v = self.v_init
+        if v is None or callable(v):
+            return
+        if isinstance(v, tuple):
+            if len(v) != 3 or v[0] != "uniform" or not v[1] <= v[2]:
+                raise ValueError(f"v_init as a tuple must be ('uniform', low, high) with low <= high, got {v!r}")
+            return
+        arr = np.asarray(v, dtype=np.float64)
+        if arr.ndim > 2 or (arr.ndim >= 1 and arr.shape[-1] != self.n):
+            raise ValueError(f"v_init must be a scalar, ({self.n},) or (B, {self.n}), got shape {arr.shape}")
+
+    def time_constants(self) -> dict[str, float]:
+        return model_time_constants(self.model, self.params)
+
+    def _initial_v(self, batch_size: int, rngs: list) -> np.ndarray:
+        v = self.v_init
+        if v is None:
+            default = self.params[self.model.default_v_init]
+            return np.broadcast_to(default, (batch_size, self.n)).copy()
+        if isinstance(v, tuple):
+            return np.stack([rng.uniform(v[1], v[2], self.n) for rng in rngs])
+        if callable(v):
+            return np.concatenate([np.asarray(v(rng, (1, self.n)), dtype=np.float64).reshape(1, self.n)
+                                   for rng in rngs])
+        arr = np.asarray(v, dtype=np.float64)
+        if arr.ndim == 2 and arr.shape[0] not in (1, batch_size):
+            raise ValueError(f"v_init of {self.name!r} has {arr.shape[0]} trials, but batch_size is {batch_size}")
+        return np.broadcast_to(arr, (batch_size, self.n)).copy()
+
+    def _reset(self, batch_size: int, dt: float, rngs: list) -> None:
+        B, N = batch_size, self.n
+        v = self._initial_v(B, rngs)
+        self.state = {"v": v, **self.model.init_state(self.params, v)}
+        self.state["I_e"] = np.zeros((B, N))
+        self.state["I_i"] = np.zeros((B, N))
+        self.state["last_spike"] = np.full((B, N), NEVER, np.int64)
+        self.spikes = np.zeros((B, N), dtype=bool)
+        p = self.params
+        self._decay_e = np.exp(-dt / p["tau_e"])
+        self._decay_i = np.exp(-dt / p["tau_i"])
+        self._ref_steps = timestep(p["t_ref"], dt)
+        if isinstance(self.model, LIF):
+            self._decay_m = np.exp(-dt / p["tau_m"])
+        max_delay = max((int(pr.delay_steps.max(initial=0)) for pr in self.incoming), default=0)
+        self._buf = {r: np.zeros((max_delay + 1, B, N)) for r in ("exc", "inh")}
+        for c in self.currents:
+            c._reset(B, dt)
+        const = [c.amplitude for c in self.currents if c.constant]
+        self._I_const = np.broadcast_to(sum(const, np.zeros(())), (B, N)).copy()
+        self._varying = [c for c in self.currents if not c.constant]
+        self._I_ext = self._I_const.copy()
+
+    def _external(self, step: int, extra=None) -> np.ndarray:
+        """The injected current at ``step`` (B, N): constant currents, waveforms, ``extra`` (port input)."""
+        if not self._varying and extra is None:
+            return self._I_const
+        I = self._I_ext
+        np.copyto(I, self._I_const)
+        for c in self._varying:
+            I += c.value(step)
+        if extra is not None:
+            I += extra
+        return I
+
+    def _advance(self, step: int, dt: float, impl: str, extra=None) -> np.ndarray:
+        """Integrate, threshold, reset (steps 1-4 of :mod:`neuro.neurons`); returns ``spikes``."""
+        s, p = self.state, self.params
+        I_ext = self._external(step, extra)
+        if isinstance(self.model, LIF):
+            fn = LIF_KERNEL.cpu if impl == "cpu" else LIF_KERNEL.reference
+            fn(s["v"], s["I_e"], s["I_i"], I_ext, s["last_spike"], step, self._ref_steps, p["E_L"], p["R"],
+               p["I_bg"], p["v_th"], p["v_reset"], self._decay_m, self._decay_e, self._decay_i, self.spikes)
+            return self.spikes
+        I = s["I_e"] + s["I_i"] + p["I_bg"] + I_ext
+        active = (step - s["last_spike"]) >= self._ref_steps
+        self.model.integrate(s, p, I, active, dt)
+        s["I_e"] *= self._decay_e
+        s["I_i"] *= self._decay_i
+        np.logical_and(active, self.model.threshold(s, p), out=self.spikes)
+        self.model.reset(s, p, self.spikes)
+        s["last_spike"][self.spikes] = step
+        return self.spikes
+
+    def _deliver(self, step: int) -> None:
+        """Add the synaptic input arriving at ``step`` to ``I_e``/``I_i`` and clear its slot."""
+        for receptor, key in (("exc", "I_e"), ("inh", "I_i")):
+            buf = self._buf[receptor]
+            slot = buf[step % buf.shape[0]]
+            self.state[key] += slot
+            slot[...] = 0.0

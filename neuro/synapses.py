@@ -1,0 +1,300 @@
+"""Synapses: CSR storage by presynaptic neuron, delays, Tsodyks-Markram dynamics.
+
+A :class:`Projection` holds the synapses from one population to another,
+sorted by presynaptic neuron (CSR: ``indptr`` (n_pre + 1,), ``j`` (S,)), so
+a spike touches only its own targets. Each synapse has a weight ``w`` (nA),
+a delay (ms, rounded to whole steps) and, for dynamic synapses, its own
+Tsodyks-Markram parameters ``U`` (1), ``D`` (ms), ``F`` (ms).
+
+A spike of neuron ``i`` at step ``n`` adds, for each synapse ``s`` of row
+``i``, its amplitude to the ring buffer slot of step ``n + delay_s`` of the
+target's excitatory or inhibitory current (the projection's ``receptor``).
+The postsynaptic population adds that slot to ``I_e``/``I_i`` at the end of
+step ``n + delay_s``.
+
+Static synapses give amplitude ``w``. Tsodyks-Markram synapses (Markram,
+Wang & Tsodyks 1998; Maass et al. 2002) give the n-th spike the amplitude
+``A_n = w u_n R_n`` with ``u_1 = U``, ``R_1 = 1`` and, for an interval
+``dt_n`` between spikes n and n+1::
+
+    u_{n+1} = U + u_n (1 - U) exp(-dt_n / F)
+    R_{n+1} = 1 + (R_n - u_n R_n - 1) exp(-dt_n / D)
+
+(R is updated with the old u). The state ``u, R`` and the step of the last
+spike are kept per synapse and per trial ((B, S) arrays).
+
+Kernels (NumPy reference and numba fast path, see :mod:`neuro.kernels`):
+``spiking_propagate`` (static) and ``spiking_propagate_tm`` (dynamic).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numba
+import numpy as np
+
+from .backend import make_rng
+from .kernels import register
+from .validation import check_positive
+
+__all__ = ["Projection", "tsodyks_markram"]
+
+#: "never spiked" marker for the step of the last spike (far in the past, no overflow)
+NEVER = np.int64(-(1 << 52))
+
+RECEPTORS = ("exc", "inh")
+
+
+# ------------------------------------------------------------------ kernels
+
+
+def _targets(spikes, indptr):
+    """Trials, rows and synapse indices touched by ``spikes`` (B, n_pre) (NumPy)."""
+    b, i = np.nonzero(spikes)
+    starts, stops = indptr[i], indptr[i + 1]
+    counts = stops - starts
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    trial = np.repeat(b, counts)
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    syn = np.repeat(starts, counts) + offsets
+    return trial, syn
+
+
+def propagate_reference(spikes, indptr, post, w, delay, buf, step):
+    """Add ``w`` of every synapse of every spiking neuron to ``buf`` (NumPy reference).
+
+    ``spikes``: bool (B, n_pre); ``indptr`` (n_pre + 1,), ``post``, ``delay``
+    (int64 steps), ``w``: (S,) in CSR order; ``buf``: (L, B, n_post) ring
+    buffer, slot ``(step + delay) % L`` receives the input.
+    """
+    trial, syn = _targets(spikes, indptr)
+    if len(syn):
+        slot = (step + delay[syn]) % buf.shape[0]
+        np.add.at(buf, (slot, trial, post[syn]), w[syn])
+
+
+@numba.njit(cache=True, nogil=True)
+def _propagate_loop(spikes, indptr, post, w, delay, buf, step):
+    L = buf.shape[0]
+    B, n_pre = spikes.shape
+    for b in range(B):
+        for i in range(n_pre):
+            if spikes[b, i]:
+                for s in range(indptr[i], indptr[i + 1]):
+                    buf[(step + delay[s]) % L, b, post[s]] += w[s]
+
+
+def propagate_cpu(spikes, indptr, post, w, delay, buf, step):
+    """Numba loop over the spikes' CSR rows; equal to :func:`propagate_reference`."""
+    _propagate_loop(spikes, indptr, post, w, delay, buf, np.int64(step))
+
+
+def propagate_tm_reference(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf, step, dt):
+    """Tsodyks-Markram propagation (NumPy reference).
+
+    As :func:`propagate_reference`, plus per-synapse ``U, D, F`` (S,) and the
+    per-trial state ``u, R`` (B, S) float and ``last`` (B, S) int64 (step of
+    the synapse's last spike, :data:`NEVER` before the first), updated in
+    place; the amplitude is ``w u R`` after the update.
+    """
+    trial, syn = _targets(spikes, indptr)
+    if not len(syn):
+        return
+    isi = (step - last[trial, syn]) * dt
+    u_old, R_old = u[trial, syn], R[trial, syn]
+    R_new = 1.0 + (R_old - u_old * R_old - 1.0) * np.exp(-isi / D[syn])
+    u_new = U[syn] + u_old * (1.0 - U[syn]) * np.exp(-isi / F[syn])
+    u[trial, syn] = u_new
+    R[trial, syn] = R_new
+    last[trial, syn] = step
+    slot = (step + delay[syn]) % buf.shape[0]
+    np.add.at(buf, (slot, trial, post[syn]), w[syn] * u_new * R_new)
+
+
+@numba.njit(cache=True, nogil=True)
+def _propagate_tm_loop(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf, step, dt):
+    L = buf.shape[0]
+    B, n_pre = spikes.shape
+    for b in range(B):
+        for i in range(n_pre):
+            if spikes[b, i]:
+                for s in range(indptr[i], indptr[i + 1]):
+                    isi = (step - last[b, s]) * dt
+                    u_old = u[b, s]
+                    R_old = R[b, s]
+                    R_new = 1.0 + (R_old - u_old * R_old - 1.0) * np.exp(-isi / D[s])
+                    u_new = U[s] + u_old * (1.0 - U[s]) * np.exp(-isi / F[s])
+                    u[b, s] = u_new
+                    R[b, s] = R_new
+                    last[b, s] = step
+                    buf[(step + delay[s]) % L, b, post[s]] += w[s] * u_new * R_new
+
+
+def propagate_tm_cpu(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf, step, dt):
+    """Numba loop; equal to :func:`propagate_tm_reference`."""
+    _propagate_tm_loop(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf, np.int64(step), float(dt))
+
+
+PROPAGATE_KERNEL = register(
+    "spiking_propagate", reference=propagate_reference, cpu=propagate_cpu,
+    doc="event-driven spike propagation through CSR synapses with delays into a ring buffer",
+)
+PROPAGATE_TM_KERNEL = register(
+    "spiking_propagate_tm", reference=propagate_tm_reference, cpu=propagate_tm_cpu,
+    doc="as spiking_propagate, with Tsodyks-Markram dynamic synapses",
+)
+
+
+# ------------------------------------------------------------ standalone TM
+
+
+def tsodyks_markram(spike_times, U: float, D: float, F: float, w: float = 1.0) -> np.ndarray:
+    """Amplitudes ``A_n = w u_n R_n`` of one dynamic synapse for a spike train.
+
+    ``spike_times`` (n,) increasing, ms; ``U`` in (0, 1]; ``D``, ``F`` ms.
+    Returns (n,) amplitudes (units of ``w``).
+    """
+    t = np.asarray(spike_times, dtype=np.float64)
+    if t.ndim != 1:
+        raise ValueError(f"spike_times must be 1-D, got shape {t.shape}")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError("spike_times must be strictly increasing")
+    if not 0 < U <= 1:
+        raise ValueError(f"U must be in (0, 1], got {U}")
+    D, F = check_positive(D, "D"), check_positive(F, "F")
+    out = np.empty(len(t))
+    u, R = U, 1.0
+    for n in range(len(t)):
+        if n:
+            isi = t[n] - t[n - 1]
+            R = 1.0 + (R - u * R - 1.0) * np.exp(-isi / D)
+            u = U + u * (1.0 - U) * np.exp(-isi / F)
+        out[n] = w * u * R
+    return out
+
+
+# ---------------------------------------------------------------- Projection
+
+ParamSpec = Any  # scalar, (S,) array in the order of the given (i, j), or callable(rng, S) -> (S,)
+
+
+def _per_synapse(spec: ParamSpec, n: int, name: str, rng, *, positive=False, nonneg=False, unit_interval=False):
+    if callable(spec):
+        values = spec(rng, n)
+    else:
+        values = spec
+    if values is None or isinstance(values, bool):
+        raise TypeError(f"{name} must be a real scalar, an array of shape ({n},) or a callable (rng, n) -> array")
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must be a scalar or have shape ({n},) (one per synapse), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite")
+    if positive and np.any(arr <= 0):
+        raise ValueError(f"{name} must be > 0, got minimum {arr.min()}")
+    if nonneg and np.any(arr < 0):
+        raise ValueError(f"{name} must be >= 0, got minimum {arr.min()}")
+    if unit_interval and np.any((arr <= 0) | (arr > 1)):
+        raise ValueError(f"{name} must be in (0, 1]")
+    return arr.copy()
+
+
+class Projection:
+    """Synapses from population ``pre`` to ``post``, stored CSR by presynaptic neuron.
+
+    Made by :meth:`neuro.Network.connect`; read by monitors and plasticity.
+
+    Attributes (all (S,), CSR order, i.e. sorted by presynaptic neuron)
+    ----------
+    i, j : int64, presynaptic and postsynaptic index of each synapse
+    indptr : int64 (n_pre + 1,), synapses of neuron ``k`` are ``indptr[k]:indptr[k+1]``
+    w : float64, weight (nA; the maximal amplitude ``A`` for dynamic synapses).
+        May be changed in place between steps (plasticity).
+    delay : float64, ms (as given); ``delay_steps`` the int64 steps used
+    receptor : ``"exc"`` or ``"inh"``: which synaptic current of ``post`` it feeds
+    dynamic : bool, Tsodyks-Markram synapses; then ``U, D, F`` (S,) and the
+        per-trial state ``u, R`` (B, S), ``last`` (B, S) int64.
+    """
+
+    def __init__(self, pre, post, i, j, *, weight: ParamSpec, delay: ParamSpec = 0.0, receptor: str | None = None,
+                 U: ParamSpec | None = None, D: ParamSpec | None = None, F: ParamSpec | None = None,
+                 name: str = "", seed=None):
+        self.pre, self.post, self.name = pre, post, name
+        i = np.asarray(i)
+        j = np.asarray(j)
+        if i.ndim != 1 or j.shape != i.shape:
+            raise ValueError(f"i and j must be 1-D arrays of the same length, got shapes {i.shape} and {j.shape}")
+        if len(i) and (i.dtype.kind not in "iu" or j.dtype.kind not in "iu"):
+            raise TypeError("i and j must be integer arrays")
+        i, j = i.astype(np.int64), j.astype(np.int64)
+        if len(i) and (i.min() < 0 or i.max() >= pre.n):
+            raise ValueError(f"i must index the {pre.n} neurons of {pre.name!r}")
+        if len(j) and (j.min() < 0 or j.max() >= post.n):
+            raise ValueError(f"j must index the {post.n} neurons of {post.name!r}")
+        rng = make_rng(seed)
+        n = len(i)
+        w = _per_synapse(weight, n, "weight", rng)
+        d = _per_synapse(delay, n, "delay", rng, nonneg=True)
+        dynamic = U is not None or D is not None or F is not None
+        if dynamic:
+            if U is None or D is None or F is None:
+                raise ValueError("dynamic (Tsodyks-Markram) synapses need all of U, D and F")
+            tm = (_per_synapse(U, n, "U", rng, unit_interval=True), _per_synapse(D, n, "D", rng, positive=True),
+                  _per_synapse(F, n, "F", rng, positive=True))
+        if receptor is None:
+            if np.all(w >= 0):
+                receptor = "exc"
+            elif np.all(w <= 0):
+                receptor = "inh"
+            else:
+                raise ValueError("weights have both signs: give receptor='exc' or 'inh'")
+        if receptor not in RECEPTORS:
+            raise ValueError(f"receptor must be one of {RECEPTORS}, got {receptor!r}")
+        order = np.lexsort((j, i))
+        self.i, self.j = i[order], j[order]
+        self.w, self.delay = w[order], d[order]
+        self.indptr = np.zeros(pre.n + 1, np.int64)
+        np.cumsum(np.bincount(self.i, minlength=pre.n), out=self.indptr[1:])
+        self.receptor = receptor
+        self.dynamic = dynamic
+        if dynamic:
+            self.U, self.D, self.F = (x[order] for x in tm)
+        self.delay_steps = np.zeros(n, np.int64)
+        self.u = self.R = self.last = None
+
+    @property
+    def n_synapses(self) -> int:
+        return len(self.i)
+
+    def __repr__(self) -> str:
+        kind = "tsodyks-markram" if self.dynamic else "static"
+        return f"Projection({self.pre.name!r} -> {self.post.name!r}, {self.n_synapses} {kind} synapses, {self.receptor})"
+
+    def weight_matrix(self) -> np.ndarray:
+        """Dense weights (n_post, n_pre) (``post = W @ pre``); multiple synapses of a pair are summed."""
+        W = np.zeros((self.post.n, self.pre.n))
+        np.add.at(W, (self.j, self.i), self.w)
+        return W
+
+    def _prepare(self, dt: float, batch_size: int) -> None:
+        """Round delays to steps and reset the dynamic state for ``batch_size`` trials."""
+        self.delay_steps = np.round(self.delay / dt).astype(np.int64)
+        if self.dynamic:
+            S = self.n_synapses
+            self.u = np.broadcast_to(self.U, (batch_size, S)).copy()
+            self.R = np.ones((batch_size, S))
+            self.last = np.full((batch_size, S), NEVER, np.int64)
+
+    def _propagate(self, spikes, buf, step, dt, impl: str) -> None:
+        if self.dynamic:
+            fn = PROPAGATE_TM_KERNEL.cpu if impl == "cpu" else PROPAGATE_TM_KERNEL.reference
+            fn(spikes, self.indptr, self.j, self.w, self.delay_steps, self.U, self.D, self.F,
+               self.u, self.R, self.last, buf, step, dt)
+        else:
+            fn = PROPAGATE_KERNEL.cpu if impl == "cpu" else PROPAGATE_KERNEL.reference
+            fn(spikes, self.indptr, self.j, self.w, self.delay_steps, buf, step)

@@ -1,0 +1,111 @@
+"""Warnings and argument checks shared by the spiking modules.
+
+Errors are ``ValueError``/``TypeError`` naming the argument and what was
+expected; unstable-but-legal settings raise :class:`NeuroWarning`
+subclasses (``warnings.warn``), never errors.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DtWarning",
+    "NeuroWarning",
+    "as_param",
+    "check_nonneg",
+    "check_positive",
+    "check_probability",
+    "timestep",
+    "warn_dt",
+]
+
+
+class NeuroWarning(UserWarning):
+    """Base class of the warnings raised by ``neuro``."""
+
+
+class DtWarning(NeuroWarning):
+    """The time step ``dt`` is larger than a time constant of the model."""
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def check_positive(value: Any, name: str) -> float:
+    """``value`` as a float, or ``ValueError``/``TypeError`` unless it is a finite real > 0."""
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a positive real number, got {type(value).__name__}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return float(value)
+
+
+def check_nonneg(value: Any, name: str) -> float:
+    """``value`` as a float, or an error unless it is a finite real >= 0."""
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a non-negative real number, got {type(value).__name__}")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
+def check_probability(value: Any, name: str) -> float:
+    """``value`` as a float in [0, 1], or an error naming ``name``."""
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a probability (real number in [0, 1]), got {type(value).__name__}")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+    return float(value)
+
+
+def as_param(value: Any, n: int, name: str, *, dtype=np.float64, positive: bool = False,
+             nonneg: bool = False) -> np.ndarray:
+    """A per-element parameter as an array of shape ``(n,)``.
+
+    ``value`` is a real scalar (shared) or an array-like of shape ``(n,)``
+    (one per element). ``positive``/``nonneg`` add range checks.
+    """
+    if isinstance(value, bool) or value is None:
+        raise TypeError(f"{name} must be a real scalar or an array of shape ({n},), got {value!r}")
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real scalar or an array of shape ({n},), got {type(value).__name__}") from exc
+    if arr.ndim == 0:
+        arr = np.full(n, arr, dtype=dtype)
+    elif arr.shape != (n,):
+        raise ValueError(f"{name} must be a scalar or have shape ({n},), got shape {arr.shape}")
+    else:
+        arr = arr.copy()
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite")
+    if positive and np.any(arr <= 0):
+        raise ValueError(f"{name} must be > 0, got minimum {arr.min()}")
+    if nonneg and np.any(arr < 0):
+        raise ValueError(f"{name} must be >= 0, got minimum {arr.min()}")
+    return arr
+
+
+def timestep(t: Any, dt: float) -> np.ndarray:
+    """Index of the clock step holding time ``t`` (ms), Brian2's rounding: ``int((t + 1e-3 dt) / dt)``."""
+    return np.asarray((np.asarray(t, dtype=np.float64) + 1e-3 * dt) / dt).astype(np.int64)
+
+
+def warn_dt(dt: float, taus: dict[str, float], *, stacklevel: int = 3) -> None:
+    """Warn (:class:`DtWarning`) when ``dt`` exceeds the smallest of ``taus`` (name -> ms)."""
+    if not taus:
+        return
+    name = min(taus, key=taus.get)
+    if dt > taus[name]:
+        warnings.warn(
+            f"dt={dt} ms is larger than the smallest time constant {name}={taus[name]} ms; "
+            "the integration is coarse (use a smaller dt)",
+            DtWarning,
+            stacklevel=stacklevel,
+        )

@@ -1,0 +1,155 @@
+r"""The one interface every weight rule shares.
+
+A rule is a small, validated, immutable spec holding only hyperparameters::
+
+    rule = Oja(lr=0.01)
+    state = rule.init_state(W.shape)          # None for stateless rules
+    dW = rule.delta(W, pre, post, state)      # pure: nothing is modified
+    rule.step(W, pre, post, state)            # W += dW, constraints, state advanced (in place)
+
+Shapes: ``W`` is ``(n_post, n_pre)`` (so ``post = W @ pre``), ``pre`` is
+``(B, n_pre)`` and ``post`` is ``(B, n_post)``; a 1-D ``pre``/``post`` is one
+presentation. The batch is **averaged**: ``delta`` on a batch of ``B`` equals
+the mean of the ``B`` single-presentation deltas taken from the same state
+(constraint transforms such as soft bounds then act on that mean), and one
+``step`` on a batch counts as one presentation (or one tick ``dt``) for the
+rule's state.
+
+Time: rate rules count time in presentations unless ``dt`` is given; with
+``dt`` the learning rate and time constants are per unit of time and each
+step advances time by ``dt`` (so ``lr`` becomes ``lr * dt`` per step).
+Arrays may be NumPy or CuPy (the module of ``W`` is used throughout).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from neuro.backend import array_module
+
+from ._checks import check_optional_positive, check_positive
+from .constraints import apply_projections, apply_transforms, check_constraints
+
+__all__ = ["Rule", "as_batch"]
+
+
+def as_batch(name: str, x, xp, n: int, dtype):
+    """``x`` as a ``(B, n)`` array of ``dtype`` on ``xp`` (1-D means ``B = 1``)."""
+    a = xp.asarray(x)
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.ndim != 2 or a.shape[1] != n:
+        raise ValueError(f"{name} must have shape (B, {n}) or ({n},), got {tuple(xp.asarray(x).shape)}")
+    if a.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one presentation (B >= 1), got an empty batch")
+    return a.astype(dtype, copy=False)
+
+
+def check_weights(W, xp=None):
+    xp = xp or array_module(W)
+    if not hasattr(W, "ndim") or W.ndim != 2:
+        raise ValueError(f"W must be a 2-D array (n_post, n_pre), got {getattr(W, 'shape', type(W).__name__)}")
+    if W.dtype.kind != "f":
+        raise TypeError(f"W must be a floating array (it is updated in place), got dtype {W.dtype}")
+    return W
+
+
+def check_shape(shape) -> tuple[int, int]:
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"shape must be a pair (n_post, n_pre), got {shape!r}") from None
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(f"shape must be a pair of positive ints (n_post, n_pre), got {shape}")
+    return shape
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Base class of the weight rules (see the module docstring for the contract).
+
+    Subclasses implement ``_compute(W, pre, post, state, xp) -> (dW, new_state)``
+    (pure; ``dW`` includes the learning rate; ``new_state`` is a dict of the
+    state's next values or ``None``) and, when stateful, ``init_state``.
+    """
+
+    constraints: tuple = field(default=(), kw_only=True)
+
+    #: "rate" rules take real-valued activities; "spike" rules take boolean spikes per tick.
+    kind = "rate"
+
+    def __post_init__(self):
+        object.__setattr__(self, "constraints", check_constraints(self.constraints))
+        if "lr" in {f.name for f in fields(self)}:
+            object.__setattr__(self, "lr", check_positive("lr", self.lr))
+
+    # ------------------------------------------------------------ interface
+
+    def init_state(self, shape, *, batch_size: int = 1, dtype=None, like=None):
+        """The rule's state for weights of ``shape`` ``(n_post, n_pre)``; ``None`` here (stateless)."""
+        check_shape(shape)
+        return None
+
+    def delta(self, W, pre, post, state=None):
+        """The weight change ``dW`` (shape of ``W``) for one step; pure (nothing is modified).
+
+        ``pre``: ``(B, n_pre)``, ``post``: ``(B, n_post)``; the change is the
+        batch average. Constraint ``transform`` hooks (soft bounds) are included,
+        ``project`` hooks (clipping, normalization) are not: they act in ``step``.
+        """
+        W, pre, post, xp = self._inputs(W, pre, post, state)
+        dW, _ = self._compute(W, pre, post, state, xp)
+        return apply_transforms(self.constraints, W, dW)
+
+    def step(self, W, pre, post, state=None):
+        """Apply one step in place: ``W += delta``, then the constraints' projections; the state advances.
+
+        Returns ``W`` (the same array).
+        """
+        W, pre, post, xp = self._inputs(W, pre, post, state)
+        dW, new_state = self._compute(W, pre, post, state, xp)
+        dW = apply_transforms(self.constraints, W, dW)
+        W += dW
+        self._after_update(W, xp)
+        apply_projections(self.constraints, W)
+        if new_state is not None:
+            for key, value in new_state.items():
+                state[key][...] = value
+        return W
+
+    # ------------------------------------------------------------- helpers
+
+    def _after_update(self, W, xp) -> None:
+        """Hook for rule-specific projections (e.g. STDP's hard bounds)."""
+
+    def _compute(self, W, pre, post, state, xp):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _inputs(self, W, pre, post, state):
+        xp = array_module(W, pre, post)
+        check_weights(W, xp)
+        n_post, n_pre = W.shape
+        pre = as_batch("pre", pre, xp, n_pre, W.dtype)
+        post = as_batch("post", post, xp, n_post, W.dtype)
+        if pre.shape[0] != post.shape[0]:
+            raise ValueError(f"pre and post must have the same batch size, got {pre.shape[0]} and {post.shape[0]}")
+        self._check_state(W, pre, state)
+        return W, pre, post, xp
+
+    def _check_state(self, W, pre, state) -> None:
+        if state is not None:
+            raise ValueError(f"{type(self).__name__} is stateless: pass state=None, got {type(state).__name__}")
+
+    def _require_state(self, state, keys) -> None:
+        name = type(self).__name__
+        if not isinstance(state, dict) or any(k not in state for k in keys):
+            raise ValueError(f"{name} needs its state (a dict with {sorted(keys)}): state = rule.init_state(W.shape)")
+
+
+def time_step(dt) -> float:
+    """The step length: ``dt`` if given, else one presentation (1.0)."""
+    return 1.0 if dt is None else dt
+
+
+def validated_dt(dt):
+    return check_optional_positive("dt", dt)

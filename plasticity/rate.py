@@ -1,0 +1,257 @@
+r"""Rate-based rules: Hebb, covariance, Oja, Sanger (GHA), BCM, Földiák anti-Hebbian.
+
+Notation shared by every docstring here. For one presentation,
+:math:`x \in \mathbb{R}^{n_{pre}}` is the presynaptic activity (``pre``),
+:math:`y \in \mathbb{R}^{n_{post}}` the postsynaptic activity (``post``),
+:math:`W \in \mathbb{R}^{n_{post} \times n_{pre}}` the weights (``y = f(W x)``
+upstream), :math:`\eta` the learning rate ``lr``, :math:`\Delta t` the step
+(``dt``, or 1 presentation when ``dt`` is ``None``), and
+:math:`\langle \cdot \rangle` the average over the batch of ``B``
+presentations. Every update below is the change of one ``step``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neuro.backend import array_module, resolve_dtype
+
+from ._checks import check_nonnegative, check_positive, check_real, warn
+from .base import Rule, check_shape, time_step, validated_dt
+
+__all__ = ["Hebb", "Covariance", "Oja", "Sanger", "BCM", "Foldiak", "AntiHebbian"]
+
+
+def _outer_mean(post, pre):
+    """:math:`\\langle y x^T \\rangle`: ``(n_post, n_pre)``."""
+    return post.T @ pre / pre.shape[0]
+
+
+def _check_tau(name: str, tau: float, dt) -> float:
+    tau = check_positive(name, tau)
+    h = time_step(dt)
+    if h > tau:
+        unit = "dt" if dt is not None else "one presentation"
+        warn(f"{name}={tau} is shorter than {unit} ({h}); the running average overshoots (unstable)")
+    return tau
+
+
+def _state_arrays(sizes: dict, fill: dict, dtype, like):
+    xp = array_module(like) if like is not None else array_module()
+    dtype = resolve_dtype(dtype if dtype is not None else getattr(like, "dtype", None))
+    return {k: xp.full(n, fill.get(k, 0.0), dtype=dtype) for k, n in sizes.items()}
+
+
+@dataclass(frozen=True)
+class Hebb(Rule):
+    r"""Plain Hebbian learning with optional weight decay.
+
+    .. math::
+        \Delta W = \eta\,\Delta t\,\big(\langle y\, x^T \rangle - \gamma W\big)
+
+    :math:`\gamma` is ``decay`` (>= 0, per presentation or per unit of time).
+    For a linear unit on zero-mean data with covariance :math:`C`,
+    :math:`\mathbb{E}[\Delta W] = \eta \Delta t\, W (C - \gamma I)`: without
+    decay the weights grow without bound along the top eigenvector of
+    :math:`C`; decay only bounds them when :math:`\gamma > \lambda_{max}(C)`.
+    """
+
+    lr: float = 0.01
+    decay: float = 0.0
+    dt: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "decay", check_nonnegative("decay", self.decay))
+        object.__setattr__(self, "dt", validated_dt(self.dt))
+
+    def _compute(self, W, pre, post, state, xp):
+        dW = _outer_mean(post, pre)
+        if self.decay:
+            dW = dW - self.decay * W
+        return (self.lr * time_step(self.dt)) * dW, None
+
+
+@dataclass(frozen=True)
+class Covariance(Rule):
+    r"""Covariance rule (Sejnowski 1977): Hebb on deviations from running means.
+
+    .. math::
+        \Delta W = \eta\,\Delta t\,\langle (y - \bar y)(x - \bar x)^T \rangle, \qquad
+        \bar x \leftarrow \bar x + \tfrac{\Delta t}{\tau}(\langle x\rangle - \bar x),\quad
+        \bar y \leftarrow \bar y + \tfrac{\Delta t}{\tau}(\langle y\rangle - \bar y)
+
+    :math:`\bar x` ``(n_pre,)`` and :math:`\bar y` ``(n_post,)`` are the state
+    (keys ``"pre_mean"``, ``"post_mean"``, starting at ``pre_mean0`` and
+    ``post_mean0``); :math:`\tau` is ``tau_mean`` (presentations, or time
+    units when ``dt`` is given). ``delta`` uses the means held in the state
+    before this step.
+    """
+
+    lr: float = 0.01
+    tau_mean: float = 100.0
+    dt: float | None = None
+    pre_mean0: float = 0.0
+    post_mean0: float = 0.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "dt", validated_dt(self.dt))
+        object.__setattr__(self, "tau_mean", _check_tau("tau_mean", self.tau_mean, self.dt))
+        object.__setattr__(self, "pre_mean0", check_real("pre_mean0", self.pre_mean0))
+        object.__setattr__(self, "post_mean0", check_real("post_mean0", self.post_mean0))
+
+    def init_state(self, shape, *, batch_size: int = 1, dtype=None, like=None):
+        """``{"pre_mean": (n_pre,), "post_mean": (n_post,)}`` filled with the initial means."""
+        n_post, n_pre = check_shape(shape)
+        return _state_arrays({"pre_mean": n_pre, "post_mean": n_post},
+                             {"pre_mean": self.pre_mean0, "post_mean": self.post_mean0}, dtype, like)
+
+    def _check_state(self, W, pre, state):
+        self._require_state(state, ("pre_mean", "post_mean"))
+
+    def _compute(self, W, pre, post, state, xp):
+        h = time_step(self.dt)
+        dW = (self.lr * h) * _outer_mean(post - state["post_mean"], pre - state["pre_mean"])
+        a = h / self.tau_mean
+        new = {
+            "pre_mean": state["pre_mean"] + a * (pre.mean(axis=0) - state["pre_mean"]),
+            "post_mean": state["post_mean"] + a * (post.mean(axis=0) - state["post_mean"]),
+        }
+        return dW, new
+
+
+@dataclass(frozen=True)
+class Oja(Rule):
+    r"""Oja's rule (Oja 1982), applied to every row independently.
+
+    .. math::
+        \Delta W_{i\cdot} = \eta\,\Delta t\,\langle y_i\, x^T - y_i^2\, W_{i\cdot} \rangle
+
+    For a linear unit :math:`y = w^T x` on zero-mean data with covariance
+    :math:`C`, :math:`w` converges to the unit-norm eigenvector of the largest
+    eigenvalue of :math:`C` (the first principal component), up to sign.
+    """
+
+    lr: float = 0.01
+    dt: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "dt", validated_dt(self.dt))
+
+    def _compute(self, W, pre, post, state, xp):
+        y2 = (post * post).mean(axis=0)
+        dW = _outer_mean(post, pre) - y2[:, None] * W
+        return (self.lr * time_step(self.dt)) * dW, None
+
+
+@dataclass(frozen=True)
+class Sanger(Rule):
+    r"""Sanger's generalized Hebbian algorithm (GHA, Sanger 1989).
+
+    .. math::
+        \Delta W = \eta\,\Delta t\,\big(\langle y\, x^T\rangle - \mathrm{LT}[\langle y\, y^T\rangle]\, W\big)
+
+    where :math:`\mathrm{LT}[\cdot]` keeps the diagonal and the entries below
+    it. For linear units :math:`y = W x` on zero-mean data, row :math:`i`
+    converges to the :math:`i`-th principal component (unit norm, up to sign),
+    in order of decreasing eigenvalue.
+    """
+
+    lr: float = 0.01
+    dt: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "dt", validated_dt(self.dt))
+
+    def _compute(self, W, pre, post, state, xp):
+        yy = xp.tril(_outer_mean(post, post))
+        dW = _outer_mean(post, pre) - yy @ W
+        return (self.lr * time_step(self.dt)) * dW, None
+
+
+@dataclass(frozen=True)
+class BCM(Rule):
+    r"""Bienenstock-Cooper-Munro rule with a sliding threshold (Intrator & Cooper form).
+
+    .. math::
+        \Delta W_{i\cdot} = \eta\,\Delta t\,\langle y_i (y_i - \theta_i)\, x^T \rangle, \qquad
+        \theta_i \leftarrow \theta_i + \tfrac{\Delta t}{\tau_\theta}\big(\langle y_i^2\rangle - \theta_i\big)
+
+    i.e. :math:`\tau_\theta\, d\theta/dt = y^2 - \theta`, so :math:`\theta`
+    tracks :math:`\mathbb{E}[y^2]`. :math:`\tau_\theta` is ``tau_theta``, in
+    presentations unless ``dt`` is given. The state is
+    ``{"theta": (n_post,)}`` starting at ``theta0``; ``delta`` uses the
+    threshold held in the state before this step. With patterns shown at
+    random, a unit becomes selective: it answers one pattern with
+    :math:`y = \theta` and the others with :math:`y \approx 0` (the threshold
+    must move faster than the weights: :math:`\tau_\theta \ll 1/\eta`).
+    """
+
+    lr: float = 0.01
+    tau_theta: float = 20.0
+    dt: float | None = None
+    theta0: float = 0.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "dt", validated_dt(self.dt))
+        object.__setattr__(self, "tau_theta", _check_tau("tau_theta", self.tau_theta, self.dt))
+        object.__setattr__(self, "theta0", check_nonnegative("theta0", self.theta0))
+
+    def init_state(self, shape, *, batch_size: int = 1, dtype=None, like=None):
+        """``{"theta": (n_post,)}`` filled with ``theta0``."""
+        n_post, _ = check_shape(shape)
+        return _state_arrays({"theta": n_post}, {"theta": self.theta0}, dtype, like)
+
+    def _check_state(self, W, pre, state):
+        self._require_state(state, ("theta",))
+
+    def _compute(self, W, pre, post, state, xp):
+        h = time_step(self.dt)
+        theta = state["theta"]
+        dW = (self.lr * h) * _outer_mean(post * (post - theta), pre)
+        new_theta = theta + (h / self.tau_theta) * ((post * post).mean(axis=0) - theta)
+        return dW, {"theta": new_theta}
+
+
+@dataclass(frozen=True)
+class Foldiak(Rule):
+    r"""Anti-Hebbian decorrelation (Földiák 1990).
+
+    .. math::
+        \Delta W = -\eta\,\Delta t\,\big(\langle y\, x^T\rangle - p^2\big)
+
+    with :math:`p^2` = ``target`` (the correlation left alone; Földiák's
+    :math:`p` is the target firing probability, 0 for zero-mean signals).
+    Meant for lateral weights (``pre`` = ``post`` = the layer's output,
+    ``W`` square): with ``zero_diagonal=True`` (default) the diagonal of a
+    square change is set to 0 (no self-connections). At the fixed point the
+    outputs are decorrelated: :math:`\langle y_i y_j\rangle = p^2` for
+    :math:`i \ne j`.
+    """
+
+    lr: float = 0.01
+    target: float = 0.0
+    zero_diagonal: bool = True
+    dt: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "dt", validated_dt(self.dt))
+        object.__setattr__(self, "target", check_real("target", self.target))
+        if not isinstance(self.zero_diagonal, bool):
+            raise TypeError(f"zero_diagonal must be a bool, got {type(self.zero_diagonal).__name__}")
+
+    def _compute(self, W, pre, post, state, xp):
+        dW = -(self.lr * time_step(self.dt)) * (_outer_mean(post, pre) - self.target)
+        if self.zero_diagonal and W.shape[0] == W.shape[1]:
+            n = W.shape[0]
+            dW[xp.arange(n), xp.arange(n)] = 0.0
+        return dW, None
+
+
+#: The same rule under its descriptive name.
+AntiHebbian = Foldiak

@@ -1,0 +1,534 @@
+"""Echo-state networks: a fixed random leaky reservoir and a trained linear readout.
+
+The state update is ReservoirPy 0.4's (``Reservoir._step``)::
+
+    x[t] = (1 - a) x[t-1] + a f(W x[t-1] + W_in u[t] + bias)       x[-1] = h0 (zeros)
+
+with leak rate ``a`` in (0, 1]. With ``feedback=True`` the readout's
+previous output ``y[t-1]`` enters as well, through ``W_fb`` (ReservoirPy
+concatenates it to the input; ``W_fb`` is that part of its ``Win``), with
+``y[-1] = 0``: teacher-forced while fitting, the ESN's own predictions when
+predicting.
+
+Shapes: a sequence is ``(T, F)``, a batch ``(B, T, F)``, a list of
+``(T_i, F)`` arrays is run sequence by sequence; states are ``(..., T, N)``
+and outputs ``(..., T, O)``. Weights are ``(n_post, n_pre)``: ``W`` ``(N, N)``,
+``W_in`` ``(N, F)``, ``W_fb`` ``(N, O)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse
+
+from neuro.backend import array_module, asnumpy, make_rng, resolve_dtype
+from neuro.kernels import call
+
+from .checks import (
+    UnstableReservoirWarning,
+    as_float_array,
+    check_int,
+    check_positive,
+    check_probability,
+)
+from .readouts import RLS, Ridge
+from .recurrence import ACTIVATIONS, _apply
+from .weights import bernoulli_matrix, random_sparse, spectral_radius as _spectral_radius
+
+__all__ = ["ESN"]
+
+#: Elements of drive computed per chunk (bounds the memory of W_in u over long/batched inputs).
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _check_leak(leak_rate: Any) -> float:
+    if isinstance(leak_rate, bool) or not isinstance(leak_rate, (int, float, np.floating, np.integer)):
+        raise TypeError(f"leak_rate must be a real number in (0, 1], got {type(leak_rate).__name__}")
+    leak_rate = float(leak_rate)
+    if not (0.0 < leak_rate <= 1.0):
+        raise ValueError(f"leak_rate must be in (0, 1], got {leak_rate}")
+    return leak_rate
+
+
+def _check_activation(activation: Any) -> str | Callable:
+    if callable(activation):
+        return activation
+    if isinstance(activation, str) and activation in ACTIVATIONS:
+        return activation
+    raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or a callable, got {activation!r}")
+
+
+def _warn_radius(radius: float, what: str) -> None:
+    if radius >= 1.0:
+        warnings.warn(
+            f"{what} is {radius:.4g} >= 1: the reservoir may lose the echo-state property "
+            "(its state may depend on the initial condition or blow up)",
+            UnstableReservoirWarning,
+            stacklevel=3,
+        )
+
+
+class ESN:
+    """An echo-state network with a sparse random reservoir and a ridge readout.
+
+    Parameters
+    ----------
+    units : int, number of reservoir units ``N``.
+    spectral_radius : float > 0, spectral radius ``W`` is rescaled to (warns if >= 1).
+    leak_rate : float in (0, 1], ``a`` in the update.
+    input_scaling : float or ``(F,)`` array, magnitude of the nonzero ``W_in`` entries (+-, equal odds).
+    connectivity : float in (0, 1], fraction of nonzero entries of ``W`` (values N(0, 1) before rescaling).
+    input_connectivity : float in (0, 1], fraction of nonzero entries of ``W_in`` (and ``W_fb``).
+    bias_scaling : float >= 0, magnitude of the +- bias entries (0: no bias).
+    activation : ``"tanh"``, ``"identity"``, ``"sigmoid"`` or an elementwise callable.
+    feedback : bool, feed the readout's previous output back into the reservoir.
+    feedback_scaling : float, magnitude of the ``W_fb`` entries.
+    ridge : float >= 0, penalty of the :class:`~reservoirs.Ridge` readout.
+    seed : int or ``numpy.random.Generator``; ``W`` and the bias are drawn at construction,
+        ``W_in`` (``W_fb``) at the first call that shows the input (output) width.
+    dtype : floating dtype of the weights and states (float64 by default).
+    """
+
+    def __init__(
+        self,
+        units: int,
+        *,
+        spectral_radius: float = 0.9,
+        leak_rate: float = 1.0,
+        input_scaling: Any = 1.0,
+        connectivity: float = 0.1,
+        input_connectivity: float = 0.1,
+        bias_scaling: float = 0.0,
+        activation: str | Callable = "tanh",
+        feedback: bool = False,
+        feedback_scaling: float = 1.0,
+        ridge: float = 1e-6,
+        seed: Any = None,
+        dtype: Any = None,
+    ):
+        units = check_int(units, "units")
+        radius = check_positive(spectral_radius, "spectral_radius")
+        _warn_radius(radius, "spectral_radius")
+        dtype = resolve_dtype(dtype)
+        rng = make_rng(seed)
+        w_rng, in_rng, bias_rng, fb_rng = rng.spawn(4)
+        W = random_sparse(units, connectivity=connectivity, spectral_radius=radius, seed=w_rng, dtype=dtype)
+        bias_scaling = check_positive(bias_scaling, "bias_scaling", allow_zero=True)
+        bias = bernoulli_matrix((units,), scaling=bias_scaling, seed=bias_rng, dtype=dtype)
+        self._setup(W, None, bias, None, leak_rate, activation, ridge, dtype)
+        self.feedback = bool(feedback)
+        scaling = np.asarray(input_scaling, dtype=np.float64)
+        if scaling.ndim > 1 or not np.all(np.isfinite(scaling)):
+            raise ValueError(f"input_scaling must be a finite float or a 1-D array (one per feature), got {input_scaling!r}")
+        self.input_scaling = scaling
+        self.input_connectivity = check_probability(input_connectivity, "input_connectivity")
+        self.feedback_scaling = check_positive(feedback_scaling, "feedback_scaling")
+        self.spectral_radius = radius
+        self._in_rng, self._fb_rng = in_rng, fb_rng
+
+    @classmethod
+    def from_weights(
+        cls,
+        W: Any,
+        W_in: Any,
+        bias: Any = None,
+        *,
+        leak_rate: float = 1.0,
+        activation: str | Callable = "tanh",
+        ridge: float = 1e-6,
+        W_fb: Any = None,
+        dtype: Any = None,
+    ) -> "ESN":
+        """An ESN with user-supplied matrices.
+
+        ``W`` ``(N, N)`` dense or scipy.sparse; ``W_in`` ``(N, F)``; ``bias``
+        ``(N,)`` (or a scalar; default 0); ``W_fb`` ``(N, O)`` turns feedback on.
+        Warns (:class:`UnstableReservoirWarning`) if ``W``'s spectral radius is >= 1.
+        """
+        dtype = resolve_dtype(dtype)
+        if scipy.sparse.issparse(W):
+            W = scipy.sparse.csr_matrix(W, dtype=dtype)
+        else:
+            W = np.asarray(asnumpy(W))
+            if W.dtype.kind not in "biuf":
+                raise TypeError(f"W must be a real matrix, got dtype {W.dtype}")
+            W = scipy.sparse.csr_matrix(W.astype(dtype))
+        if W.ndim != 2 or W.shape[0] != W.shape[1]:
+            raise ValueError(f"W must be a square (N, N) matrix, got shape {W.shape}")
+        n = W.shape[0]
+        if not np.all(np.isfinite(W.data)):
+            raise ValueError("W contains NaN or infinite values")
+        W_in = as_float_array(asnumpy(W_in), "W_in", dtype, ndims=(2,))
+        if W_in.shape[0] != n:
+            raise ValueError(f"W_in must have shape (N, F) with N = {n}, got {W_in.shape}")
+        if bias is None:
+            bias = np.zeros(n, dtype=dtype)
+        else:
+            bias = np.broadcast_to(as_float_array(asnumpy(bias), "bias", dtype, ndims=(0, 1)), (n,)).copy()
+        if W_fb is not None:
+            W_fb = as_float_array(asnumpy(W_fb), "W_fb", dtype, ndims=(2,))
+            if W_fb.shape[0] != n:
+                raise ValueError(f"W_fb must have shape (N, O) with N = {n}, got {W_fb.shape}")
+        _warn_radius(_spectral_radius(W) if n else 0.0, "the spectral radius of W")
+        self = cls.__new__(cls)
+        self._setup(W, W_in, bias, W_fb, leak_rate, activation, ridge, dtype)
+        self.feedback = W_fb is not None
+        self.input_scaling = None
+        self.spectral_radius = None
+        return self
+
+    def _setup(self, W, W_in, bias, W_fb, leak_rate, activation, ridge, dtype):
+        W.sort_indices()
+        self.W = W
+        self.W_in = W_in
+        self.bias = bias
+        self.W_fb = W_fb
+        self.units = W.shape[0]
+        self.leak_rate = _check_leak(leak_rate)
+        self.activation = _check_activation(activation)
+        self.readout = Ridge(ridge)
+        self.dtype = dtype
+        self._device_cache: dict = {}
+
+    # ------------------------------------------------------------ helpers
+
+    def _f(self, xp, z):
+        return self.activation(z) if callable(self.activation) else _apply(xp, self.activation, z)
+
+    def _ensure_input(self, n_features: int) -> None:
+        if self.W_in is None:
+            scaling = self.input_scaling
+            if scaling.ndim == 1 and scaling.shape[0] != n_features:
+                raise ValueError(f"input_scaling has {scaling.shape[0]} entries but u has {n_features} features")
+            self.W_in = bernoulli_matrix(
+                (self.units, n_features), scaling=scaling, connectivity=self.input_connectivity,
+                seed=self._in_rng, dtype=self.dtype,
+            )
+        elif self.W_in.shape[1] != n_features:
+            raise ValueError(f"u has {n_features} features but this ESN's W_in expects {self.W_in.shape[1]}")
+
+    def _ensure_feedback(self, n_outputs: int) -> None:
+        if self.W_fb is None:
+            if not hasattr(self, "_fb_rng"):
+                raise ValueError("this ESN was built without feedback weights W_fb")
+            self.W_fb = bernoulli_matrix(
+                (self.units, n_outputs), scaling=self.feedback_scaling, connectivity=self.input_connectivity,
+                seed=self._fb_rng, dtype=self.dtype,
+            )
+        elif self.W_fb.shape[1] != n_outputs:
+            raise ValueError(f"y has {n_outputs} outputs but this ESN's W_fb expects {self.W_fb.shape[1]}")
+
+    def _on(self, xp, name: str):
+        """Weight ``name`` as an array of module ``xp`` (cached on the device)."""
+        value = getattr(self, name)
+        if xp is np or value is None:
+            return value
+        key = (name, id(value))  # pragma: no cover - needs a GPU
+        if key not in self._device_cache:  # pragma: no cover
+            self._device_cache[key] = xp.asarray(value)
+        return self._device_cache[key]  # pragma: no cover
+
+    def _split(self, u: Any, name: str = "u"):
+        """``(list of (B, T, F) arrays, kind)`` with kind ``"single"``, ``"batch"`` or ``"list"``."""
+        if isinstance(u, (list, tuple)) and len(u) and getattr(u[0], "ndim", np.ndim(u[0])) == 2:
+            return [as_float_array(s, f"{name}[{i}]", self.dtype, ndims=(2,))[None] for i, s in enumerate(u)], "list"
+        arr = as_float_array(u, name, self.dtype, ndims=(1, 2, 3))
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim == 2:
+            return [arr[None]], "single"
+        return [arr], "batch"
+
+    @staticmethod
+    def _join(parts: list, kind: str):
+        if kind == "single":
+            return parts[0][0]
+        if kind == "batch":
+            return parts[0]
+        return [p[0] for p in parts]
+
+    def _initial(self, xp, h0: Any, batch: int):
+        if h0 is None:
+            return xp.zeros((batch, self.units), dtype=self.dtype)
+        h0 = as_float_array(h0, "h0", self.dtype, ndims=(1, 2))
+        if h0.shape[-1] != self.units or (h0.ndim == 2 and h0.shape[0] not in (1, batch)):
+            raise ValueError(f"h0 must have shape (N,) or (B, N) with N = {self.units}, B = {batch}, got {h0.shape}")
+        return xp.ascontiguousarray(xp.broadcast_to(h0, (batch, self.units)))
+
+    @staticmethod
+    def _shifted(y3):
+        """Feedback signal ``y[t-1]`` (zeros at ``t = 0``) for targets ``(B, T, O)``."""
+        xp = array_module(y3)
+        fb = xp.zeros_like(y3)
+        fb[:, 1:] = y3[:, :-1]
+        return fb
+
+    def _states(self, u3, x0, fb3=None):
+        """States ``(B, T, N)`` for inputs ``(B, T, F)``, initial states ``(B, N)``, feedback ``(B, T, O)``."""
+        xp = array_module(u3)
+        B, T, _ = u3.shape
+        self._ensure_input(u3.shape[2])
+        W_in, bias, W_fb = self._on(xp, "W_in"), self._on(xp, "bias"), self._on(xp, "W_fb")
+        W = self.W
+        indptr, indices, data = (xp.asarray(a) for a in (W.indptr, W.indices, W.data))
+        impl = "reference" if callable(self.activation) else None
+        out = xp.empty((B, T, self.units), dtype=self.dtype)
+        chunk = max(16, _CHUNK_ELEMENTS // max(1, B * self.units))
+        x = x0
+        for t0 in range(0, T, chunk):
+            t1 = min(T, t0 + chunk)
+            drive = u3[:, t0:t1] @ W_in.T + bias
+            if fb3 is not None:
+                drive = drive + fb3[:, t0:t1] @ W_fb.T
+            target = out[0, t0:t1][None] if B == 1 else None
+            res = call(
+                "esn_recurrence", indptr, indices, data, xp.ascontiguousarray(drive), x,
+                leak=self.leak_rate, activation=self.activation, impl=impl, out=target,
+            )
+            if target is None:
+                out[:, t0:t1] = res
+            x = out[:, t1 - 1]
+        return out
+
+    def _step_once(self, xp, x, inp, fb):
+        """One update of states ``x`` ``(B, N)`` with input ``(B, F)`` and feedback ``(B, O)`` or None."""
+        W = self.W if xp is np else self._device_W(xp)
+        pre = (W @ x.T).T + inp @ self._on(xp, "W_in").T + self._on(xp, "bias")
+        if fb is not None:
+            pre = pre + fb @ self._on(xp, "W_fb").T
+        return (1.0 - self.leak_rate) * x + self.leak_rate * self._f(xp, pre)
+
+    def _device_W(self, xp):  # pragma: no cover - needs a GPU
+        key = ("W", id(self.W))
+        if key not in self._device_cache:
+            import cupyx.scipy.sparse
+
+            self._device_cache[key] = cupyx.scipy.sparse.csr_matrix(self.W)
+        return self._device_cache[key]
+
+    def _readout_step(self, xp, x):
+        r = self.readout
+        return x @ xp.asarray(r.coef_.T, dtype=self.dtype) + xp.asarray(r.intercept_, dtype=self.dtype)
+
+    def _closed_loop(self, x, n_steps: int, u3=None, y_prev=None):
+        """Run ``n_steps`` feeding the readout back (as input if ``u3`` is None, as feedback if enabled).
+
+        Returns states ``(B, n, N)`` and outputs ``(B, n, O)``.
+        """
+        xp = array_module(x, u3)
+        self._check_fitted()
+        B = x.shape[0]
+        n_out = self.readout.coef_.shape[0]
+        if y_prev is None:
+            y_prev = xp.zeros((B, n_out), dtype=self.dtype)
+        states = xp.empty((B, n_steps, self.units), dtype=self.dtype)
+        outs = xp.empty((B, n_steps, n_out), dtype=self.dtype)
+        for t in range(n_steps):
+            inp = y_prev if u3 is None else u3[:, t]
+            x = self._step_once(xp, x, inp, y_prev if self.feedback else None)
+            y_prev = self._readout_step(xp, x)
+            states[:, t] = x
+            outs[:, t] = y_prev
+        return states, outs
+
+    def _check_fitted(self):
+        if self.readout.coef_ is None and not getattr(self.readout, "_stale", False):
+            raise RuntimeError("this ESN's readout is not fitted yet; call fit first")
+        self.readout._check_fitted()
+
+    def _outputs(self, parts, flat: bool):
+        if flat:
+            return [p[..., 0] for p in parts]
+        return parts
+
+    # ------------------------------------------------------------ public API
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.readout.coef_ is not None
+
+    def run(self, u: Any, h0: Any = None, *, y_feedback: Any = None):
+        """Reservoir states for input ``u``.
+
+        ``u``: ``(T, F)`` -> ``(T, N)``; ``(B, T, F)`` -> ``(B, T, N)``; a list of
+        ``(T_i, F)`` -> a list of ``(T_i, N)``. ``h0`` ``(N,)`` or ``(B, N)``:
+        the state before the first step (zeros by default). With feedback,
+        ``y_feedback`` (shaped like the targets) is teacher-forced as
+        ``y[t-1]``; without it a fitted ESN feeds back its own predictions.
+        """
+        parts, kind = self._split(u)
+        if self.feedback and y_feedback is None and not self.is_fitted:
+            raise ValueError("an ESN with feedback needs y_feedback (teacher signal) or a fitted readout to run")
+        fbs = [None] * len(parts)
+        if self.feedback and y_feedback is not None:
+            fbs, _ = self._targets(y_feedback, parts, kind)
+        out = []
+        for u3, fb in zip(parts, fbs):
+            xp = array_module(u3)
+            x0 = self._initial(xp, h0, u3.shape[0])
+            if self.feedback and fb is None:
+                states, _ = self._closed_loop(x0, u3.shape[1], u3)
+            else:
+                self._ensure_input(u3.shape[2])
+                if fb is not None:
+                    self._ensure_feedback(fb.shape[2])
+                    fb = self._shifted(fb)
+                states = self._states(u3, x0, fb)
+            out.append(states)
+        return self._join(out, kind)
+
+    def _targets(self, y: Any, parts: list, kind: str):
+        """Targets split like the inputs ``parts``: list of ``(B, T, O)``; the bool says they were 1-D per step."""
+        if kind == "list":
+            if not isinstance(y, (list, tuple)) or len(y) != len(parts):
+                raise ValueError(f"y must be a list of {len(parts)} target sequences, like u")
+            ys = [as_float_array(s, f"y[{i}]", self.dtype, ndims=(1, 2)) for i, s in enumerate(y)]
+            flat = ys[0].ndim == 1
+            ys = [(s[:, None] if s.ndim == 1 else s)[None] for s in ys]
+        else:
+            arr = as_float_array(y, "y", self.dtype, ndims=(1, 2, 3))
+            flat = arr.ndim == 1 or (kind == "batch" and arr.ndim == 2)
+            if flat:
+                arr = arr[..., None]
+            if kind == "single":
+                if arr.ndim != 2:
+                    raise ValueError(f"y must have shape (T, O) or (T,) for u of shape (T, F), got {arr.shape}")
+                arr = arr[None]
+            elif arr.ndim != 3:
+                raise ValueError(f"y must have shape (B, T, O) for u of shape (B, T, F), got {arr.shape}")
+            ys = [arr]
+        for i, (u3, y3) in enumerate(zip(parts, ys)):
+            if y3.shape[:2] != u3.shape[:2]:
+                raise ValueError(f"y and u must have the same (batch, time) lengths, got {y3.shape[:2]} and {u3.shape[:2]} (sequence {i})")
+        return ys, flat
+
+    def fit(self, u: Any, y: Any, warmup: int = 0, h0: Any = None) -> "ESN":
+        """Train the ridge readout to map the states for ``u`` onto ``y``.
+
+        ``u`` ``(T, F)`` / ``(B, T, F)`` / list of ``(T_i, F)``; ``y`` the same
+        with ``O`` outputs (or no last axis for one output). The first
+        ``warmup`` steps of every sequence are run but not fitted. X^T X is
+        accumulated sequence by sequence (see :class:`~reservoirs.Ridge`).
+        """
+        warmup = check_int(warmup, "warmup", minimum=0)
+        parts, kind = self._split(u)
+        ys, flat = self._targets(y, parts, kind)
+        self.readout.reset()
+        for u3, y3 in zip(parts, ys):
+            if warmup >= u3.shape[1]:
+                raise ValueError(f"warmup ({warmup}) must be shorter than every sequence (length {u3.shape[1]})")
+            fb = None
+            if self.feedback:
+                self._ensure_feedback(y3.shape[2])
+                fb = self._shifted(y3)
+            self._ensure_input(u3.shape[2])
+            states = self._states(u3, self._initial(array_module(u3), h0, u3.shape[0]), fb)
+            self.readout.accumulate(asnumpy(states[:, warmup:]), asnumpy(y3[:, warmup:]))
+        self.readout.solve()
+        self.readout._flat = flat
+        return self
+
+    def predict(self, u: Any, h0: Any = None):
+        """Readout outputs for input ``u`` (shapes as :meth:`run`, last axis ``O``).
+
+        With feedback, the ESN's own previous prediction is fed back (closed loop).
+        """
+        self._check_fitted()
+        parts, kind = self._split(u)
+        outs = []
+        for u3 in parts:
+            xp = array_module(u3)
+            x0 = self._initial(xp, h0, u3.shape[0])
+            if self.feedback:
+                self._ensure_input(u3.shape[2])
+                _, y3 = self._closed_loop(x0, u3.shape[1], u3)
+            else:
+                y3 = self._readout_step(xp, self._states(u3, x0))
+            outs.append(y3)
+        return self._join(self._outputs(outs, self.readout._flat), kind)
+
+    def generate(self, n_steps: int, context: Any, h0: Any = None):
+        """Closed-loop forecast: run on ``context``, then feed each prediction back as the next input.
+
+        For an ESN trained to predict the next input (``y[t] = u[t+1]``, so
+        ``O == F``). ``context`` ``(T, F)`` or ``(B, T, F)``; returns the
+        ``n_steps`` forecasts after it, ``(n_steps, F)`` or ``(B, n_steps, F)``:
+        the first is the readout of the last context state.
+        """
+        n_steps = check_int(n_steps, "n_steps")
+        self._check_fitted()
+        parts, kind = self._split(context, "context")
+        if kind == "list":
+            raise ValueError("context must be one array (T, F) or (B, T, F), not a list")
+        u3 = parts[0]
+        if self.readout.coef_.shape[0] != u3.shape[2]:
+            raise ValueError(
+                f"generate needs a readout with as many outputs as inputs; it has {self.readout.coef_.shape[0]} "
+                f"outputs for {u3.shape[2]} input features"
+            )
+        xp = array_module(u3)
+        x0 = self._initial(xp, h0, u3.shape[0])
+        if self.feedback:
+            states, ys = self._closed_loop(x0, u3.shape[1], u3)
+        else:
+            states = self._states(u3, x0)
+            ys = self._readout_step(xp, states[:, -1:])
+        first = ys[:, -1]
+        out = xp.empty((u3.shape[0], n_steps, u3.shape[2]), dtype=self.dtype)
+        out[:, 0] = first
+        if n_steps > 1:
+            _, rest = self._closed_loop(states[:, -1], n_steps - 1, None, y_prev=first)
+            out[:, 1:] = rest
+        return out[0] if kind == "single" else out
+
+    def fit_online(self, u: Any, y: Any, *, readout: RLS | None = None, warmup: int = 0, h0: Any = None):
+        """Train an online readout (default ``RLS(alpha=1.0)``) sample by sample; returns its outputs during training.
+
+        Without feedback this is recursive least squares on the states. With
+        feedback it is FORCE learning (Sussillo & Abbott 2009): at every step
+        the output ``z[t] = w x[t]`` is fed back (not the teacher), then ``w``
+        is updated towards ``y[t]``. During the first ``warmup`` steps the
+        teacher is fed back and nothing is learned. ``u`` ``(T, F)``, ``y``
+        ``(T, O)`` or ``(T,)``; returns ``(T, O)`` (or ``(T,)``) outputs ``z``.
+        The trained readout replaces :attr:`readout`.
+        """
+        warmup = check_int(warmup, "warmup", minimum=0)
+        readout = RLS(1.0) if readout is None else readout
+        if not isinstance(readout, RLS):
+            raise TypeError(f"readout must be an RLS instance, got {type(readout).__name__}")
+        parts, kind = self._split(u)
+        if kind != "single":
+            raise ValueError("fit_online takes one sequence u of shape (T, F)")
+        ys, flat = self._targets(y, parts, kind)
+        u3, y3 = parts[0], ys[0]
+        xp = array_module(u3)
+        if xp is not np:
+            raise TypeError("fit_online runs on NumPy arrays only")
+        x = self._initial(xp, h0, 1)
+        self._ensure_input(u3.shape[2])
+        T, n_out = u3.shape[1], y3.shape[2]
+        if readout.coef_ is None:
+            readout.initialize(self.units, n_out)
+        readout._flat = flat
+        z_all = np.empty((T, n_out), dtype=self.dtype)
+        if not self.feedback:
+            states = self._states(u3, x)[0]
+            z_all[:warmup] = readout.predict(states[:warmup]).reshape(-1, n_out) if warmup else z_all[:0]
+            if warmup < T:
+                z_all[warmup:] = readout.partial_fit(states[warmup:], y3[0, warmup:]).reshape(-1, n_out)
+        else:
+            self._ensure_feedback(n_out)
+            z = np.zeros((1, n_out), dtype=self.dtype)
+            for t in range(T):
+                fb = (y3[:, t - 1] if t > 0 else np.zeros_like(z)) if t < warmup else z
+                x = self._step_once(np, x, u3[:, t], fb)
+                if t < warmup:
+                    z = x @ readout.coef_.T + readout.intercept_
+                else:
+                    z = readout.update(x[0], y3[0, t])[None]
+                z_all[t] = z[0]
+        self.readout = readout
+        return z_all[:, 0] if flat else z_all

@@ -1,0 +1,328 @@
+"""Trained readouts: ridge regression, recursive least squares (online / FORCE), softmax.
+
+All follow scikit-learn's shapes: features ``X`` ``(n_samples, n_features)``
+(a sequence ``(T, N)`` or a batch ``(B, T, N)`` is flattened over its leading
+axes), targets ``y`` ``(n_samples, n_outputs)`` or ``(n_samples,)``, learned
+``coef_`` ``(n_outputs, n_features)`` and ``intercept_`` ``(n_outputs,)``, so
+``predict(X) = X @ coef_.T + intercept_``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+import scipy.special
+
+from neuro.backend import asnumpy
+
+from .checks import as_float_array, check_int, check_positive
+
+__all__ = ["RLS", "Ridge", "SoftmaxReadout"]
+
+
+def _features(X: Any, name: str = "X") -> np.ndarray:
+    X = as_float_array(asnumpy(X) if not isinstance(X, list) else X, name, np.float64, ndims=(1, 2, 3))
+    if X.ndim == 1:
+        X = X[:, None]
+    return X.reshape(-1, X.shape[-1])
+
+
+def _pair(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Flattened ``(n, N)`` features and ``(n, O)`` targets; the bool says ``y`` was 1-D."""
+    X2 = _features(X)
+    y_arr = as_float_array(asnumpy(y), "y", np.float64, ndims=(1, 2, 3))
+    flat = y_arr.ndim == 1
+    y2 = y_arr[:, None] if flat else y_arr.reshape(-1, y_arr.shape[-1])
+    if y2.shape[0] != X2.shape[0]:
+        raise ValueError(f"X and y must have the same number of samples, got {X2.shape[0]} and {y2.shape[0]}")
+    return X2, y2, flat
+
+
+class _Linear:
+    """Shared prediction code of the linear readouts."""
+
+    coef_: np.ndarray | None = None
+    intercept_: np.ndarray | None = None
+    _flat = False
+
+    @property
+    def n_features_in_(self) -> int | None:
+        return None if self.coef_ is None else self.coef_.shape[1]
+
+    def _check_fitted(self):
+        if getattr(self, "_stale", False):
+            self.solve()
+        if self.coef_ is None:
+            raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Outputs ``X @ coef_.T + intercept_``: ``(..., O)`` for features ``(..., N)`` (``(...,)`` if fitted on 1-D y)."""
+        self._check_fitted()
+        arr = as_float_array(asnumpy(X), "X", np.float64, ndims=(1, 2, 3))
+        if arr.ndim == 1:
+            arr = arr[None, :] if arr.shape[0] == self.coef_.shape[1] and self.coef_.shape[1] > 1 else arr[:, None]
+        if arr.shape[-1] != self.coef_.shape[1]:
+            raise ValueError(f"X has {arr.shape[-1]} features but this readout was fitted with {self.coef_.shape[1]}")
+        out = arr @ self.coef_.T + self.intercept_
+        return out[..., 0] if self._flat else out
+
+
+class Ridge(_Linear):
+    """Ridge (Tikhonov) regression with an unpenalized intercept, accumulated over many sequences.
+
+    Minimizes ``sum ||y - X w - b||^2 + ridge ||w||^2`` (the intercept ``b``
+    is not penalized, as in scikit-learn and ReservoirPy). :meth:`partial_fit`
+    only adds ``X^T X``, ``X^T y`` and the sums to running totals (in float64,
+    around a shift point for accuracy), so long data never need to sit in
+    memory at once; the weights are solved lazily from the totals with a
+    Cholesky factorization (``scipy.linalg.cho_factor``), falling back to a
+    least-squares solve (``scipy.linalg.lstsq``, minimum norm) when the
+    system is singular (``ridge = 0`` with collinear features).
+
+    Parameters
+    ----------
+    ridge : float >= 0, the L2 penalty.
+    fit_intercept : bool, learn ``intercept_`` (else it is 0).
+    """
+
+    def __init__(self, ridge: float = 1e-6, *, fit_intercept: bool = True):
+        self.ridge = check_positive(ridge, "ridge", allow_zero=True)
+        self.fit_intercept = bool(fit_intercept)
+        self.reset()
+
+    def reset(self) -> "Ridge":
+        """Forget everything accumulated."""
+        self._n = 0
+        self._shift = self._sxx = self._sxy = self._sx = self._sy = None
+        self._stale = False
+        self.coef_ = self.intercept_ = None
+        return self
+
+    def partial_fit(self, X: Any, y: Any) -> "Ridge":
+        """Add samples ``X`` ``(n, N)`` (or ``(T, N)``, ``(B, T, N)``) with targets ``y``, then solve."""
+        self.accumulate(X, y)
+        self.solve()
+        return self
+
+    def accumulate(self, X: Any, y: Any) -> "Ridge":
+        """Add samples to the running totals without solving (call :meth:`solve` after the last batch)."""
+        X2, y2, flat = _pair(X, y)
+        if self._n:
+            if X2.shape[1] != self._sxx.shape[0] or y2.shape[1] != self._sxy.shape[1]:
+                raise ValueError(
+                    f"partial_fit got {X2.shape[1]} features and {y2.shape[1]} outputs, "
+                    f"earlier calls had {self._sxx.shape[0]} and {self._sxy.shape[1]}"
+                )
+        elif X2.shape[0]:
+            self._shift = X2.mean(axis=0) if self.fit_intercept else np.zeros(X2.shape[1])
+            self._sxx = np.zeros((X2.shape[1], X2.shape[1]))
+            self._sxy = np.zeros((X2.shape[1], y2.shape[1]))
+            self._sx = np.zeros(X2.shape[1])
+            self._sy = np.zeros(y2.shape[1])
+            self._flat = flat
+        if X2.shape[0] == 0:
+            return self
+        Xc = X2 - self._shift
+        self._sxx += Xc.T @ Xc
+        self._sxy += Xc.T @ y2
+        self._sx += Xc.sum(axis=0)
+        self._sy += y2.sum(axis=0)
+        self._n += X2.shape[0]
+        self._stale = True
+        return self
+
+    def fit(self, X: Any, y: Any) -> "Ridge":
+        """Fit on ``X`` ``(n, N)`` / ``(T, N)`` / ``(B, T, N)`` and ``y`` with matching leading axes."""
+        return self.reset().partial_fit(X, y)
+
+    def solve(self) -> "Ridge":
+        """Solve for ``coef_`` and ``intercept_`` from the totals accumulated so far."""
+        if not self._n:
+            raise RuntimeError("Ridge has no samples; call fit, partial_fit or accumulate first")
+        if not self._stale:
+            return self
+        n = self._n
+        sxx, sxy = self._sxx.copy(), self._sxy.copy()
+        if self.fit_intercept:
+            mx, my = self._sx / n, self._sy / n  # mx is relative to the shift point
+            sxx -= n * np.outer(mx, mx)
+            sxy -= n * np.outer(mx, my)
+        A = sxx + self.ridge * np.eye(sxx.shape[0])
+        try:
+            w = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, check_finite=False), sxy, check_finite=False)
+        except scipy.linalg.LinAlgError:
+            w = scipy.linalg.lstsq(A, sxy, check_finite=False)[0]
+        if self.fit_intercept:
+            intercept = my - (mx + self._shift) @ w
+        else:
+            intercept = np.zeros(sxy.shape[1])
+        self.coef_ = w.T.copy()
+        self.intercept_ = intercept
+        self._stale = False
+        return self
+
+
+class RLS(_Linear):
+    """Recursive least squares: an online linear readout, updated one sample at a time.
+
+    With ``P0 = I / alpha`` and forgetting factor ``forgetting`` (``lambda``),
+    each sample ``(x, y)`` (``x`` augmented with a constant 1 when
+    ``fit_intercept``) does::
+
+        k = P x / (lambda + x^T P x);  e = y - w x;  w += e k^T;  P = (P - k x^T P) / lambda
+
+    With ``lambda = 1`` the weights after ``n`` samples equal the ridge
+    solution ``(X^T X + alpha I)^{-1} X^T y`` on the augmented features (the
+    intercept is penalized by ``alpha`` here, unlike :class:`Ridge`). Used
+    while the network's own output is fed back, this is FORCE learning
+    (Sussillo & Abbott 2009; see :meth:`reservoirs.ESN.fit_online`).
+
+    Parameters
+    ----------
+    alpha : float > 0, the initial regularization (``P0 = I / alpha``); FORCE uses ~1.
+    forgetting : float in (0, 1], 1 for no forgetting.
+    fit_intercept : bool.
+    """
+
+    def __init__(self, alpha: float = 1.0, *, forgetting: float = 1.0, fit_intercept: bool = True):
+        self.alpha = check_positive(alpha, "alpha")
+        forgetting = check_positive(forgetting, "forgetting")
+        if forgetting > 1.0:
+            raise ValueError(f"forgetting must be in (0, 1], got {forgetting}")
+        self.forgetting = forgetting
+        self.fit_intercept = bool(fit_intercept)
+        self.reset()
+
+    def reset(self) -> "RLS":
+        """Forget the weights and ``P``."""
+        self._w = None  # (O, N + intercept)
+        self._P = None
+        self.coef_ = self.intercept_ = None
+        return self
+
+    def initialize(self, n_features: int, n_outputs: int) -> "RLS":
+        """Zero weights and ``P = I / alpha`` for ``n_features`` inputs and ``n_outputs`` outputs."""
+        n_features = check_int(n_features, "n_features")
+        n_outputs = check_int(n_outputs, "n_outputs")
+        m = n_features + self.fit_intercept
+        self._w = np.zeros((n_outputs, m))
+        self._P = np.eye(m) / self.alpha
+        self._publish()
+        return self
+
+    def _publish(self):
+        n = self._w.shape[1] - self.fit_intercept
+        self.coef_ = self._w[:, :n]
+        self.intercept_ = self._w[:, n] if self.fit_intercept else np.zeros(self._w.shape[0])
+
+    def update(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """One RLS step on one sample ``x`` ``(N,)`` with target ``y`` ``(O,)``; returns the prediction made before it."""
+        if self.fit_intercept:
+            x = np.append(x, 1.0)
+        P, w, lam = self._P, self._w, self.forgetting
+        Px = P @ x
+        k = Px / (lam + x @ Px)
+        prior = w @ x
+        w += np.outer(y - prior, k)
+        P -= np.outer(k, Px)
+        if lam != 1.0:
+            P /= lam
+        return prior
+
+    def partial_fit(self, X: Any, y: Any) -> np.ndarray:
+        """Update on each row of ``X`` ``(n, N)`` with ``y`` ``(n, O)`` in order; returns the ``(n, O)`` prior predictions."""
+        X2, y2, flat = _pair(X, y)
+        if self._w is None:
+            self.initialize(X2.shape[1], y2.shape[1])
+            self._flat = flat
+        elif X2.shape[1] != self.coef_.shape[1] or y2.shape[1] != self._w.shape[0]:
+            raise ValueError(
+                f"partial_fit got {X2.shape[1]} features and {y2.shape[1]} outputs, expected "
+                f"{self.coef_.shape[1]} and {self._w.shape[0]}"
+            )
+        out = np.empty_like(y2)
+        for i in range(X2.shape[0]):
+            out[i] = self.update(X2[i], y2[i])
+        return out[:, 0] if self._flat else out
+
+    def fit(self, X: Any, y: Any) -> "RLS":
+        """Reset, then :meth:`partial_fit` over all samples."""
+        self.reset().partial_fit(X, y)
+        return self
+
+
+class SoftmaxReadout:
+    """Multinomial logistic (softmax) regression, fitted with L-BFGS (``scipy.optimize``) in NumPy.
+
+    Minimizes ``mean_i -log p(c_i | x_i) + (l2 / 2) ||coef_||^2`` (intercept
+    not penalized), the objective of scikit-learn's ``LogisticRegression``
+    with ``C = 1 / (n_samples * l2)``. Classes are the sorted unique labels.
+
+    Parameters
+    ----------
+    l2 : float >= 0, the weight penalty.
+    max_iter : int, L-BFGS iterations.
+    tol : float, L-BFGS gradient tolerance.
+    """
+
+    def __init__(self, l2: float = 1e-4, *, max_iter: int = 1000, tol: float = 1e-10):
+        self.l2 = check_positive(l2, "l2", allow_zero=True)
+        self.max_iter = check_int(max_iter, "max_iter")
+        self.tol = check_positive(tol, "tol")
+        self.coef_ = self.intercept_ = self.classes_ = None
+
+    def _loss(self, theta, X, Y):
+        n, d = X.shape
+        k = Y.shape[1]
+        W = theta[: k * d].reshape(k, d)
+        b = theta[k * d:]
+        logits = X @ W.T + b
+        logp = logits - scipy.special.logsumexp(logits, axis=1, keepdims=True)
+        loss = -np.sum(Y * logp) / n + 0.5 * self.l2 * np.sum(W * W)
+        G = (np.exp(logp) - Y) / n
+        grad = np.concatenate([(G.T @ X + self.l2 * W).ravel(), G.sum(axis=0)])
+        return loss, grad
+
+    def fit(self, X: Any, labels: Any) -> "SoftmaxReadout":
+        """Fit on features ``X`` ``(n, N)`` and integer (or any sortable) labels ``(n,)``."""
+        X2 = _features(X)
+        labels = np.asarray(asnumpy(labels)).reshape(-1)
+        if labels.shape[0] != X2.shape[0]:
+            raise ValueError(f"X and labels must have the same number of samples, got {X2.shape[0]} and {labels.shape[0]}")
+        self.classes_, idx = np.unique(labels, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError("labels must contain at least two classes")
+        k, d = self.classes_.size, X2.shape[1]
+        Y = np.eye(k)[idx]
+        res = scipy.optimize.minimize(
+            self._loss, np.zeros(k * d + k), args=(X2, Y), jac=True, method="L-BFGS-B",
+            options={"maxiter": self.max_iter, "gtol": self.tol, "ftol": 1e-15},
+        )
+        self.coef_ = res.x[: k * d].reshape(k, d)
+        self.intercept_ = res.x[k * d:]
+        self.n_iter_ = int(res.nit)
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits ``(n, n_classes)``."""
+        if self.coef_ is None:
+            raise RuntimeError("this SoftmaxReadout is not fitted yet; call fit first")
+        X2 = _features(X)
+        if X2.shape[1] != self.coef_.shape[1]:
+            raise ValueError(f"X has {X2.shape[1]} features but the readout was fitted with {self.coef_.shape[1]}")
+        return X2 @ self.coef_.T + self.intercept_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)``, columns in the order of ``classes_``."""
+        return scipy.special.softmax(self.decision_function(X), axis=1)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable label per sample ``(n,)``."""
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    def score(self, X: Any, labels: Any) -> float:
+        """Fraction of correctly classified samples."""
+        return float(np.mean(self.predict(X) == np.asarray(labels).reshape(-1)))

@@ -1,0 +1,121 @@
+"""selective_scan against a sequential PyTorch implementation of mamba's selective_scan_ref semantics."""
+
+import numpy as np
+import pytest
+import torch
+
+from ann.gradcheck import gradcheck
+from ann.ssm import s4d_discretize, s4d_scan, selective_scan
+from ann.tensor import Tensor
+
+
+def torch_selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
+    """The reference semantics, step by step (written here, independently of ann)."""
+    if delta_bias is not None:
+        delta = delta + delta_bias[..., None]
+    if delta_softplus:
+        delta = torch.nn.functional.softplus(delta)
+    batch, dim, length = u.shape
+    dstate = A.shape[1]
+
+    def at(X, t):  # (batch, dim, dstate) view of B or C at step t
+        if X.dim() == 2:
+            return X.expand(batch, dim, dstate)
+        if X.dim() == 3:
+            return X[:, None, :, t].expand(batch, dim, dstate)
+        return X[:, :, :, t].repeat_interleave(dim // X.shape[1], dim=1)
+
+    x = u.new_zeros(batch, dim, dstate)
+    ys = []
+    for t in range(length):
+        x = torch.exp(delta[:, :, t, None] * A) * x + delta[:, :, t, None] * at(B, t) * u[:, :, t, None]
+        ys.append((x * at(C, t)).sum(-1))
+    out = torch.stack(ys, dim=2)
+    if D is not None:
+        out = out + u * D[:, None]
+    if z is not None:
+        out = out * torch.nn.functional.silu(z)
+    return out, x
+
+
+def _case(rng, variant, batch=2, dim=4, dstate=3, length=9, groups=2):
+    shapes = {"fixed": (dim, dstate), "variable": (batch, dstate, length), "grouped": (batch, groups, dstate, length)}
+    return {
+        "u": rng.standard_normal((batch, dim, length)),
+        "delta": 0.5 * rng.standard_normal((batch, dim, length)),
+        "A": -np.exp(rng.standard_normal((dim, dstate))),
+        "B": rng.standard_normal(shapes[variant]),
+        "C": rng.standard_normal(shapes[variant]),
+        "D": rng.standard_normal(dim),
+        "z": rng.standard_normal((batch, dim, length)),
+        "delta_bias": 0.1 * rng.standard_normal(dim),
+    }
+
+
+@pytest.mark.parametrize("variant", ["fixed", "variable", "grouped"])
+@pytest.mark.parametrize("extras", [(), ("D",), ("z", "delta_bias"), ("D", "z", "delta_bias")])
+@pytest.mark.parametrize("softplus", [False, True])
+def test_values_and_gradients_match_torch(variant, extras, softplus):
+    rng = np.random.default_rng(hash((variant, extras, softplus)) % 2**32)
+    case = _case(rng, variant)
+    names = ["u", "delta", "A", "B", "C", *extras]
+    if not softplus:
+        case["delta"] = np.abs(case["delta"])  # a positive step size without softplus
+    torch_in = {n: torch.tensor(case[n], requires_grad=True) for n in names}
+    ref, ref_last = torch_selective_scan_ref(**torch_in, delta_softplus=softplus)
+    ours_in = {n: Tensor(case[n], requires_grad=True) for n in names}
+    out, last = selective_scan(**ours_in, delta_softplus=softplus, return_last_state=True)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(last.numpy(), ref_last.detach().numpy(), rtol=1e-10, atol=1e-12)
+    grad_out = rng.standard_normal(out.shape)
+    ref.backward(torch.tensor(grad_out))
+    out.backward(grad_out)
+    for n in names:
+        np.testing.assert_allclose(ours_in[n].grad, torch_in[n].grad.numpy(), rtol=1e-9, atol=1e-11, err_msg=n)
+
+
+def test_float32_matches_float64():
+    rng = np.random.default_rng(0)
+    case = _case(rng, "variable", length=64)
+    f64 = selective_scan(**case, delta_softplus=True).numpy()
+    f32 = selective_scan(**{k: v.astype(np.float32) for k, v in case.items()}, delta_softplus=True).numpy()
+    assert f32.dtype == np.float32
+    np.testing.assert_allclose(f32, f64, rtol=1e-4, atol=1e-4)
+
+
+def test_gradcheck():
+    rng = np.random.default_rng(1)
+    case = _case(rng, "variable", batch=1, dim=2, dstate=2, length=4)
+    names = ["u", "delta", "A", "B", "C", "D", "z"]
+    inputs = [Tensor(case[n], requires_grad=True) for n in names]
+    assert gradcheck(lambda *xs: selective_scan(*xs[:6], z=xs[6], delta_softplus=True), inputs)
+
+
+def test_s4d_equals_direct_loop():
+    rng = np.random.default_rng(2)
+    dim, dstate, length = 3, 4, 20
+    A = -np.exp(rng.standard_normal((dim, dstate)))
+    B, C = rng.standard_normal((dim, dstate)), rng.standard_normal((dim, dstate))
+    log_dt = np.log(0.1) * np.ones(dim)
+    u = rng.standard_normal((2, dim, length))
+    A_bar, B_bar = s4d_discretize(log_dt, A, B)
+    y = s4d_scan(u, A_bar, B_bar, C, D=np.ones(dim)).numpy()
+    dtA = 0.1 * A  # zero-order hold, written out
+    Ab, Bb = np.exp(dtA), (np.exp(dtA) - 1) / A * B
+    h = np.zeros((2, dim, dstate))
+    expected = np.empty_like(u)
+    for t in range(length):
+        h = Ab * h + Bb * u[:, :, t, None]
+        expected[:, :, t] = (h * C).sum(-1) + u[:, :, t]
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_bad_shapes():
+    rng = np.random.default_rng(3)
+    case = _case(rng, "variable")
+    with pytest.raises(ValueError, match="B of 3 dimensions must be"):
+        selective_scan(case["u"], case["delta"], case["A"], case["B"][:, :, :3], case["C"])
+    with pytest.raises(ValueError, match="A must be"):
+        selective_scan(case["u"], case["delta"], case["A"][:2], case["B"], case["C"])
+    with pytest.raises(ValueError, match="G dividing D"):
+        selective_scan(case["u"], case["delta"], case["A"], np.ones((2, 3, 3, 9)), case["C"])
