@@ -6,7 +6,7 @@ halve ``axis``). Derivatives at kinks follow PyTorch: ReLU-type kinks at 0
 have derivative 0 (``relu``, ``relu6``, ``hard_sigmoid`` at the ends of its
 linear piece), ``leaky_relu``/``prelu`` take the negative slope at 0, the
 ELU family takes its negative branch at 0, ``hard_silu`` uses PyTorch's
-``hardswish_backward`` (``x/3 + 1/2`` on ``[-3, 3]`` inclusive).
+``hardswish_backward`` (``x/3 + 1/2`` on the open ``(-3, 3)``, 0 at -3, 1 at 3).
 
 The registry lets studies sweep activations by name::
 
@@ -202,11 +202,11 @@ def hard_sigmoid(x) -> Tensor:
 
 
 def hard_silu(x) -> Tensor:
-    """Hard swish ``x * relu6(x + 3) / 6``, with PyTorch's derivative (``x/3 + 1/2`` on ``[-3, 3]``)."""
+    """Hard swish ``x * relu6(x + 3) / 6``, with PyTorch's derivative (``x/3 + 1/2`` on ``(-3, 3)``, 0 at -3, 1 at 3)."""
     return _elementwise(
         x,
         lambda xp, v: v * xp.clip(v + 3, 0, 6) / 6,
-        lambda xp, v, y: xp.where(v < -3, 0.0, xp.where(v <= 3, v / 3 + 0.5, 1.0)),
+        lambda xp, v, y: xp.where(v <= -3, 0.0, xp.where(v < 3, v / 3 + 0.5, 1.0)),
         "hard_silu",
     )
 

@@ -145,8 +145,9 @@ def cross_entropy(
 
     if t_raw.dtype.kind == "f":  # class probabilities
         if t_raw.shape != input.shape:
-            raise ValueError(
-                f"cross_entropy: probability targets must have the input's shape {input.shape}, got {t_raw.shape}"
+            raise TypeError(
+                f"cross_entropy: targets of dtype {t_raw.dtype} and shape {t_raw.shape}: class-index targets need an "
+                f"integer dtype, probability targets the input's shape {input.shape}"
             )
         p = t_raw.astype(input.dtype)
         if label_smoothing > 0:

@@ -11,9 +11,9 @@ import numpy as np
 
 from .activations import silu, softplus
 from .recurrence import linear_recurrence
-from .tensor import Tensor, as_tensor
+from .tensor import Tensor, as_tensor, is_grad_enabled
 
-__all__ = ["selective_scan", "s4d_discretize", "s4d_scan"]
+__all__ = ["selective_scan", "composed_selective_scan", "s4d_discretize", "s4d_scan"]
 
 
 def _per_step(X, name: str, batch: int, dim: int, dstate: int, length: int):
@@ -56,12 +56,32 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     -------
     out : Tensor (B, D, L), and ``last_state`` (B, D, N) when asked.
     """
-    u, delta, A, B, C = (as_tensor(x) for x in (u, delta, A, B, C))
+    inputs = (u, delta, A, B, C, D, z, delta_bias)
+    if not is_grad_enabled() or not any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+        # no gradient wanted: the fused forward kernel (ann.ssm_kernel), same numbers
+        from .ssm_kernel import selective_scan_arrays
+
+        arrays = [None if x is None else as_tensor(x).data for x in inputs]
+        _check_shapes(*(as_tensor(x) for x in inputs[:5]))
+        y, last = selective_scan_arrays(*arrays, delta_softplus=delta_softplus)
+        return (Tensor(y), Tensor(last)) if return_last_state else Tensor(y)
+    return composed_selective_scan(*inputs, delta_softplus=delta_softplus, return_last_state=return_last_state)
+
+
+def _check_shapes(u, delta, A, B, C) -> None:
     if u.ndim != 3 or delta.shape != u.shape:
         raise ValueError(f"u and delta must both be (B, D, L); got {u.shape} and {delta.shape}")
+    if A.ndim != 2 or A.shape[0] != u.shape[1]:
+        raise ValueError(f"A must be (D, N) with D={u.shape[1]}, got {A.shape}")
+    for name, X in (("B", B), ("C", C)):
+        _per_step(X, name, u.shape[0], u.shape[1], A.shape[1], u.shape[2])
+
+
+def composed_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, return_last_state=False):
+    """:func:`selective_scan` composed from differentiable ops over the parallel scan (the reference)."""
+    u, delta, A, B, C = (as_tensor(x) for x in (u, delta, A, B, C))
+    _check_shapes(u, delta, A, B, C)
     batch, dim, length = u.shape
-    if A.ndim != 2 or A.shape[0] != dim:
-        raise ValueError(f"A must be (D, N) with D={dim}, got {A.shape}")
     dstate = A.shape[1]
     if delta_bias is not None:
         delta = delta + as_tensor(delta_bias).reshape(dim, 1)

@@ -651,10 +651,10 @@ def matmul(a, b) -> Tensor:
         ad = a.data[None, :] if a.ndim == 1 else a.data
         bd = b.data[:, None] if b.ndim == 1 else b.data
         g2 = g
-        if a.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
         if b.ndim == 1:
             g2 = xp.expand_dims(g2, -1)
+        if a.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
         ga = gb = None
         if a.requires_grad:
             ga = g2 @ xp.swapaxes(bd, -1, -2)

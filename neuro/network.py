@@ -92,6 +92,7 @@ class Network:
         self._names: dict[str, Any] = {}
         self.batch_size = None
         self._step = 0
+        self._stale = False  # True after a Brian2 run: reset before running again
 
     # ------------------------------------------------------------ building
 
@@ -296,11 +297,14 @@ class Network:
             mon._reset(batch_size, self.dt)
         self.batch_size = batch_size
         self._step = 0
+        self._stale = False
         return self
 
     def _ensure_reset(self):
         if self.batch_size is None:
             self.reset(1)
+        elif self._stale:
+            raise ValueError("the network ran in Brian2: call reset() before running it again")
 
     def _tick(self, currents: dict | None = None) -> None:
         n, dt, impl = self._step, self.dt, self.impl

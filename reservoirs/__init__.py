@@ -1,1 +1,28 @@
-"""reservoirs (see README)."""
+"""reservoirs: echo-state networks, readouts, benchmark tasks and metrics.
+
+* :class:`ESN` - a sparse random leaky reservoir (ReservoirPy 0.4's update) with a
+  ridge readout: ``run``, ``fit``, ``predict``, ``generate`` (closed loop), ``fit_online`` (RLS / FORCE);
+* readouts: :class:`Ridge`, :class:`RLS`, :class:`SoftmaxReadout`;
+* :mod:`reservoirs.tasks` (Mackey-Glass, NARMA-10, delayed recall, spike templates) and
+  :mod:`reservoirs.metrics` (NRMSE, R^2, memory capacity, separation, kernel quality, ESP checks);
+* :mod:`reservoirs.weights` - random sparse / orthogonal matrices and ``spectral_radius``.
+"""
+
+from . import metrics, tasks, weights
+from .checks import ReservoirWarning, UnstableReservoirWarning
+from .esn import ESN
+from .readouts import RLS, Ridge, SoftmaxReadout
+from .weights import spectral_radius
+
+__all__ = [
+    "ESN",
+    "RLS",
+    "ReservoirWarning",
+    "Ridge",
+    "SoftmaxReadout",
+    "UnstableReservoirWarning",
+    "metrics",
+    "spectral_radius",
+    "tasks",
+    "weights",
+]

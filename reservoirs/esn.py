@@ -189,7 +189,8 @@ class ESN:
         self.units = W.shape[0]
         self.leak_rate = _check_leak(leak_rate)
         self.activation = _check_activation(activation)
-        self.readout = Ridge(ridge)
+        self.ridge = check_positive(ridge, "ridge", allow_zero=True)
+        self.readout = Ridge(self.ridge)
         self.dtype = dtype
         self._device_cache: dict = {}
 
@@ -416,7 +417,7 @@ class ESN:
         warmup = check_int(warmup, "warmup", minimum=0)
         parts, kind = self._split(u)
         ys, flat = self._targets(y, parts, kind)
-        self.readout.reset()
+        self.readout = Ridge(self.ridge)
         for u3, y3 in zip(parts, ys):
             if warmup >= u3.shape[1]:
                 raise ValueError(f"warmup ({warmup}) must be shorter than every sequence (length {u3.shape[1]})")

@@ -55,11 +55,11 @@ def _check(indptr, indices, data, drive, x0):
         raise ValueError(f"indices and data must have the same shape, got {indices.shape} and {data.shape}")
 
 
-def esn_recurrence_reference(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh"):
+def esn_recurrence_reference(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None):
     """States ``(B, T, N)`` of the recurrence; ``drive`` ``(B, T, N)``, ``x0`` ``(B, N)``, ``leak`` in (0, 1].
 
     ``activation`` is a name in :data:`ACTIVATIONS` or a callable acting
-    elementwise on arrays.
+    elementwise on arrays; ``out`` ``(B, T, N)`` may receive the states.
     """
     _check(indptr, indices, data, drive, x0)
     xp = array_module(drive, x0, data)
@@ -71,7 +71,8 @@ def esn_recurrence_reference(indptr, indices, data, drive, x0, *, leak=1.0, acti
     W = sparse.csr_matrix((data, indices, indptr), shape=(n, n))
     f = activation if callable(activation) else (lambda z: _apply(xp, activation, z))
     B, T, _ = drive.shape
-    out = xp.empty(drive.shape, dtype=drive.dtype)
+    if out is None:
+        out = xp.empty(drive.shape, dtype=drive.dtype)
     x = x0.T.copy()  # (N, B): post = W @ pre column by column
     for t in range(T):
         pre = W @ x + drive[:, t, :].T

@@ -31,22 +31,26 @@ __all__ = ["bernoulli_matrix", "orthogonal_matrix", "random_sparse", "scale_spec
 def spectral_radius(W: Any, *, maxiter: int | None = None) -> float:
     """The largest eigenvalue modulus of the square matrix ``W`` (dense or scipy.sparse).
 
-    Sparse matrices larger than 32x32 use ARPACK (``scipy.sparse.linalg.eigs``,
+    Sparse matrices larger than 256x256 with at most 25% nonzeros use ARPACK (``scipy.sparse.linalg.eigs``,
     ``k=1``, ``which="LM"``, start vector of ones, ``maxiter = 20 * n`` by
-    default, as ReservoirPy); dense ones ``scipy.linalg.eigvals``.
+    default, as ReservoirPy; the dense solver if ARPACK does not converge); others ``scipy.linalg.eigvals``.
     """
     if scipy.sparse.issparse(W):
         n = W.shape[0]
         if W.shape != (n, n):
             raise ValueError(f"W must be square, got shape {W.shape}")
-        if n <= 32:
+        if n <= 256 or W.nnz > 0.25 * n * n:
             return float(np.max(np.abs(scipy.linalg.eigvals(W.toarray())))) if n else 0.0
         if W.nnz == 0:
             return 0.0
-        vals = scipy.sparse.linalg.eigs(
-            W.astype(np.float64), k=1, which="LM", maxiter=maxiter or 20 * n, return_eigenvectors=False,
-            v0=np.ones(n),
-        )
+        try:
+            vals = scipy.sparse.linalg.eigs(
+                W.astype(np.float64), k=1, which="LM", maxiter=maxiter or 20 * n, return_eigenvectors=False,
+                v0=np.ones(n),
+            )
+        except scipy.sparse.linalg.ArpackNoConvergence:
+            # e.g. many eigenvalues of equal modulus (orthogonal matrices): fall back to the dense solver
+            return float(np.max(np.abs(scipy.linalg.eigvals(W.toarray()))))
         return float(np.max(np.abs(vals)))
     W = np.asarray(W)
     if W.ndim != 2 or W.shape[0] != W.shape[1]:

@@ -79,6 +79,23 @@ def _axis(axis, ndim, name="axis"):
     return int(axis) % ndim
 
 
+def _initial_state(xp, h0, state_shape, dtype, axis):
+    """``h0`` as an array that broadcasts to ``state_shape`` (zeros when ``None``)."""
+    if h0 is None:
+        return xp.zeros(state_shape, dtype=dtype)
+    h0_arr = _as_array(xp, h0, "h0")
+    try:
+        fits = np.broadcast_shapes(h0_arr.shape, state_shape) == state_shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"h0 of shape {h0_arr.shape} must broadcast to the state shape {state_shape} "
+            f"(the result's shape without the time axis {axis})"
+        )
+    return h0_arr
+
+
 # ------------------------------------------------------ elementwise kernels
 
 
@@ -192,7 +209,7 @@ def linear_recurrence(a: Any, b: Any, *, h0: Any = None, axis: int = 0, reverse:
     --------
     >>> import numpy as np, scans
     >>> scans.linear_recurrence(np.array([0.5, 0.5, 0.5]), np.array([1.0, 1.0, 1.0]), h0=2.0)
-    array([2.  , 2.  , 2.  ])
+    array([2., 2., 2.])
     """
     xp = array_module(*(x for x in (a, b, h0) if x is not None))
     b_arr = _as_array(xp, b, "b")
@@ -206,18 +223,7 @@ def linear_recurrence(a: Any, b: Any, *, h0: Any = None, axis: int = 0, reverse:
     ax = _axis(axis, len(shape))
     dtype = _result_dtype(a if not isinstance(a, (list, tuple)) else a_arr, b_arr, h0)
     state_shape = shape[:ax] + shape[ax + 1 :]
-    if h0 is None:
-        h0_arr = xp.zeros(state_shape, dtype=dtype)
-    else:
-        h0_arr = _as_array(xp, h0, "h0")
-        try:
-            np.broadcast_shapes(h0_arr.shape, state_shape)
-            if np.broadcast_shapes(h0_arr.shape, state_shape) != state_shape:
-                raise ValueError
-        except ValueError:
-            raise ValueError(
-                f"h0 of shape {h0_arr.shape} must broadcast to the state shape {state_shape} (the result's shape without axis {axis})"
-            ) from None
+    h0_arr = _initial_state(xp, h0, state_shape, dtype, axis)
     P, T, Q = math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1 :])
     canon = [xp.broadcast_to(x.astype(dtype, copy=False), shape) for x in (a_arr, b_arr)]
     a3, b3 = (x.reshape(P, T, Q) for x in canon)
@@ -348,12 +354,7 @@ def matrix_recurrence(A: Any, b: Any, *, h0: Any = None, axis: int = 0, reverse:
         raise ValueError(f"axis {axis} is the state axis of b; the time axis must be another one")
     dtype = _result_dtype(A_arr, b_arr, h0)
     state_shape = shape[:ax] + shape[ax + 1 :]
-    h0_arr = xp.zeros(state_shape, dtype=dtype) if h0 is None else _as_array(xp, h0, "h0")
-    try:
-        if np.broadcast_shapes(h0_arr.shape, state_shape) != state_shape:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"h0 of shape {h0_arr.shape} must broadcast to the state shape {state_shape}") from None
+    h0_arr = _initial_state(xp, h0, state_shape, dtype, axis)
     # canonical: (other batch axes..., T, N) -> (P, T, N)
     A_full = xp.moveaxis(xp.broadcast_to(A_arr.astype(dtype, copy=False), batch + (N, N)), ax, -3)
     b_full = xp.moveaxis(xp.broadcast_to(b_arr.astype(dtype, copy=False), shape), ax, -2)

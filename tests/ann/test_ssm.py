@@ -119,3 +119,30 @@ def test_bad_shapes():
         selective_scan(case["u"], case["delta"], case["A"][:2], case["B"], case["C"])
     with pytest.raises(ValueError, match="G dividing D"):
         selective_scan(case["u"], case["delta"], case["A"], np.ones((2, 3, 3, 9)), case["C"])
+
+
+@pytest.mark.parametrize("variant", ["fixed", "variable", "grouped"])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_fused_cpu_kernel_equals_composed_reference(variant, dtype, tol):
+    from neuro.kernels import call
+
+    rng = np.random.default_rng(5)
+    case = {k: v.astype(dtype) for k, v in _case(rng, variant, length=150).items()}
+    args = [case[n] for n in ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")]
+    y_cpu, last_cpu = call("selective_scan", *args, True, impl="cpu")
+    y_ref, last_ref = call("selective_scan", *args, True, impl="reference")
+    assert y_cpu.dtype == dtype
+    scale = np.abs(y_ref).max()
+    np.testing.assert_allclose(y_cpu, y_ref, rtol=tol, atol=tol * scale)
+    np.testing.assert_allclose(last_cpu, last_ref, rtol=tol, atol=tol * np.abs(last_ref).max())
+
+
+def test_no_grad_call_uses_fused_kernel_with_same_numbers():
+    from ann.tensor import no_grad
+
+    rng = np.random.default_rng(6)
+    case = _case(rng, "variable")
+    with no_grad():
+        fast = selective_scan(**case, delta_softplus=True)
+    slow = selective_scan(**{k: Tensor(v, requires_grad=True) for k, v in case.items()}, delta_softplus=True)
+    np.testing.assert_allclose(fast.numpy(), slow.numpy(), rtol=1e-12, atol=1e-12)

@@ -111,30 +111,32 @@ def test_weight_dependence_additive_hard_bounds_and_multiplicative_soft_bounds()
     assert W[0, 0] == 1.0  # hard bound
 
 
-def test_triplet_rule_potentiation_grows_with_pairing_frequency():
-    # Pfister & Gerstner: with the minimal visual-cortex model, pre-post pairings (+10 ms) depress at low
-    # frequency and potentiate at high frequency (Sjostrom et al. 2001); pair STDP shows no such crossing.
-    def pairing(rule, freq_hz, n_pairs=60):
+def test_triplet_rule_reproduces_frequency_dependence():
+    # Sjostrom et al. (2001), as fitted by Pfister & Gerstner (2006): post-pre pairings (-10 ms) depress at 1 Hz
+    # but potentiate at 50 Hz, and pre-post (+10 ms) potentiation grows with frequency; pair STDP cannot do this
+    # (at 50 Hz it depresses for both orders with these time constants).
+    def pairing(rule, freq_hz, lag, n_pairs=8):
         period = int(round(1000.0 / freq_hz))
-        n_ticks = period * n_pairs + 50
-        pre_t = [k * period for k in range(n_pairs)]
-        pre, post = raster([pre_t], n_ticks, 1), raster([[t + 10 for t in pre_t]], n_ticks, 1)
+        n_ticks = period * n_pairs + 100
+        pre_t = [50 + k * period for k in range(n_pairs)]
+        pre, post = raster([pre_t], n_ticks, 1), raster([[t + lag for t in pre_t]], n_ticks, 1)
         return drive(rule, np.zeros((1, 1)), pre, post, n_ticks)[0, 0]
 
-    trip = P.STDP.pfister_gerstner(a3_minus=0.0, tau_x=101.0)  # the minimal model has no triplet depression
-    low, high = pairing(trip, 1.0), pairing(trip, 40.0)
-    assert low < 0 < high
+    trip = P.STDP.pfister_gerstner()
     assert trip.triplet
+    assert pairing(trip, 1.0, -10) < 0 < pairing(trip, 50.0, -10)
+    assert 0 < pairing(trip, 10.0, +10) < pairing(trip, 50.0, +10)
     pair = P.STDP(a_plus=0.005, a_minus=0.005, tau_plus=16.8, tau_minus=33.7, w_min=None, w_max=None)
-    assert pairing(pair, 1.0) > 0 and not pair.triplet
+    assert not pair.triplet
+    assert pairing(pair, 50.0, -10) < 0 and pairing(pair, 50.0, +10) < 0 < pairing(pair, 1.0, +10)
 
 
 def test_correlated_inputs_are_strengthened_in_a_spiking_neuron():
     # a leaky integrate-and-fire neuron (one per trial, weights shared, updates averaged over 4 trials) driven by
     # 20 correlated and 20 independent Poisson inputs at equal rates: STDP strengthens the correlated group
     rng = np.random.default_rng(0)
-    B, n, half, rate, c, T = 4, 40, 20, 0.01, 0.3, 12000  # rate per 1 ms tick (10 Hz), 12 s
-    rule = P.STDP(a_plus=0.005, a_minus=0.0055, tau_plus=20.0, tau_minus=20.0, dt=1.0, w_min=0.0, w_max=1.0)
+    B, n, half, rate, c, T = 4, 40, 20, 0.01, 0.3, 10000  # rate per 1 ms tick (10 Hz), 10 s
+    rule = P.STDP(a_plus=0.01, a_minus=0.012, tau_plus=20.0, tau_minus=20.0, dt=1.0, w_min=0.0, w_max=1.0)
     W = np.full((1, n), 0.5)
     state = rule.init_state(W.shape, batch_size=B)
     v, previous = np.zeros(B), np.zeros((B, n))
@@ -148,4 +150,4 @@ def test_correlated_inputs_are_strengthened_in_a_spiking_neuron():
         v[post] = 0.0
         rule.step(W, pre, post[:, None], state)
     corr, indep = W[0, :half].mean(), W[0, half:].mean()
-    assert corr > 0.65 and corr > indep + 0.15, (corr, indep)
+    assert corr > 0.6 and corr > indep + 0.12, (corr, indep)  # both started at 0.5

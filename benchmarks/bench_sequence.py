@@ -1,0 +1,100 @@
+"""Sequence operators: flash vs naive attention (time and peak memory); selective scan vs a sequential NumPy loop."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+
+from ann.attention import flash_attention, scaled_dot_product_attention
+from ann.ssm_kernel import selective_scan_arrays
+from ann.tensor import no_grad
+
+from .harness import Result, compare
+
+
+def _peak_bytes(fn) -> int:
+    """Peak memory NumPy allocated while ``fn`` ran (tracemalloc sees NumPy's allocations)."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def attention(quick: bool) -> list[Result]:
+    rng = np.random.default_rng(0)
+    results = []
+    for n in ([1024, 2048] if quick else [1024, 2048, 4096, 8192]):
+        q, k, v = (rng.standard_normal((1, n, 64)).astype(np.float32) for _ in range(3))
+
+        def ours():
+            with no_grad():
+                return flash_attention(q, k, v)
+
+        def peer():
+            with no_grad():
+                return scaled_dot_product_attention(q, k, v)
+
+        inputs = 3 * q.nbytes
+        mem_ours, mem_peer = _peak_bytes(ours), _peak_bytes(peer)
+        r = compare(
+            f"attention forward N={n} d=64 float32", ours, peer,
+            ours_label="flash_attention", peer_label="naive attention", repeats=3 if quick or n >= 4096 else 5,
+            params={"N": n, "d": 64, "peak_extra_MiB_flash": round(mem_ours / 2**20, 1),
+                    "peak_extra_MiB_naive": round(mem_peer / 2**20, 1), "memory_ratio": round(mem_ours / mem_peer, 4),
+                    "inputs_MiB": round(inputs / 2**20, 1)},
+            target="N=8192: time <= 1.5x naive, peak memory <= 1/8 of naive",
+        )
+        results.append(r)
+        print(f"  peak memory: flash {mem_ours / 2**20:.1f} MiB, naive {mem_peer / 2**20:.1f} MiB (ratio {mem_ours / mem_peer:.4f})")
+    return results
+
+
+def sequential_selective_scan(u, delta, A, B, C, D, z):
+    """The selective_scan_ref algorithm as a NumPy loop over time (the peer)."""
+    delta = np.where(delta > 20, delta, np.log1p(np.exp(np.minimum(delta, 20))))
+    decay = np.exp(delta[:, :, :, None] * A[None, :, None, :])  # (B, D, L, N)
+    drive = delta[:, :, :, None] * np.swapaxes(B, 1, 2)[:, None] * u[:, :, :, None]
+    h = np.zeros((u.shape[0], u.shape[1], A.shape[1]), dtype=u.dtype)
+    y = np.empty_like(u)
+    for t in range(u.shape[2]):
+        h = decay[:, :, t] * h + drive[:, :, t]
+        y[:, :, t] = np.einsum("bdn,bn->bd", h, C[:, :, t])
+    y = y + u * D[:, None]
+    return y * (z / (1 + np.exp(-z)))
+
+
+def selective_scan(quick: bool) -> list[Result]:
+    rng = np.random.default_rng(1)
+    batch, dim, dstate, length = (4, 256, 16, 512 if quick else 2048)
+    u, delta, z = (rng.standard_normal((batch, dim, length)).astype(np.float32) for _ in range(3))
+    A = -np.exp(rng.standard_normal((dim, dstate))).astype(np.float32)
+    B, C = (rng.standard_normal((batch, dstate, length)).astype(np.float32) for _ in range(2))
+    D = rng.standard_normal(dim).astype(np.float32)
+    ours = lambda: selective_scan_arrays(u, delta, A, B, C, D, z, None, True)  # noqa: E731
+    ref = sequential_selective_scan(u, delta, A, B, C, D, z)
+    np.testing.assert_allclose(ours()[0], ref, rtol=2e-3, atol=2e-3)
+    out = [
+        compare(
+            f"selective_scan forward B={batch} D={dim} N={dstate} L={length} float32", ours,
+            lambda: sequential_selective_scan(u, delta, A, B, C, D, z),
+            ours_label="selective_scan (fused CPU kernel)", peer_label="sequential NumPy loop",
+            repeats=3, params={"B": batch, "D": dim, "N": dstate, "L": length}, target=">= 10x faster (ratio <= 0.1)",
+        )
+    ]
+    parallel = lambda: selective_scan_arrays(u, delta, A, B, C, D, z, None, True, impl="reference")  # noqa: E731
+    out.append(
+        compare(
+            f"selective_scan forward, differentiable parallel-scan path, L={length}", parallel,
+            lambda: sequential_selective_scan(u, delta, A, B, C, D, z),
+            ours_label="selective_scan (parallel scan, as in training)", peer_label="sequential NumPy loop",
+            repeats=3, params={"B": batch, "D": dim, "N": dstate, "L": length},
+        )
+    )
+    return out
+
+
+def run(quick: bool = False) -> list[Result]:
+    return attention(quick) + selective_scan(quick)

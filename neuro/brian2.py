@@ -1,0 +1,234 @@
+"""Brian2 bridge: build a :class:`neuro.Network` as Brian2 objects and run it there.
+
+Imported only when used (``net.run(duration, engine="brian2")``); importing
+``neuro`` never imports Brian2. The bridge is the reference our engine is
+tested against, and lets users pick Brian2's code generation.
+
+What is translated, trial by trial (one Brian2 network per trial):
+
+* LIF populations (the only model bridged; Izhikevich/AdEx raise
+  ``NotImplementedError``) with per-neuron parameters, refractoriness
+  (``unless refractory``), exact integration (``method="exact"``) and the
+  two exponential synaptic currents. Our LIF holds the input current
+  constant over a step; Brian2 does the same here because the current
+  driving ``v`` is a parameter ``I_hold`` set to ``I_e + I_i`` before each
+  step (``run_regularly(..., when="before_groups")``);
+* constant injected currents (waveforms raise ``NotImplementedError``);
+* spike sources: their spikes are drawn by our engine's own code (so
+  Poisson trains are the same in both engines) and handed to Brian2 as
+  ``SpikeGeneratorGroup``;
+* static and Tsodyks-Markram synapses with per-synapse delays and parameters;
+* monitors: spikes, rates and traces (from Brian2's ``SpikeMonitor``) and
+  state variables (Brian2's ``StateMonitor``, same times).
+
+Units at the boundary: ms, mV, nA, MOhm become Brian2 quantities.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+
+import brian2 as b2
+
+from .monitors import RateMonitor, SpikeMonitor, StateMonitor, TraceMonitor
+from .neurons import LIF
+
+__all__ = ["build_trial", "run_network"]
+
+_LIF_EQS = """
+dv/dt = (E_L - v + R*(I_hold + I_bg + I_ext))/tau_m : volt (unless refractory)
+dI_e/dt = -I_e/tau_e : amp
+dI_i/dt = -I_i/tau_i : amp
+I_hold : amp
+I_ext : amp
+tau_m : second (constant)
+tau_e : second (constant)
+tau_i : second (constant)
+t_ref : second (constant)
+E_L : volt (constant)
+R : ohm (constant)
+I_bg : amp (constant)
+v_th : volt (constant)
+v_reset : volt (constant)
+"""
+
+_TM_MODEL = """
+w : amp
+U : 1
+tau_rec : second
+tau_facil : second
+u : 1
+Rr : 1
+tlast : second
+"""
+
+_TM_ON_PRE = """
+Rr = 1 + (Rr - u*Rr - 1)*exp(-(t - tlast)/tau_rec)
+u = U + u*(1 - U)*exp(-(t - tlast)/tau_facil)
+{target}_post += w*u*Rr
+tlast = t
+"""
+
+_UNITS = {"v": "mV", "I_e": "nA", "I_i": "nA"}
+
+
+@contextmanager
+def _target(target: str):
+    if target not in ("numpy", "cython"):
+        raise ValueError(f"target must be 'numpy' or 'cython', got {target!r}")
+    previous = b2.prefs.codegen.target
+    b2.prefs.codegen.target = target
+    try:
+        yield
+    finally:
+        b2.prefs.codegen.target = previous
+
+
+def _check_supported(net) -> None:
+    for pop in net.populations:
+        if not isinstance(pop.model, LIF):
+            raise NotImplementedError(
+                f"the Brian2 bridge translates LIF populations only; {pop.name!r} is {type(pop.model).__name__}")
+        for c in pop.currents:
+            if not c.constant:
+                raise NotImplementedError("the Brian2 bridge translates constant injected currents only, not waveforms")
+    for mon in net.monitors:
+        if isinstance(mon, StateMonitor):
+            bad = [v for v in mon.variables if v not in _UNITS]
+            if bad:
+                raise NotImplementedError(f"the Brian2 bridge records {sorted(_UNITS)} only, not {bad}")
+    if net.hooks:
+        raise NotImplementedError("hooks (plasticity) run in the 'neuro' engine only")
+
+
+def source_spikes(net, n_steps: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Draw the spikes of every spike source over ``n_steps`` with our engine's code.
+
+    Returns name -> (steps, trials, indices) int64 arrays.
+    """
+    out = {}
+    for src in net.sources:
+        steps, trials, idx = [], [], []
+        for n in range(n_steps):
+            s = src._advance(n)
+            if s.any():
+                b, i = np.nonzero(s)
+                steps.append(np.full(len(b), n, np.int64))
+                trials.append(b)
+                idx.append(i)
+        cat = (lambda parts: np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64))
+        out[src.name] = (cat(steps), cat(trials), cat(idx))
+    return out
+
+
+def build_trial(net, trial: int, spikes: dict, *, record_spikes=(), record_state=()) -> tuple:
+    """Brian2 objects for trial ``trial`` of ``net`` (after ``net.reset``).
+
+    ``spikes``: from :func:`source_spikes`. ``record_spikes``: names of
+    populations/sources to record; ``record_state``: our StateMonitors.
+    Returns ``(network, groups, spike_monitors, state_monitors)`` (dicts by name / by monitor index).
+    """
+    dt = net.dt * b2.ms
+    ms, mV, nA, Mohm = b2.ms, b2.mV, b2.nA, b2.Mohm
+    groups = {}
+    objects = []
+    for pop in net.populations:
+        p = pop.params
+        G = b2.NeuronGroup(pop.n, _LIF_EQS, threshold="v > v_th", reset="v = v_reset", refractory="t_ref",
+                           method="exact", dt=dt, name=f"pop_{pop.name}")
+        G.tau_m, G.tau_e, G.tau_i, G.t_ref = p["tau_m"] * ms, p["tau_e"] * ms, p["tau_i"] * ms, p["t_ref"] * ms
+        G.E_L, G.v_th, G.v_reset = p["E_L"] * mV, p["v_th"] * mV, p["v_reset"] * mV
+        G.R, G.I_bg = p["R"] * Mohm, p["I_bg"] * nA
+        G.I_ext = np.broadcast_to(pop._I_const[trial], (pop.n,)) * nA
+        G.v = pop.state["v"][trial] * mV
+        G.I_e, G.I_i = pop.state["I_e"][trial] * nA, pop.state["I_i"][trial] * nA
+        G.run_regularly("I_hold = I_e + I_i", when="before_groups", name=f"hold_{pop.name}")
+        groups[pop.name] = G
+        objects.append(G)
+    for src in net.sources:
+        steps, trials, idx = spikes[src.name]
+        sel = trials == trial
+        gen = b2.SpikeGeneratorGroup(src.n, idx[sel], steps[sel] * net.dt * ms, dt=dt, name=f"src_{src.name}")
+        groups[src.name] = gen
+        objects.append(gen)
+    for proj in net.projections:
+        target = "I_e" if proj.receptor == "exc" else "I_i"
+        if proj.dynamic:
+            S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], model=_TM_MODEL,
+                            on_pre=_TM_ON_PRE.format(target=target), dt=dt, name=f"syn_{proj.name}")
+        else:
+            S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], model="w : amp",
+                            on_pre=f"{target}_post += w", dt=dt, name=f"syn_{proj.name}")
+        S.connect(i=proj.i, j=proj.j)
+        S.w = proj.w * nA
+        S.delay = proj.delay_steps * net.dt * ms
+        if proj.dynamic:
+            S.U, S.tau_rec, S.tau_facil = proj.U, proj.D * ms, proj.F * ms
+            S.u, S.Rr = proj.U, 1.0
+            S.tlast = -1e9 * b2.second  # "never": exp(-(t - tlast)/tau) == 0 at the first spike
+        objects.append(S)
+    spike_mons = {}
+    for name in record_spikes:
+        spike_mons[name] = b2.SpikeMonitor(groups[name], name=f"spikes_{name}")
+        objects.append(spike_mons[name])
+    state_mons = {}
+    for k, mon in enumerate(record_state):
+        every = mon._every_steps * net.dt * ms
+        state_mons[k] = b2.StateMonitor(groups[mon.source.name], mon.variables, record=mon.indices, dt=every,
+                                        name=f"state_{k}")
+        objects.append(state_mons[k])
+    return b2.Network(*objects), groups, spike_mons, state_mons
+
+
+def run_network(net, n_steps: int, *, target: str = "numpy") -> None:
+    """Run ``net`` (reset, at time 0) for ``n_steps`` steps in Brian2 and fill its monitors.
+
+    ``target``: Brian2's code generation target, ``"numpy"`` or ``"cython"``.
+    Afterwards ``net`` must be reset before it runs again.
+    """
+    if net._step != 0:
+        raise ValueError("engine='brian2' runs from time 0: call net.reset() before run()")
+    _check_supported(net)
+    B = net.batch_size
+    spikes = source_spikes(net, n_steps)
+    spike_names = sorted({m.source.name for m in net.monitors
+                          if isinstance(m, (SpikeMonitor, RateMonitor, TraceMonitor))})
+    state_mons = [m for m in net.monitors if isinstance(m, StateMonitor)]
+    recorded = {name: ([], [], []) for name in spike_names}
+    states = [{v: [] for v in m.variables} for m in state_mons]
+    state_steps = [None] * len(state_mons)
+    with _target(target):
+        for b in range(B):
+            b2net, groups, smons, stmons = build_trial(net, b, spikes, record_spikes=spike_names,
+                                                       record_state=state_mons)
+            b2net.run(n_steps * net.dt * b2.ms)
+            for name, mon in smons.items():
+                steps = np.round(np.asarray(mon.t / b2.ms) / net.dt).astype(np.int64)
+                recorded[name][0].append(steps)
+                recorded[name][1].append(np.full(len(steps), b, np.int64))
+                recorded[name][2].append(np.asarray(mon.i[:], dtype=np.int64))
+            for k, mon in stmons.items():
+                state_steps[k] = np.round(np.asarray(mon.t / b2.ms) / net.dt).astype(np.int64)
+                for var in state_mons[k].variables:
+                    unit = getattr(b2, _UNITS[var])
+                    states[k][var].append(np.asarray(getattr(mon, var) / unit).T)  # (K, n)
+    for mon in net.monitors:
+        if isinstance(mon, StateMonitor):
+            k = state_mons.index(mon)
+            mon._set(state_steps[k], {v: np.stack(states[k][v], axis=1) for v in mon.variables})
+            continue
+        steps, trials, idx = (np.concatenate(x) for x in recorded[mon.source.name])
+        if isinstance(mon, SpikeMonitor):
+            mon._set(steps, trials, idx)
+        elif isinstance(mon, RateMonitor):
+            counts = np.zeros((n_steps, B), np.int64)
+            np.add.at(counts, (steps, trials), 1)
+            mon._set(counts)
+        else:
+            raster = np.zeros((n_steps, B, mon.source.n), dtype=bool)
+            raster[steps, trials, idx] = True
+            mon._set_from_spikes(raster)
+    net._step = n_steps
+    net._stale = True

@@ -1,0 +1,260 @@
+"""The engine: batched trials, monitors, inputs, connectivity, bad input and the dt warning."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from neuro import LIF, DtWarning, Izhikevich, Network
+from neuro import connectivity as conn
+
+
+def _lsm_like(impl="cpu", seed=7):
+    net = Network(dt=0.1, seed=seed, impl=impl)
+    E = net.population(80, LIF(tau_m=30.0, I_bg=13.5, t_ref=3.0), name="E", v_init=("uniform", 13.5, 15.0))
+    I = net.population(20, LIF(tau_m=30.0, I_bg=13.5, t_ref=2.0), name="I", v_init=("uniform", 13.5, 15.0))
+    inp = net.poisson(10, rates=40.0, name="in")
+    net.connect(inp, E, "fixed_probability", p=0.3, weight=4.0, delay=1.0)
+    net.connect(E, E, "fixed_probability", p=0.1, weight=lambda r, n: r.gamma(2.0, 1.5, n), delay=1.5,
+                U=0.5, D=1100.0, F=50.0)
+    net.connect(E, I, "fixed_indegree", k=8, weight=3.0, delay=0.8, U=0.05, D=125.0, F=1200.0)
+    net.connect(I, E, "fixed_probability", p=0.2, weight=-4.0, delay=0.8)
+    mons = dict(spikes=net.monitor_spikes(E), rate=net.monitor_rate(E), state=net.monitor_state(E, ["v", "I_e"], [0, 5], every=0.5),
+                trace=net.monitor_traces(E, 30.0, times=[25.0, 50.0, 100.0]), inp=net.monitor_spikes(inp))
+    return net, mons
+
+
+def test_batched_trials_equal_separate_single_trials():
+    seeds = [11, 12, 13]
+    net, m = _lsm_like()
+    net.reset(batch_size=3, seed=seeds)
+    net.run(100.0)
+    assert m["spikes"].count.sum() > 50
+    assert len(np.unique(m["spikes"].count.sum(axis=1))) > 1  # trials differ
+    for b, s in enumerate(seeds):
+        one, m1 = _lsm_like()
+        one.reset(batch_size=1, seed=[s])
+        one.run(100.0)
+        np.testing.assert_array_equal(m1["spikes"].count[0], m["spikes"].count[b])
+        sel = m["spikes"].trial == b
+        np.testing.assert_array_equal(m1["spikes"].t, m["spikes"].t[sel])
+        np.testing.assert_array_equal(m1["spikes"].i, m["spikes"].i[sel])
+        np.testing.assert_array_equal(m1["state"].v[:, 0], m["state"].v[:, b])
+        np.testing.assert_array_equal(m1["trace"].values[:, 0], m["trace"].values[:, b])
+        np.testing.assert_array_equal(one["E"].v[0], net["E"].v[b])
+
+
+def test_numba_engine_equals_numpy_reference_engine():
+    a, ma = _lsm_like("cpu")
+    b, mb = _lsm_like("reference")
+    a.reset(2, seed=3)
+    b.reset(2, seed=3)
+    a.run(80.0)
+    b.run(80.0)
+    np.testing.assert_array_equal(ma["spikes"].count, mb["spikes"].count)
+    np.testing.assert_allclose(a["E"].v, b["E"].v, rtol=1e-12)
+    np.testing.assert_allclose(ma["state"].I_e, mb["state"].I_e, rtol=1e-12, atol=1e-12)
+
+
+def test_run_in_pieces_equals_one_run():
+    a, ma = _lsm_like()
+    b, mb = _lsm_like()
+    a.reset(2, seed=1)
+    b.reset(2, seed=1)
+    a.run(60.0)
+    for _ in range(3):
+        b.run(20.0)
+    np.testing.assert_array_equal(ma["spikes"].t, mb["spikes"].t)
+    np.testing.assert_array_equal(ma["rate"].rate, mb["rate"].rate)
+
+
+def test_monitors_agree_with_each_other():
+    net, m = _lsm_like()
+    net.reset(2, seed=5)
+    net.run(100.0)
+    sp, rate, trace, state = m["spikes"], m["rate"], m["trace"], m["state"]
+    # rate: spikes per step / (N dt)
+    counts = np.zeros((1000, 2))
+    np.add.at(counts, (sp.steps, sp.trial), 1)
+    np.testing.assert_allclose(rate.rate, counts / (80 * 0.1e-3))
+    assert rate.rate.shape == (1000, 2) and rate.t[1] == pytest.approx(0.1)
+    # traces: sum over earlier spikes of exp(-(t - t_s)/tau)
+    np.testing.assert_allclose(trace.t, [25.0, 50.0, 100.0])
+    for k, t in enumerate(trace.t):
+        for b in range(2):
+            expected = np.zeros(80)
+            sel = (sp.trial == b) & (sp.t < t - 1e-9)
+            np.add.at(expected, sp.i[sel], np.exp(-(t - sp.t[sel]) / 30.0))
+            np.testing.assert_allclose(trace.values[k, b], expected, rtol=1e-9, atol=1e-12)
+    # state monitor: every 0.5 ms, (K, B, n)
+    assert state.v.shape == (200, 2, 2)
+    np.testing.assert_allclose(state.t[:3], [0.0, 0.5, 1.0])
+    trains = sp.trains(trial=1)
+    assert len(trains) == 80 and sum(len(x) for x in trains) == sp.count[1].sum()
+
+
+def test_poisson_input_rate_and_per_trial_rates():
+    net = Network(dt=0.1, seed=0)
+    src = net.poisson(200, rates=np.array([[10.0] * 200, [50.0] * 200]))
+    mon = net.monitor_spikes(src)
+    net.reset(2)
+    net.run(1000.0)
+    rates = mon.count.mean(axis=1)
+    assert rates[0] == pytest.approx(10.0, rel=0.05) and rates[1] == pytest.approx(50.0, rel=0.05)
+
+
+def test_spike_times_per_trial():
+    net = Network(dt=0.1, seed=0)
+    src = net.spike_times(3, indices=[0, 1, 2, 2], times=[1.0, 2.0, 3.0, 4.0], trials=[0, 1, 1, 0])
+    mon = net.monitor_spikes(src)
+    net.reset(2)
+    net.run(5.0)
+    assert list(zip(mon.trial, mon.i, mon.t)) == [(0, 0, 1.0), (1, 1, 2.0), (1, 2, 3.0), (0, 2, 4.0)]
+
+
+def test_current_waveform_and_step_inputs():
+    net = Network(dt=0.1, seed=0)
+    pop = net.population(2, LIF(v_th=1e9, tau_m=10.0), v_init=0.0)
+    net.inject(pop, np.array([[1.0, 2.0], [3.0, 4.0]]), every=1.0)  # two 1-ms samples, then 0
+    st = net.monitor_state(pop, "v")
+    net.run(5.0)
+    v = st.v[:, 0, :]
+    one = 1 - np.exp(-1.0 / 10.0)
+    np.testing.assert_allclose(v[10], [1.0 * one, 2.0 * one], rtol=1e-12)
+    assert np.all(np.diff(v[21:, 0]) < 0)  # current off after 2 ms: v decays
+    out = net.step(inputs={f"{pop.name}.I": np.ones((1, 2))})
+    assert set(out) == {f"{pop.name}.spikes"} and out[f"{pop.name}.spikes"].shape == (1, 2)
+
+
+def test_connectivity_generators():
+    i, j = conn.fixed_probability(400, 300, 0.1, seed=0)
+    assert len(i) == pytest.approx(0.1 * 400 * 300, rel=0.05) and np.all(np.diff(i) >= 0)
+    i, j = conn.fixed_indegree(50, 40, 7, autapses=False, seed=0)
+    assert np.all(np.bincount(j, minlength=40) == 7)
+    assert not np.any(i == j)
+    assert len(set(zip(i.tolist(), j.tolist()))) == len(i)  # distinct inputs
+    pos = conn.grid_positions((15, 3, 3))
+    assert pos.shape == (135, 3)
+    i, j = conn.distance_probability(pos, pos, C=1.0, lam=2.0, autapses=False, seed=1)
+    d = np.linalg.norm(pos[i] - pos[j], axis=1)
+    # empirical probability vs C exp(-(D/lam)^2) at distance 1 and 2
+    all_d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    for dist in (1.0, 2.0):
+        n_pairs = np.sum(np.isclose(all_d, dist))
+        assert np.sum(np.isclose(d, dist)) / n_pairs == pytest.approx(np.exp(-(dist / 2.0) ** 2), abs=0.05)
+    types = np.where(np.arange(135) % 5 == 0, "I", "E")
+    C = {("E", "E"): 0.3, ("E", "I"): 0.2, ("I", "E"): 0.4, ("I", "I"): 0.1}
+    i, j = conn.typed_distance_probability(pos, types, C, lam=100.0, seed=2)  # lam >> size: probability ~ C
+    for (a, b), c in C.items():
+        n_pairs = np.sum(types == a) * np.sum(types == b) - (np.sum(types == a) if a == b else 0)
+        got = np.sum((types[i] == a) & (types[j] == b)) / n_pairs
+        assert got == pytest.approx(c, abs=0.04)
+
+
+def test_distance_rule_in_network_uses_positions():
+    net = Network(dt=0.1, seed=0)
+    pos = conn.grid_positions((6, 3, 3))
+    a = net.population(54, positions=pos)
+    proj = net.connect(a, a, "distance", C=0.5, lam=1.5)
+    assert proj.n_synapses > 0 and not np.any(proj.i == proj.j)
+    with pytest.raises(ValueError, match="positions"):
+        net.connect(a, net.population(3), "distance", C=0.5, lam=1.5)
+
+
+def test_bad_input_errors():
+    with pytest.raises(ValueError, match="dt"):
+        Network(dt=-0.1)
+    net = Network(dt=0.1, seed=0)
+    with pytest.raises(ValueError, match="tau_m"):
+        net.population(3, LIF(tau_m=-5.0))
+    with pytest.raises(ValueError, match="tau_e"):
+        net.population(3, LIF(tau_e=0.0))
+    with pytest.raises(ValueError, match="v_th must be above v_reset"):
+        net.population(3, LIF(v_th=10.0, v_reset=12.0))
+    with pytest.raises(ValueError, match="v_peak"):
+        net.population(3, Izhikevich(c=40.0))
+    with pytest.raises(ValueError, match=r"tau_m must be a scalar or have shape \(3,\)"):
+        net.population(3, LIF(tau_m=np.ones(4)))
+    a = net.population(5)
+    with pytest.raises(ValueError, match="p must be a probability"):
+        net.connect(a, a, "fixed_probability", p=1.5)
+    with pytest.raises(ValueError, match="p must be a probability"):
+        net.connect(a, a, "fixed_probability", p=-0.1)
+    with pytest.raises(ValueError, match="weight must be a scalar or have shape"):
+        net.connect(a, a, i=[0, 1], j=[1, 2], weight=np.ones(3))
+    with pytest.raises(ValueError, match="j must index"):
+        net.connect(a, a, i=[0], j=[5])
+    with pytest.raises(ValueError, match="rule"):
+        net.connect(a, a, "random")
+    with pytest.raises(ValueError, match="delay must be >= 0"):
+        net.connect(a, a, i=[0], j=[1], delay=-1.0)
+    with pytest.raises(ValueError, match="U, D and F"):
+        net.connect(a, a, i=[0], j=[1], U=0.5)
+    with pytest.raises(ValueError, match="rates must be"):
+        net.poisson(4, rates=np.ones(3))
+    with pytest.raises(ValueError, match="indices and times"):
+        net.spike_times(4, indices=[0, 1], times=[1.0])
+    with pytest.raises(ValueError, match="indices must be in"):
+        net.spike_times(4, indices=[4], times=[1.0])
+    with pytest.raises(ValueError, match="amplitude must be"):
+        net.inject(a, np.ones(4))
+    with pytest.raises(ValueError, match="v_init"):
+        net.population(3, v_init=np.zeros(4))
+    with pytest.raises(ValueError, match="batch_size"):
+        net.reset(0)
+    with pytest.raises(ValueError, match="one seed per trial"):
+        net.reset(2, seed=[1, 2, 3])
+    net.reset(2)
+    with pytest.raises(ValueError, match=r"must have shape \(2, 5\)"):
+        net.step(inputs={f"{a.name}.I": np.ones((3, 5))})
+    with pytest.raises(ValueError, match="unknown input port"):
+        net.step(inputs={"nope.I": np.ones((2, 5))})
+    with pytest.raises(TypeError, match="seed"):
+        Network(seed=1.5)
+    other = Network()
+    with pytest.raises(ValueError, match="of this network"):
+        net.connect(other.population(2), a)
+
+
+def test_dt_larger_than_a_time_constant_warns():
+    net = Network(dt=1.0, seed=0)
+    net.population(3, LIF(tau_e=0.5))
+    with pytest.warns(DtWarning, match="tau_e"):
+        net.reset(1)
+    quiet = Network(dt=0.1, seed=0)
+    quiet.population(3, LIF())
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet.reset(1)
+
+
+def test_hooks_see_spikes_and_can_change_weights():
+    net = Network(dt=0.1, seed=0)
+    src = net.spike_times(1, [0] * 5, [1.0, 2.0, 3.0, 4.0, 5.0])
+    post = net.population(1, LIF(v_th=1e9))
+    proj = net.connect(src, post, "one_to_one", weight=1.0)
+    seen = []
+
+    def potentiate(n, step):
+        if src.spikes[0, 0]:
+            seen.append(step)
+            proj.w += 0.5
+
+    net.add_hook(potentiate)
+    st = net.monitor_state(post, "I_e")
+    net.run(6.0)
+    assert seen == [10, 20, 30, 40, 50]
+    assert proj.w[0] == pytest.approx(3.5)
+    jumps = [st.I_e[s + 1, 0, 0] - st.I_e[s, 0, 0] * np.exp(-0.1 / 3.0) for s in seen]
+    np.testing.assert_allclose(jumps, [1.0, 1.5, 2.0, 2.5, 3.0], rtol=1e-9)
+
+
+def test_import_neuro_stays_light():
+    code = ("import sys, neuro; net = neuro.Network; "
+            "print([m for m in ('brian2', 'cupy', 'torch', 'neuro.brian2') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,164 @@
+"""The CUDA scans (block_scan.cu) and their host-side hierarchical launch (scans/gpu.py).
+
+Without a GPU the host logic is still checked: the launchers are driven by
+a NumPy emulation of the kernel's contract (one call per thread block:
+scan a tile, write its total and/or its inclusive scan with a carry in
+front), so the multi-level reduce / scan-the-sums / scan-with-carries scheme
+is tested on lengths that need one, two and three levels. The ``gpu`` tests
+run the real kernels against the NumPy reference where a GPU exists.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neuro.backend
+import scans
+from neuro.kernels import call
+from scans import gpu, ops
+
+# ------------------------------------------------------------ emulation
+
+
+class EmulatedKernel:
+    """What one launch of ``scan_add_*`` / ``scan_affine_*`` does, block by block, in NumPy."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.launches = []
+
+    def __call__(self, grid, block, args):
+        assert block == (gpu.BLOCK,)
+        if self.kind == "add":
+            x, y, sums, carry, n, tiles, mode = args
+            inputs, outs, sums, carry = (x,), (y,), (sums,), (carry,)
+        else:
+            a, b, ya, yb, sa, sb, ca, cb, n, tiles, mode = args
+            inputs, outs, sums, carry = (a, b), (ya, yb), (sa, sb), (ca, cb)
+        n, tiles, mode = int(n), int(tiles), int(mode)
+        assert isinstance(args[-1], np.int32) and isinstance(args[-2], np.int64)
+        self.launches.append((grid[0], mode))
+        flat_in = [v.reshape(-1) for v in inputs]
+        for blk in range(grid[0]):
+            row, tile = divmod(blk, tiles)
+            lo, hi = row * n + tile * gpu.TILE, row * n + min(n, (tile + 1) * gpu.TILE)
+            assert hi > lo
+            if self.kind == "add":
+                local = (np.cumsum(flat_in[0][lo:hi]),)
+            else:
+                seg_a, seg_b = flat_in[0][lo:hi], flat_in[1][lo:hi]
+                local = (np.cumprod(seg_a), scans.linear_recurrence(seg_a, seg_b))
+            if mode & gpu.MODE_WRITE_SUMS:
+                for s, part in zip(sums, local):
+                    s.reshape(-1)[blk] = part[-1]
+            if mode & gpu.MODE_WRITE_Y:
+                if mode & gpu.MODE_USE_CARRY:
+                    prefix = tuple(c.reshape(-1)[blk] for c in carry)
+                    if self.kind == "add":
+                        local = (prefix[0] + local[0],)
+                    else:  # combine(prefix, local): prefix first
+                        local = (local[0] * prefix[0], local[0] * prefix[1] + local[1])
+                if self.kind == "add":
+                    outs[0].reshape(-1)[lo:hi] = local[0]
+                else:
+                    outs[1].reshape(-1)[lo:hi] = local[1]
+                    if mode & gpu.MODE_WRITE_A:
+                        outs[0].reshape(-1)[lo:hi] = local[0]
+
+
+@pytest.mark.parametrize("n,levels", [(1, 1), (511, 1), (512, 1), (513, 2), (5000, 2), (gpu.TILE**2 + 1, 3)])
+def test_hierarchical_add_host_logic(n, levels):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((2, n)) if n < 10**5 else rng.standard_normal(n)
+    kernel = EmulatedKernel("add")
+    got = gpu.launch_add(kernel, x, axis=-1)
+    np.testing.assert_allclose(got, np.cumsum(x, axis=-1), rtol=1e-10, atol=1e-9)
+    depth = sum(1 for _, mode in kernel.launches if mode & gpu.MODE_WRITE_SUMS) + 1
+    assert depth == levels
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("shape", [(1, 1300, 1), (2, 700, 3), (1, gpu.TILE**2 + 5, 1)])
+def test_hierarchical_recurrence_host_logic(shape, reverse):
+    rng = np.random.default_rng(shape[1])
+    a, b = rng.uniform(0.9, 1.0, shape), rng.standard_normal(shape)
+    h0 = rng.standard_normal((shape[0], shape[2]))
+    b_before = b.copy()
+    got = gpu.launch_recurrence(EmulatedKernel("affine"), a, b, h0, reverse=reverse)
+    want = call("scans.linear_recurrence", a, b, h0, impl="cpu", reverse=reverse)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(b, b_before)
+
+
+def test_add_launcher_axis_and_empty():
+    x = np.random.default_rng(0).standard_normal((3, 600, 2))
+    np.testing.assert_allclose(gpu.launch_add(EmulatedKernel("add"), x, axis=1), np.cumsum(x, axis=1), rtol=1e-10, atol=1e-10)
+    assert gpu.launch_add(EmulatedKernel("add"), np.ones((0, 4)), axis=0).shape == (0, 4)
+
+
+def test_cuda_source_constants_match_host():
+    source = (gpu.__file__.rsplit("/", 1)[0] + "/block_scan.cu")
+    text = open(source).read()
+    assert f"constexpr int BLOCK = {gpu.BLOCK};" in text
+    for name in ("MODE_WRITE_SUMS", "MODE_WRITE_Y", "MODE_USE_CARRY", "MODE_WRITE_A"):
+        assert f"#define {name} {getattr(gpu, name)}" in text
+    assert "#define CONFLICT_FREE_OFFSET(n) ((n) >> LOG_NUM_BANKS)" in text
+
+
+# ------------------------------------------------------------- real GPU
+
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not neuro.backend.gpu_available(), reason="no CUDA GPU")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", [((1,), 0), ((511,), 0), ((513,), 0), ((3, 100_003), 1), ((1 << 20,), 0), ((7, 5, 9), 1)])
+def test_cuda_scan_add_matches_numpy(dtype, shape, axis):
+    import cupy
+
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    got = call("scans.scan_add", cupy.asarray(x), impl="cuda", axis=axis)
+    want = np.cumsum(x.astype(np.float64), axis=axis)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=0, atol=tol * max(1.0, np.abs(want).max()))
+    got_scan = scans.scan(ops.add, cupy.asarray(x), axis=axis)  # auto dispatches to the kernel
+    np.testing.assert_allclose(cupy.asnumpy(got_scan), want, rtol=0, atol=tol * max(1.0, np.abs(want).max()))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not neuro.backend.gpu_available(), reason="no CUDA GPU")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("shape,axis", [((1000,), 0), ((4, 8, 3000), -1), ((600, 5), 0), ((1, 1 << 19), 1)])
+def test_cuda_linear_recurrence_matches_reference(dtype, reverse, shape, axis):
+    import cupy
+
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0.9, 1.0, shape).astype(dtype)
+    b = rng.standard_normal(shape).astype(dtype)
+    h0 = rng.standard_normal(np.delete(np.array(shape), axis % len(shape)).tolist()).astype(dtype)
+    want = scans.linear_recurrence(a.astype(np.float64), b.astype(np.float64), h0=h0.astype(np.float64), axis=axis, reverse=reverse)
+    got = scans.linear_recurrence(cupy.asarray(a), cupy.asarray(b), h0=cupy.asarray(h0), axis=axis, reverse=reverse)
+    assert isinstance(got, cupy.ndarray) and got.dtype == dtype
+    tol = 1e-3 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=0, atol=tol * max(1.0, np.abs(want).max()))
+    ref = scans.linear_recurrence(cupy.asarray(a), cupy.asarray(b), h0=cupy.asarray(h0), axis=axis, reverse=reverse, impl="reference")
+    np.testing.assert_allclose(cupy.asnumpy(ref), want, rtol=0, atol=tol * max(1.0, np.abs(want).max()))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not neuro.backend.gpu_available(), reason="no CUDA GPU")
+def test_cuda_generic_ops_run_on_cupy():
+    import cupy
+
+    x = np.random.default_rng(2).standard_normal((300, 4))
+    for name in ("maximum", "logaddexp", "mul"):
+        want = scans.scan(ops.BUILTINS[name], x, algorithm="sequential")
+        got = scans.scan(ops.BUILTINS[name], cupy.asarray(x))
+        np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-10, atol=1e-10)
+    a = np.random.default_rng(3).uniform(0.5, 1, (300, 4))
+    A, B = scans.scan(ops.affine, (cupy.asarray(a), cupy.asarray(x)))
+    A0, B0 = scans.scan(ops.affine, (a, x), algorithm="sequential")
+    np.testing.assert_allclose(cupy.asnumpy(A), A0, rtol=1e-10)
+    np.testing.assert_allclose(cupy.asnumpy(B), B0, rtol=1e-10, atol=1e-10)
