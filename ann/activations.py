@@ -23,11 +23,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
-import numpy as np
 
-from neuro.backend import array_module
 
-from .tensor import Tensor, _operand, _special, concatenate, erf, exp, make_op, sigmoid, split, tanh, where
+from .tensor import Tensor, _operand, _xp, _special, erf, exp, make_op, sigmoid, split, tanh, where
 
 __all__ = [
     "relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "celu", "gelu", "silu", "swish", "hard_silu",
@@ -44,7 +42,7 @@ SELU_SCALE = 1.0507009873554804934193349852946
 def _elementwise(x, forward: Callable, derivative: Callable, name: str) -> Tensor:
     """A primitive ``y = forward(xp, x)`` with ``dy/dx = derivative(xp, x, y)`` (same dtype as x)."""
     x = _operand(x)
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     xd = x.data
     out = forward(xp, xd).astype(xd.dtype, copy=False)
 
@@ -262,7 +260,7 @@ def linear(x) -> Tensor:
 def softmax(x, axis: int = -1) -> Tensor:
     """``exp(x - max) / sum(exp(x - max))`` along ``axis``."""
     x = _operand(x)
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     z = x.data - x.data.max(axis=axis, keepdims=True)
     e = xp.exp(z)
     out = e / e.sum(axis=axis, keepdims=True)
@@ -276,7 +274,7 @@ def softmax(x, axis: int = -1) -> Tensor:
 def log_softmax(x, axis: int = -1) -> Tensor:
     """``x - logsumexp(x)`` along ``axis``, stable for huge logits and ``-inf`` entries."""
     x = _operand(x)
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     m = x.data.max(axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
     z = x.data - m

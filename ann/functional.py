@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuro.backend import array_module, make_rng
+from neuro.backend import make_rng
 
 from . import activations as _act
 from . import losses as _losses
 from .activations import *  # noqa: F401,F403  (re-export)
 from .losses import *  # noqa: F401,F403  (re-export)
-from .tensor import Tensor, _operand, make_op
+from .tensor import Tensor, _operand, _xp, make_op
 
 __all__ = ["linear", "dropout", "embedding", "layer_norm", "rms_norm"] + [
     n for n in _act.__all__ if n not in ("ActivationSpec", "get", "names", "spec", "register", "SELU_ALPHA", "SELU_SCALE")
@@ -72,7 +72,7 @@ def dropout(x, p: float = 0.5, training: bool = True, seed=None) -> Tensor:
     x = _operand(x)
     if not training or p == 0.0:
         return x
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     if p == 1.0:
         return x * 0.0
     rng = make_rng(seed)
@@ -84,7 +84,7 @@ def dropout(x, p: float = 0.5, training: bool = True, seed=None) -> Tensor:
 def embedding(indices, weight) -> Tensor:
     """Rows of ``weight`` ``(num, dim)`` picked by integer ``indices`` (any shape) -> ``indices.shape + (dim,)``."""
     weight = _operand(weight)
-    idx = indices.data if isinstance(indices, Tensor) else array_module(weight.data).asarray(indices)
+    idx = indices.data if isinstance(indices, Tensor) else _xp(weight.data).asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding indices must be integers, got dtype {idx.dtype}")
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= weight.shape[0]):

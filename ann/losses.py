@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuro.backend import array_module
 
 from .activations import log_softmax
-from .tensor import Tensor, _operand, _special, absolute, clip, log, make_op, maximum, minimum, where
+from .tensor import Tensor, _operand, _xp, _special, absolute, make_op, maximum, minimum, where
 
 __all__ = [
     "cross_entropy",
@@ -57,7 +56,7 @@ def _check_same_shape(input: Tensor, target: Tensor, name: str) -> None:
 
 def _class_targets(logits: Tensor, target, ignore_index: int, name: str):
     """Validate integer targets; returns the target array."""
-    xp = array_module(logits.data)
+    xp = _xp(logits.data)
     t = target.data if isinstance(target, Tensor) else xp.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name}: integer class targets must have an integer dtype, got {t.dtype}")
@@ -74,7 +73,7 @@ def _class_targets(logits: Tensor, target, ignore_index: int, name: str):
 
 def _pick_class(logp: Tensor, t, ignore_index: int):
     """``-logp[n, t[n], ...]`` for valid targets (0 where ignored) and the mask of valid targets."""
-    xp = array_module(logp.data)
+    xp = _xp(logp.data)
     valid = t != ignore_index
     safe = xp.where(valid, t, 0)
     # move class axis last and gather with integer arrays
@@ -97,7 +96,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
         raise ValueError(f"nll_loss: input must have shape (N, C, ...), got {input.shape}")
     t = _class_targets(input, target, ignore_index, "nll_loss")
     losses, valid = _pick_class(input, t, ignore_index)
-    xp = array_module(input.data)
+    xp = _xp(input.data)
     if weight is None:
         w = valid.astype(input.dtype)
     else:
@@ -132,7 +131,7 @@ def cross_entropy(
     input = _operand(input)
     if input.ndim < 2:
         raise ValueError(f"cross_entropy: input must have shape (N, C, ...), got {input.shape}")
-    xp = array_module(input.data)
+    xp = _xp(input.data)
     n_classes = input.shape[1]
     logp = log_softmax(input, axis=1)
     t_raw = target.data if isinstance(target, Tensor) else xp.asarray(target)
@@ -185,7 +184,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
     input = _operand(input)
     target = _operand(target, input)
     _check_same_shape(input, target, "binary_cross_entropy")
-    xp = array_module(input.data)
+    xp = _xp(input.data)
     if bool(((input.data < 0) | (input.data > 1)).any()):
         raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1]")
     p, t = input.data, target.data
@@ -229,7 +228,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
 
 def _log1p_exp_neg_abs(x: Tensor) -> Tensor:
     """``log1p(exp(-|x|))`` as a primitive (its gradient is ``-sign(x) * sigmoid(-|x|)``)."""
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     a = xp.abs(x.data)
     out = xp.log1p(xp.exp(-a))
 
@@ -287,7 +286,7 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> 
 
         loss = exp(target) * (target - input)
     else:
-        xp = array_module(target.data)
+        xp = _xp(target.data)
         t = target.data
         with np.errstate(divide="ignore"):
             logt = xp.where(t > 0, xp.log(xp.where(t > 0, t, 1)), 0).astype(t.dtype)
@@ -301,7 +300,7 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> 
 
 
 def _prob_arrays(*arrays):
-    xp = array_module(*[a.data if isinstance(a, Tensor) else a for a in arrays])
+    xp = _xp(*[a.data if isinstance(a, Tensor) else a for a in arrays])
     out = []
     for name, a in zip("pq", arrays):
         a = xp.asarray(a.data if isinstance(a, Tensor) else a, dtype=np.float64)

@@ -91,6 +91,14 @@ def enable_grad() -> Iterator[None]:
 # ------------------------------------------------------------------ helpers
 
 
+def _xp(*arrays):
+    """:func:`neuro.backend.array_module` with a fast path for NumPy arrays (the common case)."""
+    for a in arrays:
+        if type(a) is not np.ndarray and is_cupy_array(a):
+            return array_module(a)
+    return np
+
+
 def _special(xp):
     """``scipy.special`` or ``cupyx.scipy.special`` for the array module ``xp``."""
     if xp is np:
@@ -243,13 +251,13 @@ class Tensor:
     @property
     def xp(self):
         """The array module (numpy or cupy) of ``data``."""
-        return array_module(self.data)
+        return _xp(self.data)
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __repr__(self) -> str:
-        extra = f", requires_grad=True" if self.requires_grad else ""
+        extra = ", requires_grad=True" if self.requires_grad else ""
         op = f", op={self._op}" if self._op else ""
         return f"Tensor({asnumpy(self.data)!r}{extra}{op})"
 
@@ -508,13 +516,13 @@ tensor = Tensor
 
 def zeros(shape, dtype: Any = ANN_DTYPE, requires_grad: bool = False, xp=None) -> Tensor:
     """A tensor of zeros of ``shape`` (float32 by default)."""
-    xp = xp or array_module()
+    xp = xp or _xp()
     return Tensor(xp.zeros(shape, dtype=dtype), requires_grad=requires_grad)
 
 
 def ones(shape, dtype: Any = ANN_DTYPE, requires_grad: bool = False, xp=None) -> Tensor:
     """A tensor of ones of ``shape`` (float32 by default)."""
-    xp = xp or array_module()
+    xp = xp or _xp()
     return Tensor(xp.ones(shape, dtype=dtype), requires_grad=requires_grad)
 
 
@@ -558,7 +566,7 @@ def _binary_operands(a, b):
     b = _operand(b, a_t if a_t is not None else a)
     if a.data.__class__ is not b.data.__class__:
         # move a NumPy constant to the tensor's device
-        xp = array_module(a.data, b.data)
+        xp = _xp(a.data, b.data)
         if xp is not np:  # pragma: no cover - needs a GPU
             a = a if is_cupy_array(a.data) else Tensor(xp.asarray(a.data))
             b = b if is_cupy_array(b.data) else Tensor(xp.asarray(b.data))
@@ -620,7 +628,7 @@ def power(a, b) -> Tensor:
     out = a.data**b.data
 
     def backward(g):
-        xp = array_module(a.data)
+        xp = _xp(a.data)
         ga = g * b.data * a.data ** (b.data - 1) if a.requires_grad else None
         gb = None
         if b.requires_grad:
@@ -647,7 +655,7 @@ def matmul(a, b) -> Tensor:
     out = a.data @ b.data
 
     def backward(g):
-        xp = array_module(g)
+        xp = _xp(g)
         ad = a.data[None, :] if a.ndim == 1 else a.data
         bd = b.data[:, None] if b.ndim == 1 else b.data
         g2 = g
@@ -669,38 +677,38 @@ def matmul(a, b) -> Tensor:
 
 def exp(x) -> Tensor:
     x = _operand(x)
-    out = array_module(x.data).exp(x.data)
+    out = _xp(x.data).exp(x.data)
     return make_op(out, (x,), lambda g: (g * out,), "exp")
 
 
 def log(x) -> Tensor:
     x = _operand(x)
-    return make_op(array_module(x.data).log(x.data), (x,), lambda g: (g / x.data,), "log")
+    return make_op(_xp(x.data).log(x.data), (x,), lambda g: (g / x.data,), "log")
 
 
 def sqrt(x) -> Tensor:
     x = _operand(x)
-    out = array_module(x.data).sqrt(x.data)
+    out = _xp(x.data).sqrt(x.data)
     return make_op(out, (x,), lambda g: (g / (2 * out),), "sqrt")
 
 
 def absolute(x) -> Tensor:
     """``|x|``; gradient ``sign(x)`` (0 at 0, as PyTorch)."""
     x = _operand(x)
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     return make_op(xp.abs(x.data), (x,), lambda g: (g * xp.sign(x.data),), "abs")
 
 
 def tanh(x) -> Tensor:
     x = _operand(x)
-    out = array_module(x.data).tanh(x.data)
+    out = _xp(x.data).tanh(x.data)
     return make_op(out, (x,), lambda g: (g * (1 - out * out),), "tanh")
 
 
 def sigmoid(x) -> Tensor:
     """Logistic function ``1 / (1 + exp(-x))``, computed without overflow."""
     x = _operand(x)
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     out = _special(xp).expit(x.data)
     return make_op(out, (x,), lambda g: (g * out * (1 - out),), "sigmoid")
 
@@ -708,7 +716,7 @@ def sigmoid(x) -> Tensor:
 def erf(x) -> Tensor:
     """Error function; gradient ``2 / sqrt(pi) * exp(-x**2)``."""
     x = _operand(x)
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     out = _special(xp).erf(x.data)
     c = 2.0 / np.sqrt(np.pi)
     return make_op(out, (x,), lambda g: (g * (c * xp.exp(-x.data * x.data)),), "erf")
@@ -717,7 +725,7 @@ def erf(x) -> Tensor:
 def clip(x, min=None, max=None) -> Tensor:  # noqa: A002
     """Clamp to ``[min, max]``; gradient 1 where ``min <= x <= max`` (as ``torch.clamp``)."""
     x = _operand(x)
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     if min is None and max is None:
         raise ValueError("clip needs at least one of min and max")
     out = x.data
@@ -736,7 +744,7 @@ def where(condition, a, b) -> Tensor:
     """``a`` where ``condition`` else ``b`` (broadcast); gradients flow to the chosen branch only."""
     cond = condition.data if isinstance(condition, Tensor) else condition
     a, b = _binary_operands(a, b)
-    xp = array_module(a.data, b.data)
+    xp = _xp(a.data, b.data)
     cond = xp.asarray(cond, dtype=bool)
     out = xp.where(cond, a.data, b.data)
     zero = xp.zeros((), out.dtype)
@@ -751,7 +759,7 @@ def where(condition, a, b) -> Tensor:
 
 def _extremum(a, b, pick_a_fn, name):
     a, b = _binary_operands(a, b)
-    xp = array_module(a.data, b.data)
+    xp = _xp(a.data, b.data)
     out = pick_a_fn(xp)(a.data, b.data)
 
     def backward(g):
@@ -782,7 +790,7 @@ def minimum(a, b) -> Tensor:
 def tsum(x, axis=None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (int, tuple or None for all)."""
     x = _operand(x)
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     shape = x.shape
     out = xp.sum(x.data, axis=axis, keepdims=keepdims)
 
@@ -815,7 +823,7 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
 
 def _extreme_reduce(x, axis, keepdims, fn_name, op):
     x = _operand(x)
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     shape = x.shape
     out = getattr(xp, fn_name)(x.data, axis=axis, keepdims=keepdims)
 
@@ -850,18 +858,18 @@ def reshape(x, shape) -> Tensor:
 def transpose(x, axes=None) -> Tensor:
     """Permute axes (reverse them when ``axes`` is None)."""
     x = _operand(x)
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
     axes = tuple(a % x.ndim for a in axes)
-    inverse = tuple(np.argsort(axes))
+    inverse = tuple(int(i) for i in np.argsort(axes))
     return make_op(xp.transpose(x.data, axes), (x,), lambda g: (xp.transpose(g, inverse),), "transpose")
 
 
 def getitem(x, index) -> Tensor:
     """Basic and integer-array indexing; repeated integer indices accumulate their gradients."""
     x = _operand(x)
-    xp = array_module(x.data)
+    xp = _xp(x.data)
     index = _unwrap_index(index)
     out = x.data[index]
     advanced = _is_advanced_index(index)
@@ -882,10 +890,10 @@ def concatenate(tensors: Sequence, axis: int = 0) -> Tensor:
     tensors = [_operand(t) for t in tensors]
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
-    xp = array_module(*[t.data for t in tensors])
+    xp = _xp(*[t.data for t in tensors])
     out = xp.concatenate([t.data for t in tensors], axis=axis)
     ax = axis % out.ndim
-    bounds = np.cumsum([t.shape[ax] for t in tensors])[:-1]
+    bounds = [int(b) for b in np.cumsum([t.shape[ax] for t in tensors])[:-1]]
 
     def backward(g):
         return tuple(xp.split(g, bounds, axis=ax))

@@ -9,16 +9,31 @@ averaged) and an in-place ``step(W, pre, post, state)``; weights are
 :class:`SoftBounds`, :class:`RowNorm`, :class:`SumNorm`) compose with any of
 them. :func:`train` drives a rate population over a data stream;
 :class:`IntrinsicPlasticity` adapts gains and biases; :func:`hebbian_storage`
-is the outer-product memory.
+is the outer-product memory. :mod:`plasticity.attach` binds rules to a
+``neuro`` projection (:func:`attach_to_network`), a ``neuro.Simulator``
+connection (:func:`attach_to_simulator`), an ``ann`` layer
+(:func:`step_layer`), an echo-state network (:func:`adapt_esn`) and the
+coupling protocol (:class:`PlasticSynapses`).
 """
 
 from ._checks import PlasticityWarning
+from .attach import (
+    ESNAdaptation,
+    PlasticSynapses,
+    ProjectionPlasticity,
+    SimulatorPlasticity,
+    adapt_esn,
+    attach_to_network,
+    attach_to_simulator,
+    step_layer,
+)
 from .base import Rule
 from .constraints import Clip, Constraint, RowNorm, SoftBounds, SumNorm
 from .intrinsic import IntrinsicPlasticity, kl_to_target
 from .memory import hebbian_storage, recall
 from .rate import BCM, AntiHebbian, Covariance, Foldiak, Hebb, Oja, Sanger
 from .stdp import STDP
+from .synapse_index import SynapseIndex
 from .train import TrainResult, activation_function, train
 
 __all__ = [
@@ -27,21 +42,30 @@ __all__ = [
     "Clip",
     "Constraint",
     "Covariance",
+    "ESNAdaptation",
     "Foldiak",
     "Hebb",
     "IntrinsicPlasticity",
     "Oja",
+    "PlasticSynapses",
     "PlasticityWarning",
+    "ProjectionPlasticity",
     "RowNorm",
     "Rule",
     "STDP",
     "Sanger",
+    "SimulatorPlasticity",
     "SoftBounds",
     "SumNorm",
+    "SynapseIndex",
     "TrainResult",
     "activation_function",
+    "adapt_esn",
+    "attach_to_network",
+    "attach_to_simulator",
     "hebbian_storage",
     "kl_to_target",
     "recall",
+    "step_layer",
     "train",
 ]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields
 from neuro.backend import array_module
 
 from ._checks import check_optional_positive, check_positive
-from .constraints import apply_projections, apply_transforms, check_constraints
+from .constraints import Clip, Constraint, apply_projections, apply_transforms, check_constraints
 
 __all__ = ["Rule", "as_batch"]
 
@@ -112,18 +112,103 @@ class Rule:
         W += dW
         self._after_update(W, xp)
         apply_projections(self.constraints, W)
-        if new_state is not None:
-            for key, value in new_state.items():
-                state[key][...] = value
+        self._write_state(state, new_state)
         return W
 
+    # ------------------------------------------------- synapse lists (sparse)
+
+    def delta_synapses(self, w, pre_index, post_index, pre, post, state=None):
+        """As :meth:`delta` for weights stored as a list of synapses (CSR data, a ``neuro`` projection).
+
+        ``w`` ``(S,)``: the weights; synapse ``s`` connects presynaptic
+        neuron ``pre_index[s]`` to postsynaptic neuron ``post_index[s]``
+        (``W[post_index[s], pre_index[s]] = w[s]``); ``pre`` ``(B, n_pre)``,
+        ``post`` ``(B, n_post)``. Returns ``dw`` ``(S,)``, equal to the dense
+        ``delta`` read at the synapses. Only rules local to a synapse support
+        this (not :class:`~plasticity.Sanger`).
+        """
+        w, i, j, pre, post, xp = self._synapse_inputs(w, pre_index, post_index, pre, post, state)
+        ids, dw, _ = self._compute_synapses(w, i, j, pre, post, state, xp, index=None)
+        if ids is None:
+            return apply_transforms(self.constraints, w, dw)
+        full = xp.zeros_like(w)
+        full[ids] = apply_transforms(self.constraints, w[ids], dw)
+        return full
+
+    def step_synapses(self, w, pre_index, post_index, pre, post, state=None, *, index=None):
+        """As :meth:`step` for a synapse list (see :meth:`delta_synapses`); updates ``w`` in place and returns it.
+
+        Element-wise constraints only (``SoftBounds``, ``Clip``); row
+        normalizations need the dense matrix and raise ``ValueError``.
+        Spike rules change (and clip) only the synapses of the neurons that
+        spiked in this tick; ``index``, an optional
+        :class:`~plasticity.SynapseIndex` of this connectivity, finds those
+        synapses without a pass over all ``S`` (same result, less work).
+        """
+        w, i, j, pre, post, xp = self._synapse_inputs(w, pre_index, post_index, pre, post, state)
+        ids, dw, new_state = self._compute_synapses(w, i, j, pre, post, state, xp, index=index)
+        if ids is None:
+            w += apply_transforms(self.constraints, w, dw)
+            self._after_update(w, xp)
+            apply_projections(self.constraints, w)
+        elif ids.size:
+            sub = w[ids]
+            sub += apply_transforms(self.constraints, sub, dw)
+            self._after_update(sub, xp)
+            apply_projections(self.constraints, sub)
+            w[ids] = sub
+        self._write_state(state, new_state)
+        return w
+
+    def check_synapse_support(self) -> None:
+        """Raise ``TypeError``/``ValueError`` if this rule cannot run on a synapse list."""
+        if not self.local:
+            raise TypeError(f"{type(self).__name__} is not local to a synapse (it needs the whole weight matrix); "
+                            "use the dense delta/step")
+        for c in self.constraints:
+            if type(c).project is not Constraint.project and not isinstance(c, Clip):
+                raise ValueError(f"{type(c).__name__} acts on whole rows: it cannot constrain a synapse list")
+
+    def _synapse_inputs(self, w, pre_index, post_index, pre, post, state):
+        self.check_synapse_support()
+        xp = array_module(w, pre, post)
+        if not hasattr(w, "ndim") or w.ndim != 1 or w.dtype.kind != "f":
+            raise ValueError(f"w must be a 1-D floating array (S,), got {getattr(w, 'shape', type(w).__name__)}")
+        i, j = xp.asarray(pre_index), xp.asarray(post_index)
+        if i.shape != w.shape or j.shape != w.shape or (w.size and (i.dtype.kind not in "iu" or j.dtype.kind not in "iu")):
+            raise ValueError(f"pre_index and post_index must be int arrays of shape {tuple(w.shape)} (one per synapse)")
+        pre, post = xp.asarray(pre), xp.asarray(post)
+        if pre.ndim == 1:
+            pre = pre[None, :]
+        if post.ndim == 1:
+            post = post[None, :]
+        if pre.ndim != 2 or post.ndim != 2 or pre.shape[0] != post.shape[0] or pre.shape[0] == 0:
+            raise ValueError(f"pre (B, n_pre) and post (B, n_post) must share a batch size B >= 1, "
+                             f"got {tuple(pre.shape)} and {tuple(post.shape)}")
+        pre, post = pre.astype(w.dtype, copy=False), post.astype(w.dtype, copy=False)
+        self._check_state((post.shape[1], pre.shape[1]), pre.shape[0], state)
+        return w, i, j, pre, post, xp
+
+    def _compute_synapses(self, w, i, j, pre, post, state, xp, index=None):  # pragma: no cover - abstract
+        """``(ids, dw, new_state)``: the change ``dw`` of synapses ``ids`` (``None``: all ``S``)."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------- helpers
+
+    #: whether the change of W[j, i] depends only on neurons i, j and W[j, i] (synapse lists work)
+    local = True
 
     def _after_update(self, W, xp) -> None:
         """Hook for rule-specific projections (e.g. STDP's hard bounds)."""
 
     def _compute(self, W, pre, post, state, xp):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @staticmethod
+    def _write_state(state, new_state) -> None:
+        if new_state is not None:
+            for key, value in new_state.items():
+                state[key][...] = value
 
     def _inputs(self, W, pre, post, state):
         xp = array_module(W, pre, post)
@@ -133,10 +218,10 @@ class Rule:
         post = as_batch("post", post, xp, n_post, W.dtype)
         if pre.shape[0] != post.shape[0]:
             raise ValueError(f"pre and post must have the same batch size, got {pre.shape[0]} and {post.shape[0]}")
-        self._check_state(W, pre, state)
+        self._check_state(W.shape, pre.shape[0], state)
         return W, pre, post, xp
 
-    def _check_state(self, W, pre, state) -> None:
+    def _check_state(self, shape, batch_size, state) -> None:
         if state is not None:
             raise ValueError(f"{type(self).__name__} is stateless: pass state=None, got {type(state).__name__}")
 

@@ -62,8 +62,7 @@ class Clip(Constraint):
         object.__setattr__(self, "w_max", hi)
 
     def project(self, W) -> None:
-        xp = array_module(W)
-        xp.clip(W, self.w_min, self.w_max, out=W)
+        clip_inplace(W, self.w_min, self.w_max)
 
 
 @dataclass(frozen=True)
@@ -133,6 +132,15 @@ class SumNorm(Constraint):
             W *= xp.where(s != 0, self.total / xp.where(s != 0, s, 1.0), 1.0)
         else:
             W += (self.total - s) / W.shape[-1]
+
+
+def clip_inplace(W, lo, hi) -> None:
+    """``W`` clipped to ``[lo, hi]`` in place (a bound may be ``None``); NumPy or CuPy."""
+    xp = array_module(W)
+    if lo is not None:
+        xp.maximum(W, lo, out=W)
+    if hi is not None:
+        xp.minimum(W, hi, out=W)
 
 
 def check_constraints(constraints) -> tuple[Constraint, ...]:

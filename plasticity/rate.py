@@ -42,8 +42,52 @@ def _state_arrays(sizes: dict, fill: dict, dtype, like):
     return {k: xp.full(n, fill.get(k, 0.0), dtype=dtype) for k, n in sizes.items()}
 
 
+class _Factorized(Rule):
+    r"""Rules of the form :math:`\Delta W = \eta \Delta t\,(\langle a\, b^T\rangle - c \odot W + k)`.
+
+    Subclasses give ``_terms(pre, post, state, xp) -> (a (B, n_post), b (B, n_pre), c, k, new_state)``
+    with ``c`` a scalar or ``(n_post,)`` (per row) and ``k`` a scalar; the
+    dense and the synapse-list forms both follow from it.
+    """
+
+    def _scale(self):
+        return self.lr * time_step(self.dt)
+
+    def _compute(self, W, pre, post, state, xp):
+        a, b, c, k, new = self._terms(pre, post, state, xp)
+        dW = _outer_mean(a, b)
+        if not _is_zero(c):
+            dW -= (c[:, None] if getattr(c, "ndim", 0) else c) * W
+        if k:
+            dW += k
+        dW *= self._scale()
+        self._dense_fix(dW, xp)
+        return dW, new
+
+    def _compute_synapses(self, w, i, j, pre, post, state, xp, index=None):
+        a, b, c, k, new = self._terms(pre, post, state, xp)
+        dw = (a[:, j] * b[:, i]).mean(axis=0)
+        if not _is_zero(c):
+            dw -= (c[j] if getattr(c, "ndim", 0) else c) * w
+        if k:
+            dw += k
+        dw *= self._scale()
+        self._synapse_fix(dw, i, j)
+        return None, dw, new
+
+    def _dense_fix(self, dW, xp) -> None:
+        """Hook: adjust the dense change in place (Foldiak's zero diagonal)."""
+
+    def _synapse_fix(self, dw, i, j) -> None:
+        """Hook: adjust the synapse-list change in place."""
+
+
+def _is_zero(c) -> bool:
+    return getattr(c, "ndim", 0) == 0 and c == 0
+
+
 @dataclass(frozen=True)
-class Hebb(Rule):
+class Hebb(_Factorized):
     r"""Plain Hebbian learning with optional weight decay.
 
     .. math::
@@ -65,15 +109,12 @@ class Hebb(Rule):
         object.__setattr__(self, "decay", check_nonnegative("decay", self.decay))
         object.__setattr__(self, "dt", validated_dt(self.dt))
 
-    def _compute(self, W, pre, post, state, xp):
-        dW = _outer_mean(post, pre)
-        if self.decay:
-            dW = dW - self.decay * W
-        return (self.lr * time_step(self.dt)) * dW, None
+    def _terms(self, pre, post, state, xp):
+        return post, pre, self.decay, 0.0, None
 
 
 @dataclass(frozen=True)
-class Covariance(Rule):
+class Covariance(_Factorized):
     r"""Covariance rule (Sejnowski 1977): Hebb on deviations from running means.
 
     .. math::
@@ -107,22 +148,20 @@ class Covariance(Rule):
         return _state_arrays({"pre_mean": n_pre, "post_mean": n_post},
                              {"pre_mean": self.pre_mean0, "post_mean": self.post_mean0}, dtype, like)
 
-    def _check_state(self, W, pre, state):
+    def _check_state(self, shape, batch_size, state):
         self._require_state(state, ("pre_mean", "post_mean"))
 
-    def _compute(self, W, pre, post, state, xp):
-        h = time_step(self.dt)
-        dW = (self.lr * h) * _outer_mean(post - state["post_mean"], pre - state["pre_mean"])
-        a = h / self.tau_mean
+    def _terms(self, pre, post, state, xp):
+        a = time_step(self.dt) / self.tau_mean
         new = {
             "pre_mean": state["pre_mean"] + a * (pre.mean(axis=0) - state["pre_mean"]),
             "post_mean": state["post_mean"] + a * (post.mean(axis=0) - state["post_mean"]),
         }
-        return dW, new
+        return post - state["post_mean"], pre - state["pre_mean"], 0.0, 0.0, new
 
 
 @dataclass(frozen=True)
-class Oja(Rule):
+class Oja(_Factorized):
     r"""Oja's rule (Oja 1982), applied to every row independently.
 
     .. math::
@@ -140,10 +179,8 @@ class Oja(Rule):
         super().__post_init__()
         object.__setattr__(self, "dt", validated_dt(self.dt))
 
-    def _compute(self, W, pre, post, state, xp):
-        y2 = (post * post).mean(axis=0)
-        dW = _outer_mean(post, pre) - y2[:, None] * W
-        return (self.lr * time_step(self.dt)) * dW, None
+    def _terms(self, pre, post, state, xp):
+        return post, pre, (post * post).mean(axis=0), 0.0, None
 
 
 @dataclass(frozen=True)
@@ -156,8 +193,11 @@ class Sanger(Rule):
     where :math:`\mathrm{LT}[\cdot]` keeps the diagonal and the entries below
     it. For linear units :math:`y = W x` on zero-mean data, row :math:`i`
     converges to the :math:`i`-th principal component (unit norm, up to sign),
-    in order of decreasing eigenvalue.
+    in order of decreasing eigenvalue. Not local to a synapse (the change of
+    row :math:`i` involves rows :math:`k \le i`): dense weights only.
     """
+
+    local = False
 
     lr: float = 0.01
     dt: float | None = None
@@ -173,7 +213,7 @@ class Sanger(Rule):
 
 
 @dataclass(frozen=True)
-class BCM(Rule):
+class BCM(_Factorized):
     r"""Bienenstock-Cooper-Munro rule with a sliding threshold (Intrator & Cooper form).
 
     .. math::
@@ -206,19 +246,17 @@ class BCM(Rule):
         n_post, _ = check_shape(shape)
         return _state_arrays({"theta": n_post}, {"theta": self.theta0}, dtype, like)
 
-    def _check_state(self, W, pre, state):
+    def _check_state(self, shape, batch_size, state):
         self._require_state(state, ("theta",))
 
-    def _compute(self, W, pre, post, state, xp):
-        h = time_step(self.dt)
+    def _terms(self, pre, post, state, xp):
         theta = state["theta"]
-        dW = (self.lr * h) * _outer_mean(post * (post - theta), pre)
-        new_theta = theta + (h / self.tau_theta) * ((post * post).mean(axis=0) - theta)
-        return dW, {"theta": new_theta}
+        new_theta = theta + (time_step(self.dt) / self.tau_theta) * ((post * post).mean(axis=0) - theta)
+        return post * (post - theta), pre, 0.0, 0.0, {"theta": new_theta}
 
 
 @dataclass(frozen=True)
-class Foldiak(Rule):
+class Foldiak(_Factorized):
     r"""Anti-Hebbian decorrelation (Földiák 1990).
 
     .. math::
@@ -245,12 +283,17 @@ class Foldiak(Rule):
         if not isinstance(self.zero_diagonal, bool):
             raise TypeError(f"zero_diagonal must be a bool, got {type(self.zero_diagonal).__name__}")
 
-    def _compute(self, W, pre, post, state, xp):
-        dW = -(self.lr * time_step(self.dt)) * (_outer_mean(post, pre) - self.target)
-        if self.zero_diagonal and W.shape[0] == W.shape[1]:
-            n = W.shape[0]
+    def _terms(self, pre, post, state, xp):
+        return -post, pre, 0.0, self.target, None
+
+    def _dense_fix(self, dW, xp) -> None:
+        if self.zero_diagonal and dW.shape[0] == dW.shape[1]:
+            n = dW.shape[0]
             dW[xp.arange(n), xp.arange(n)] = 0.0
-        return dW, None
+
+    def _synapse_fix(self, dw, i, j) -> None:
+        if self.zero_diagonal:
+            dw[i == j] = 0.0
 
 
 #: The same rule under its descriptive name.

@@ -49,6 +49,7 @@ from neuro.backend import array_module, resolve_dtype
 
 from ._checks import check_choice, check_nonnegative, check_positive, check_real, warn
 from .base import Rule, check_shape
+from .constraints import clip_inplace
 
 __all__ = ["STDP"]
 
@@ -145,11 +146,11 @@ class STDP(Rule):
         sizes = {"pre_trace": n_pre, "post_trace": n_post, "pre_trace2": n_pre, "post_trace2": n_post}
         return {k: xp.zeros((batch_size, sizes[k]), dtype=dtype) for k in self._keys()}
 
-    def _check_state(self, W, pre, state):
+    def _check_state(self, shape, batch_size, state):
         self._require_state(state, self._keys())
-        B = pre.shape[0]
+        B = batch_size
         for key in self._keys():
-            n = W.shape[1] if key.startswith("pre") else W.shape[0]
+            n = shape[1] if key.startswith("pre") else shape[0]
             if tuple(state[key].shape) != (B, n):
                 raise ValueError(f"state[{key!r}] has shape {tuple(state[key].shape)}, expected ({B}, {n}) for a "
                                  f"batch of {B}: state = rule.init_state(W.shape, batch_size={B})")
@@ -159,30 +160,67 @@ class STDP(Rule):
             return decayed + spikes
         return xp.where(spikes > 0, 1.0, decayed).astype(decayed.dtype, copy=False)
 
-    def _compute(self, W, pre, post, state, xp):
-        B = pre.shape[0]
+    def _factors(self, pre, post, state, xp):
+        r"""The per-neuron factors of this tick and the next state.
+
+        Returns ``(p, x, y, q, new)``: LTP is :math:`\langle p_i x_j\rangle`, LTD
+        :math:`\langle y_i q_j\rangle`, with ``p`` (B, n_post) = :math:`S^{post}(A_+ + A_3^+ \tilde o_2)`,
+        ``x`` (B, n_pre) the decayed presynaptic trace, ``y`` (B, n_post) the
+        decayed postsynaptic trace and ``q`` (B, n_pre) = :math:`S^{pre}(A_- + A_3^- \tilde r_2)`.
+        """
         x = state["pre_trace"] * math.exp(-self.dt / self.tau_plus)
         y = state["post_trace"] * math.exp(-self.dt / self.tau_minus)
-        ltp_post = post * self.a_plus  # (B, n_post): A+ S_post
-        ltd_pre = pre * self.a_minus  # (B, n_pre): A- S_pre
         new = {}
         if self.triplet:
             r2 = state["pre_trace2"] * math.exp(-self.dt / self.tau_x)
             o2 = state["post_trace2"] * math.exp(-self.dt / self.tau_y)
-            ltp_post = post * (self.a_plus + self.a3_plus * o2)
-            ltd_pre = pre * (self.a_minus + self.a3_minus * r2)
+            p = post * (self.a_plus + self.a3_plus * o2)
+            q = pre * (self.a_minus + self.a3_minus * r2)
             new["pre_trace2"] = self._jump(xp, r2, pre)
             new["post_trace2"] = self._jump(xp, o2, post)
-        ltp = ltp_post.T @ x / B
-        ltd = y.T @ ltd_pre / B
-        if self.weight_dependence == "multiplicative":
-            dW = (self.w_max - W) * ltp - (W - self.w_min) * ltd
         else:
-            dW = ltp - ltd
+            p = post * self.a_plus
+            q = pre * self.a_minus
         new["pre_trace"] = self._jump(xp, x, pre)
         new["post_trace"] = self._jump(xp, y, post)
-        return dW, new
+        return p, x, y, q, new
+
+    def _combine(self, W, ltp, ltd):
+        if self.weight_dependence == "multiplicative":
+            return (self.w_max - W) * ltp - (W - self.w_min) * ltd
+        return ltp - ltd
+
+    def _compute(self, W, pre, post, state, xp):
+        B = pre.shape[0]
+        p, x, y, q, new = self._factors(pre, post, state, xp)
+        return self._combine(W, p.T @ x / B, y.T @ q / B), new
+
+    def _compute_synapses(self, w, i, j, pre, post, state, xp, index=None):
+        B = pre.shape[0]
+        p, x, y, q, new = self._factors(pre, post, state, xp)
+        # only synapses whose postsynaptic (LTP) or presynaptic (LTD) neuron spiked this tick change
+        spiking_post = post.any(axis=0)
+        spiking_pre = pre.any(axis=0)
+        if index is not None:
+            hit_p = index.of_post(xp.flatnonzero(spiking_post))
+            hit_d = index.of_pre(xp.flatnonzero(spiking_pre))
+        else:
+            hit_p = xp.flatnonzero(spiking_post[j])
+            hit_d = xp.flatnonzero(spiking_pre[i])
+        ids = xp.unique(xp.concatenate([hit_p, hit_d]))
+        dw = xp.zeros(ids.shape[0], dtype=w.dtype)
+        if hit_p.size:
+            ltp = (p[:, j[hit_p]] * x[:, i[hit_p]]).sum(axis=0) / B
+            if self.weight_dependence == "multiplicative":
+                ltp *= self.w_max - w[hit_p]
+            dw[xp.searchsorted(ids, hit_p)] += ltp
+        if hit_d.size:
+            ltd = (y[:, j[hit_d]] * q[:, i[hit_d]]).sum(axis=0) / B
+            if self.weight_dependence == "multiplicative":
+                ltd *= w[hit_d] - self.w_min
+            dw[xp.searchsorted(ids, hit_d)] -= ltd
+        return ids, dw, new
 
     def _after_update(self, W, xp) -> None:
-        if self.weight_dependence == "additive" and (self.w_min is not None or self.w_max is not None):
-            xp.clip(W, self.w_min, self.w_max, out=W)
+        if self.weight_dependence == "additive":
+            clip_inplace(W, self.w_min, self.w_max)

@@ -417,19 +417,21 @@ class ESN:
         warmup = check_int(warmup, "warmup", minimum=0)
         parts, kind = self._split(u)
         ys, flat = self._targets(y, parts, kind)
-        self.readout = Ridge(self.ridge)
+        shortest = min(u3.shape[1] for u3 in parts)
+        if warmup >= shortest:
+            raise ValueError(f"warmup ({warmup}) must be shorter than every sequence (shortest: {shortest} steps)")
+        readout = Ridge(self.ridge)
         for u3, y3 in zip(parts, ys):
-            if warmup >= u3.shape[1]:
-                raise ValueError(f"warmup ({warmup}) must be shorter than every sequence (length {u3.shape[1]})")
             fb = None
             if self.feedback:
                 self._ensure_feedback(y3.shape[2])
                 fb = self._shifted(y3)
             self._ensure_input(u3.shape[2])
             states = self._states(u3, self._initial(array_module(u3), h0, u3.shape[0]), fb)
-            self.readout.accumulate(asnumpy(states[:, warmup:]), asnumpy(y3[:, warmup:]))
-        self.readout.solve()
-        self.readout._flat = flat
+            readout.accumulate(asnumpy(states[:, warmup:]), asnumpy(y3[:, warmup:]))
+        readout.solve()
+        readout._flat = flat
+        self.readout = readout  # replaced only once the fit succeeded
         return self
 
     def predict(self, u: Any, h0: Any = None):
@@ -494,7 +496,8 @@ class ESN:
         is updated towards ``y[t]``. During the first ``warmup`` steps the
         teacher is fed back and nothing is learned. ``u`` ``(T, F)``, ``y``
         ``(T, O)`` or ``(T,)``; returns ``(T, O)`` (or ``(T,)``) outputs ``z``.
-        The trained readout replaces :attr:`readout`.
+        The trained readout replaces :attr:`readout`; the final state is kept in
+        ``last_state_`` ``(N,)`` (pass it as ``h0`` to continue).
         """
         warmup = check_int(warmup, "warmup", minimum=0)
         readout = RLS(1.0) if readout is None else readout
@@ -517,6 +520,7 @@ class ESN:
         z_all = np.empty((T, n_out), dtype=self.dtype)
         if not self.feedback:
             states = self._states(u3, x)[0]
+            x = states[-1:]
             z_all[:warmup] = readout.predict(states[:warmup]).reshape(-1, n_out) if warmup else z_all[:0]
             if warmup < T:
                 z_all[warmup:] = readout.partial_fit(states[warmup:], y3[0, warmup:]).reshape(-1, n_out)
@@ -532,4 +536,5 @@ class ESN:
                     z = readout.update(x[0], y3[0, t])[None]
                 z_all[t] = z[0]
         self.readout = readout
+        self.last_state_ = x[0].copy()
         return z_all[:, 0] if flat else z_all

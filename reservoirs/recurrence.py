@@ -129,8 +129,9 @@ def _run_single(indptr, indices, data, drive, x0, leak, code, out):
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
 def _run_batch(indptr, indices, data, drive, x0, leak, code, out):
-    # drive (B, T, N), x0 (B, N), out (B, T, N); the state is kept as (N, B)
-    B, T, n = drive.shape
+    # drive (T, N, B) (transposed so that the B values of a unit are adjacent), x0 (B, N),
+    # out (B, T, N); the state is kept as (N, B)
+    T, n, B = drive.shape
     keep = 1.0 - leak
     x = np.ascontiguousarray(x0.T)
     y = np.empty_like(x)
@@ -145,7 +146,7 @@ def _run_batch(indptr, indices, data, drive, x0, leak, code, out):
                 for b in range(B):
                     acc[b] += v * x[c, b]
             for b in range(B):
-                y[i, b] = keep * x[i, b] + leak * _act(acc[b] + drive[b, t, i], code)
+                y[i, b] = keep * x[i, b] + leak * _act(acc[b] + drive[t, i, b], code)
         for b in range(B):
             for i in range(n):
                 out[b, t, i] = y[i, b]
@@ -176,7 +177,7 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
     if drive.shape[0] == 1:
         _run_single(indptr, indices, data, drive[0], x0[0], leak, code, out[0])
     else:
-        _run_batch(indptr, indices, data, drive, x0, leak, code, out)
+        _run_batch(indptr, indices, data, np.ascontiguousarray(drive.transpose(1, 2, 0)), x0, leak, code, out)
     return out
 
 

@@ -31,7 +31,7 @@ __all__ = ["bernoulli_matrix", "orthogonal_matrix", "random_sparse", "scale_spec
 def spectral_radius(W: Any, *, maxiter: int | None = None) -> float:
     """The largest eigenvalue modulus of the square matrix ``W`` (dense or scipy.sparse).
 
-    Sparse matrices larger than 256x256 with at most 25% nonzeros use ARPACK (``scipy.sparse.linalg.eigs``,
+    Sparse matrices larger than 64x64 with at most 25% nonzeros use ARPACK (``scipy.sparse.linalg.eigs``,
     ``k=1``, ``which="LM"``, start vector of ones, ``maxiter = 20 * n`` by
     default, as ReservoirPy; the dense solver if ARPACK does not converge); others ``scipy.linalg.eigvals``.
     """
@@ -39,7 +39,7 @@ def spectral_radius(W: Any, *, maxiter: int | None = None) -> float:
         n = W.shape[0]
         if W.shape != (n, n):
             raise ValueError(f"W must be square, got shape {W.shape}")
-        if n <= 256 or W.nnz > 0.25 * n * n:
+        if n <= 64 or W.nnz > 0.25 * n * n:
             return float(np.max(np.abs(scipy.linalg.eigvals(W.toarray())))) if n else 0.0
         if W.nnz == 0:
             return 0.0
@@ -97,8 +97,9 @@ def random_sparse(
         W.sort_indices()
         if spectral_radius is None:
             return W.astype(dtype)
-        if _spectral_radius(W) > 0:
-            return scale_spectral_radius(W, spectral_radius).astype(dtype).tocsr()
+        current = _spectral_radius(W)
+        if current > 0:
+            return (W * (check_positive(spectral_radius, "spectral_radius") / current)).astype(dtype).tocsr()
     raise ValueError(f"could not draw a {units}x{units} matrix with connectivity {connectivity} and nonzero spectral radius")
 
 

@@ -79,6 +79,12 @@ def _axis(axis, ndim, name="axis"):
     return int(axis) % ndim
 
 
+def _broadcast(xp, x, shape, dtype):
+    """``x`` as ``dtype``, broadcast to ``shape`` (a view where possible)."""
+    x = x.astype(dtype, copy=False)
+    return x if x.shape == shape else xp.broadcast_to(x, shape)
+
+
 def _initial_state(xp, h0, state_shape, dtype, axis):
     """``h0`` as an array that broadcasts to ``state_shape`` (zeros when ``None``)."""
     if h0 is None:
@@ -205,6 +211,15 @@ def linear_recurrence(a: Any, b: Any, *, h0: Any = None, axis: int = 0, reverse:
     h : array of the broadcast shape of ``a`` and ``b``, dtype the common
         float or complex type (ints compute in float64), on the arrays' device.
 
+    Notes
+    -----
+    The adjoint (for backpropagation, time along axis 0): with ``g = dL/dh``,
+    ``dL/db = linear_recurrence(a_next, g, reverse=True)`` where
+    ``a_next[t] = a[t+1]`` (and 0 after the last step), ``dL/da[t] =
+    dL/db[t] * h[t-1]`` (``h[-1] = h0``) and ``dL/dh0 = a[0] * dL/db[0]``,
+    reduced over broadcast axes. ``tests/scans/test_recurrence.py`` checks
+    it against finite differences.
+
     Examples
     --------
     >>> import numpy as np, scans
@@ -225,9 +240,8 @@ def linear_recurrence(a: Any, b: Any, *, h0: Any = None, axis: int = 0, reverse:
     state_shape = shape[:ax] + shape[ax + 1 :]
     h0_arr = _initial_state(xp, h0, state_shape, dtype, axis)
     P, T, Q = math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1 :])
-    canon = [xp.broadcast_to(x.astype(dtype, copy=False), shape) for x in (a_arr, b_arr)]
-    a3, b3 = (x.reshape(P, T, Q) for x in canon)
-    h03 = xp.broadcast_to(h0_arr.astype(dtype, copy=False), state_shape).reshape(P, Q)
+    a3, b3 = (_broadcast(xp, x, shape, dtype).reshape(P, T, Q) for x in (a_arr, b_arr))
+    h03 = _broadcast(xp, h0_arr, state_shape, dtype).reshape(P, Q)
     if impl is None and xp is not np and dtype.kind == "c":
         impl = "reference"
     h = call("scans.linear_recurrence", a3, b3, h03, impl=impl, reverse=bool(reverse))
@@ -356,11 +370,11 @@ def matrix_recurrence(A: Any, b: Any, *, h0: Any = None, axis: int = 0, reverse:
     state_shape = shape[:ax] + shape[ax + 1 :]
     h0_arr = _initial_state(xp, h0, state_shape, dtype, axis)
     # canonical: (other batch axes..., T, N) -> (P, T, N)
-    A_full = xp.moveaxis(xp.broadcast_to(A_arr.astype(dtype, copy=False), batch + (N, N)), ax, -3)
-    b_full = xp.moveaxis(xp.broadcast_to(b_arr.astype(dtype, copy=False), shape), ax, -2)
+    A_full = xp.moveaxis(_broadcast(xp, A_arr, batch + (N, N), dtype), ax, -3)
+    b_full = xp.moveaxis(_broadcast(xp, b_arr, shape, dtype), ax, -2)
     other = b_full.shape[:-2]
     P, T = math.prod(other), shape[ax]
-    h0_full = xp.broadcast_to(h0_arr.astype(dtype, copy=False), state_shape)
+    h0_full = _broadcast(xp, h0_arr, state_shape, dtype)
     if impl is None and xp is not np:
         impl = "reference"
     h = call(

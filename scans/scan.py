@@ -9,7 +9,6 @@ from typing import Any, Callable
 import numpy as np
 
 from neuro.backend import array_module, is_cupy_array
-
 from neuro.kernels import register
 
 from . import algorithms, gpu, ops

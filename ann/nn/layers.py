@@ -11,7 +11,6 @@ from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
 
 from .. import functional as F
 from .. import init
-from ..tensor import Tensor
 from .activation import Activation
 from .module import Module, Parameter
 

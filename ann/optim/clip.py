@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from neuro.backend import array_module
 
-from ..tensor import Tensor
+from ..tensor import Tensor, _xp
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
@@ -31,9 +30,9 @@ def clip_grad_norm_(parameters: Iterable, max_norm: float, norm_type: float = 2.
         return 0.0
     norm_type = float(norm_type)
     if norm_type == math.inf:
-        total = max(float(array_module(p.grad).abs(p.grad).max()) for p in params)
+        total = max(float(_xp(p.grad).abs(p.grad).max()) for p in params)
     else:
-        total = sum(float((array_module(p.grad).abs(p.grad) ** norm_type).sum()) for p in params) ** (1.0 / norm_type)
+        total = sum(float((_xp(p.grad).abs(p.grad) ** norm_type).sum()) for p in params) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"the total norm of order {norm_type} of the gradients is non-finite ({total})")
     coef = min(1.0, max_norm / (total + 1e-6))
@@ -47,4 +46,4 @@ def clip_grad_value_(parameters: Iterable, clip_value: float) -> None:
     if clip_value < 0:
         raise ValueError(f"clip_value must be >= 0, got {clip_value}")
     for p in _grads(parameters):
-        p.grad = array_module(p.grad).clip(p.grad, -clip_value, clip_value)
+        p.grad = _xp(p.grad).clip(p.grad, -clip_value, clip_value)

@@ -11,13 +11,12 @@ per-parameter buffers in ``state``.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 
-from neuro.backend import array_module
 
-from ..tensor import Tensor
+from ..tensor import Tensor, _xp
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "AdamW", "Adamax"]
 
@@ -111,7 +110,7 @@ class Optimizer:
         self.state = {}
         for i, st in state_dict["state"].items():
             p = params[int(i)]
-            xp = array_module(p.data)
+            xp = _xp(p.data)
             self.state[id(p)] = {
                 k: (xp.asarray(v, dtype=p.dtype).copy() if np.ndim(v) > 0 or k != "step" else v) for k, v in st.items()
             }
@@ -155,7 +154,7 @@ class RMSprop(Optimizer):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered))
 
     def _update(self, p, g, st, group):
-        xp = array_module(p.data)
+        xp = _xp(p.data)
         g = _decayed(p, g, group["weight_decay"])
         alpha = group["alpha"]
         if not st:
@@ -194,7 +193,7 @@ class Adagrad(Optimizer):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, initial_accumulator_value=initial_accumulator_value, eps=eps))
 
     def _update(self, p, g, st, group):
-        xp = array_module(p.data)
+        xp = _xp(p.data)
         if not st:
             st["step"] = 0
             st["sum"] = xp.full_like(p.data, group["initial_accumulator_value"])
@@ -216,7 +215,7 @@ class Adadelta(Optimizer):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
 
     def _update(self, p, g, st, group):
-        xp = array_module(p.data)
+        xp = _xp(p.data)
         if not st:
             st["step"] = 0
             st["square_avg"] = xp.zeros_like(p.data)
@@ -245,7 +244,7 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=_check_betas(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
     def _update(self, p, g, st, group):
-        xp = array_module(p.data)
+        xp = _xp(p.data)
         lr, wd = group["lr"], group["weight_decay"]
         b1, b2 = group["betas"]
         if not st:
@@ -300,7 +299,7 @@ class Adamax(Optimizer):
         super().__init__(params, dict(lr=lr, betas=_check_betas(betas), eps=eps, weight_decay=weight_decay))
 
     def _update(self, p, g, st, group):
-        xp = array_module(p.data)
+        xp = _xp(p.data)
         b1, b2 = group["betas"]
         if not st:
             st["step"] = 0

@@ -248,7 +248,8 @@ def write_figures(curves: dict, stdp: dict, out_dir) -> list[str]:
 
     for key, ylabel, fname, log in (("norm", "|w| (unit 1)", "weight_norm.png", True),
                                     ("alignment", "|cos(w, PC1)|", "alignment.png", False)):
-        fig = Figure(figsize=(9, 3.5), layout="constrained")
+        fig = Figure(figsize=(9, 3.5))
+        fig.subplots_adjust(wspace=0.3, bottom=0.15)
         for k, stream in enumerate(("gaussian", "patches")):
             ax = fig.add_subplot(1, 2, k + 1)
             for name in RULES:
@@ -264,20 +265,24 @@ def write_figures(curves: dict, stdp: dict, out_dir) -> list[str]:
             ax.legend(fontsize=8)
         save(fig, fname)
 
-    fig = Figure(figsize=(8, 8), layout="constrained")
+    fig = Figure(figsize=(6, 6))
     for r, name in enumerate(RULES):
         W = curves[("fields", name)]
+        W = np.where(np.isfinite(W), W, 0.0)
+        scale = np.maximum(np.abs(W).max(axis=1, keepdims=True), 1e-300)
+        tiles = np.full((8, W.shape[0] * 9 - 1), np.nan)  # units side by side, one blank column between
         for u in range(W.shape[0]):
-            ax = fig.add_subplot(len(RULES), W.shape[0], r * W.shape[0] + u + 1)
-            field = W[u].reshape(8, 8)
-            ax.imshow(np.where(np.isfinite(field), field, 0.0), cmap="RdBu_r")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if u == 0:
-                ax.set_ylabel(name)
+            tiles[:, u * 9:u * 9 + 8] = (W[u] / scale[u]).reshape(8, 8)
+        ax = fig.add_subplot(len(RULES), 1, r + 1)
+        ax.imshow(tiles, cmap="RdBu_r", vmin=-1, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name)
+    fig.suptitle("receptive fields on 8x8 digit patches (each unit scaled to max |w| = 1)", fontsize=9)
     save(fig, "receptive_fields.png")
 
-    fig = Figure(figsize=(5, 3.5), layout="constrained")
+    fig = Figure(figsize=(5, 3.5))
+    fig.subplots_adjust(left=0.15, bottom=0.15)
     ax = fig.add_subplot(1, 1, 1)
     t = np.arange(len(stdp["trace_correlated"])) * 50
     ax.plot(t, stdp["trace_correlated"], label="correlated inputs")

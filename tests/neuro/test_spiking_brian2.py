@@ -68,7 +68,7 @@ def test_batched_poisson_network_matches_brian2_trial_by_trial():
     """Poisson inputs are drawn by our code in both engines, so every trial matches."""
     def build():
         net = Network(dt=0.1, seed=5)
-        pop = net.population(30, LIF(tau_m=20.0, I_bg=10.0, t_ref=2.0), v_init=("uniform", 0.0, 15.0))
+        pop = net.population(30, LIF(tau_m=20.0, I_bg=12.0, t_ref=2.0), v_init=("uniform", 0.0, 15.0))
         src = net.poisson(20, rates=np.linspace(5.0, 60.0, 20))
         net.connect(src, pop, "fixed_probability", p=0.3, weight=4.0, delay=1.0)
         net.connect(pop, pop, "fixed_indegree", k=5, weight=-1.0, delay=0.3, U=0.3, D=200.0, F=30.0)

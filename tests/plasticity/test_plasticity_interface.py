@@ -235,3 +235,70 @@ def test_soft_bounds_act_on_the_batch_averaged_change():
     bounded = P.Oja(lr=0.1, constraints=[P.SoftBounds(-2.0, 2.0)])
     raw_mean = np.mean([P.Oja(lr=0.1).delta(W, pre[b], post[b]) for b in range(5)], axis=0)
     np.testing.assert_allclose(bounded.delta(W, pre, post), P.SoftBounds(-2.0, 2.0).transform(W, raw_mean))
+
+
+# ----------------------------------------------------------- synapse lists
+
+
+def _sparse_pattern(rng, n_post, n_pre, p=0.5):
+    mask = rng.random((n_post, n_pre)) < p
+    j, i = np.nonzero(mask)  # post, pre
+    return i, j
+
+
+@pytest.mark.parametrize(
+    "rule",
+    RATE_RULES[:3] + RATE_RULES[4:] + [P.Hebb(lr=0.1, constraints=[P.SoftBounds(-3, 3), P.Clip(-1.0, 1.0)]),
+                                       P.STDP(), P.STDP(weight_dependence="multiplicative", interaction="nearest"),
+                                       P.STDP.pfister_gerstner()],
+    ids=lambda r: type(r).__name__,
+)
+@pytest.mark.parametrize("indexed", [False, True])
+def test_synapse_list_step_equals_dense_step_at_the_synapses(rule, indexed):
+    rng = np.random.default_rng(8)
+    n = 5
+    i, j = _sparse_pattern(rng, n, n)
+    W = np.zeros((n, n))
+    W[j, i] = rng.uniform(0.1, 0.9, size=len(i))
+    w = W[j, i].copy()
+    B = 3
+    dense_state = _state_with_values(rule, W.shape, np.random.default_rng(1), batch_size=B)
+    sparse_state = None if dense_state is None else {k: v.copy() for k, v in dense_state.items()}
+    for _ in range(4):
+        if rule.kind == "spike":
+            pre, post = rng.random((B, n)) < 0.4, rng.random((B, n)) < 0.4
+        else:
+            pre, post = rng.standard_normal((B, n)), rng.standard_normal((B, n))
+        np.testing.assert_allclose(rule.delta_synapses(w, i, j, pre, post, sparse_state),
+                                   rule.delta(W, pre, post, dense_state)[j, i], rtol=1e-12, atol=1e-15)
+        rule.step(W, pre, post, dense_state)
+        if indexed:
+            rule.step_synapses(w, i, j, pre, post, sparse_state, index=P.SynapseIndex(i, j, n, n))
+        else:
+            rule.step_synapses(w, i, j, pre, post, sparse_state)
+        np.testing.assert_allclose(w, W[j, i], rtol=1e-12, atol=1e-15)
+    if dense_state is not None:
+        for k in dense_state:
+            np.testing.assert_allclose(sparse_state[k], dense_state[k])
+
+
+def test_synapse_index_lists_the_synapses_of_each_neuron():
+    rng = np.random.default_rng(9)
+    i, j = rng.integers(0, 7, size=40), rng.integers(0, 5, size=40)
+    idx = P.SynapseIndex(i, j, 7, 5)
+    for neurons in ([0], [2, 5, 6], [], list(range(7))):
+        expected = np.flatnonzero(np.isin(i, neurons))
+        np.testing.assert_array_equal(np.sort(idx.of_pre(np.array(neurons, dtype=int))), expected)
+    np.testing.assert_array_equal(np.sort(idx.of_post(np.array([1, 4]))), np.flatnonzero(np.isin(j, [1, 4])))
+    with pytest.raises(ValueError, match="out of range"):
+        P.SynapseIndex(i, j, 3, 5)
+
+
+def test_synapse_lists_reject_non_local_rules_and_row_constraints():
+    w, i, j = np.ones(2), np.array([0, 1]), np.array([0, 0])
+    with pytest.raises(TypeError, match="not local"):
+        P.Sanger().delta_synapses(w, i, j, np.ones(2), np.ones(1))
+    with pytest.raises(ValueError, match="whole rows"):
+        P.Oja(constraints=[P.RowNorm()]).step_synapses(w, i, j, np.ones(2), np.ones(1))
+    with pytest.raises(ValueError, match="pre_index and post_index"):
+        P.Oja().delta_synapses(w, i[:1], j, np.ones(2), np.ones(1))

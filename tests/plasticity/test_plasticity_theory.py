@@ -1,7 +1,6 @@
 """Rate rules against known theory: Hebb diverges, Oja finds PC1, Sanger the top-k PCs, BCM becomes selective."""
 
 import numpy as np
-import pytest
 
 import plasticity as P
 

@@ -10,6 +10,11 @@ run the real kernels against the NumPy reference where a GPU exists.
 
 from __future__ import annotations
 
+import ctypes
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -104,6 +109,87 @@ def test_cuda_source_constants_match_host():
     for name in ("MODE_WRITE_SUMS", "MODE_WRITE_Y", "MODE_USE_CARRY", "MODE_WRITE_A"):
         assert f"#define {name} {getattr(gpu, name)}" in text
     assert "#define CONFLICT_FREE_OFFSET(n) ((n) >> LOG_NUM_BANKS)" in text
+
+
+# ------------------------------------- the real kernel source, on the CPU
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def cuda_on_cpu(tmp_path_factory):
+    """block_scan.cu compiled for the CPU (cuda_on_cpu.cpp: threads + barrier), loaded with ctypes."""
+    cxx = shutil.which("g++") or shutil.which("clang++")
+    if cxx is None:
+        pytest.skip("no C++ compiler to run the CUDA source on the CPU")
+    lib = tmp_path_factory.mktemp("cuda_on_cpu") / "cuda_on_cpu.so"
+    out = subprocess.run(
+        [cxx, "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC", str(HERE / "cuda_on_cpu.cpp"), "-o", str(lib)],
+        capture_output=True, text=True, timeout=300,
+    )
+    if out.returncode != 0 and "barrier" in out.stderr:
+        pytest.skip(f"{cxx} lacks C++20 <barrier>")
+    assert out.returncode == 0, out.stderr
+    return ctypes.CDLL(str(lib))
+
+
+class CpuKernel:
+    """A kernel of block_scan.cu run on the CPU, called as cupy.RawKernel is: ``kernel(grid, block, args)``."""
+
+    def __init__(self, lib, name):
+        self.fn = getattr(lib, f"run_{name}")
+        self.fn.restype = None
+
+    def __call__(self, grid, block, args):
+        converted = []
+        for arg in args:
+            if isinstance(arg, np.ndarray):
+                assert arg.flags.c_contiguous
+                converted.append(ctypes.c_void_p(arg.ctypes.data))
+            elif isinstance(arg, np.int64):
+                converted.append(ctypes.c_longlong(int(arg)))
+            elif isinstance(arg, np.int32):
+                converted.append(ctypes.c_int(int(arg)))
+            else:
+                raise AssertionError(f"unexpected kernel argument {arg!r}")
+        self.fn(ctypes.c_int(grid[0]), ctypes.c_int(block[0]), *converted)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape,axis", [((1,), 0), ((5, 3), 0), ((2, 512), 1), ((2, 1500), 1), ((700, 2), 0)])
+def test_cuda_source_on_cpu_add(cuda_on_cpu, dtype, shape, axis):
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    kernel = CpuKernel(cuda_on_cpu, f"scan_add_{'f32' if dtype == np.float32 else 'f64'}")
+    got = gpu.launch_add(kernel, x, axis=axis)
+    want = np.cumsum(x.astype(np.float64), axis=axis)
+    assert got.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol * max(1.0, np.abs(want).max()))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("shape", [(1, 3, 1), (1, 1300, 1), (2, 600, 2)])
+def test_cuda_source_on_cpu_recurrence(cuda_on_cpu, dtype, reverse, shape):
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(0.9, 1.0, shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    h0 = rng.standard_normal((shape[0], shape[2])).astype(dtype)
+    kernel = CpuKernel(cuda_on_cpu, f"scan_affine_{'f32' if dtype == np.float32 else 'f64'}")
+    got = gpu.launch_recurrence(kernel, a, b, h0, reverse=reverse)
+    want = call("scans.linear_recurrence", *(v.astype(np.float64) for v in (a, b, h0)), impl="cpu", reverse=reverse)
+    assert got.dtype == dtype
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol * max(1.0, np.abs(want).max()))
+
+
+def test_cuda_source_on_cpu_affine_both_parts(cuda_on_cpu):
+    """MODE_WRITE_A: the `a` part of the affine scan is the running product."""
+    rng = np.random.default_rng(2)
+    a, b = rng.uniform(0.9, 1.0, (2, 1100)), rng.standard_normal((2, 1100))
+    ya, yb = np.empty_like(a), np.empty_like(b)
+    gpu.scan_rows(CpuKernel(cuda_on_cpu, "scan_affine_f64"), "affine", (a, b), (ya, yb))
+    np.testing.assert_allclose(ya, np.cumprod(a, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(yb, scans.linear_recurrence(a, b, axis=1), rtol=1e-11, atol=1e-11)
 
 
 # ------------------------------------------------------------- real GPU

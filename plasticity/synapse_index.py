@@ -1,0 +1,58 @@
+"""Which synapses belong to each neuron: lets spike rules touch only the synapses of neurons that spiked."""
+
+from __future__ import annotations
+
+from neuro.backend import array_module
+
+__all__ = ["SynapseIndex"]
+
+
+def _grouping(keys, n: int, xp):
+    order = xp.argsort(keys, kind="stable")
+    ptr = xp.zeros(n + 1, dtype=xp.int64)
+    ptr[1:] = xp.cumsum(xp.bincount(keys, minlength=n))
+    return order, ptr
+
+
+def _members(order, ptr, neurons, xp):
+    starts = ptr[neurons]
+    counts = ptr[neurons + 1] - starts
+    total = int(counts.sum())
+    if total == 0:
+        return xp.zeros(0, dtype=xp.int64)
+    first = xp.cumsum(counts) - counts
+    offsets = xp.arange(total, dtype=xp.int64) - xp.repeat(first, counts)
+    return order[xp.repeat(starts, counts) + offsets]
+
+
+class SynapseIndex:
+    """The synapses of each presynaptic and each postsynaptic neuron of a synapse list.
+
+    ``pre_index``, ``post_index``: ``(S,)`` int, synapse ``s`` connects
+    ``pre_index[s]`` to ``post_index[s]``; ``n_pre``, ``n_post``: the
+    population sizes. Build it once for a fixed connectivity and pass it as
+    ``index=`` to :meth:`plasticity.Rule.step_synapses`; a spike rule then
+    costs time in proportion to the synapses of the neurons that spiked,
+    not to ``S``.
+    """
+
+    def __init__(self, pre_index, post_index, n_pre: int, n_post: int):
+        xp = array_module(pre_index, post_index)
+        i = xp.asarray(pre_index).astype(xp.int64)
+        j = xp.asarray(post_index).astype(xp.int64)
+        if i.ndim != 1 or j.shape != i.shape:
+            raise ValueError(f"pre_index and post_index must be 1-D of the same length, got {i.shape} and {j.shape}")
+        if i.size and (int(i.min()) < 0 or int(i.max()) >= n_pre or int(j.min()) < 0 or int(j.max()) >= n_post):
+            raise ValueError(f"indices out of range for n_pre={n_pre}, n_post={n_post}")
+        self.n_synapses, self.n_pre, self.n_post = int(i.size), int(n_pre), int(n_post)
+        self._pre = _grouping(i, self.n_pre, xp)
+        self._post = _grouping(j, self.n_post, xp)
+        self._xp = xp
+
+    def of_pre(self, neurons):
+        """The synapse ids (int64) of presynaptic ``neurons`` (int array)."""
+        return _members(*self._pre, neurons, self._xp)
+
+    def of_post(self, neurons):
+        """The synapse ids (int64) of postsynaptic ``neurons`` (int array)."""
+        return _members(*self._post, neurons, self._xp)

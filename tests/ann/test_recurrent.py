@@ -1,0 +1,338 @@
+"""RNN / LSTM / GRU and their cells against torch.nn (weights copied via state_dict), values and gradients."""
+
+import numpy as np
+import pytest
+import torch
+
+import ann.functional as F
+from neuro.backend import asnumpy, gpu_available
+from ann.gradcheck import gradcheck
+from ann.nn.layers import Linear
+from ann.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, recurrent_scan
+from ann.optim import Adam
+from ann.tensor import Tensor
+
+@pytest.fixture
+def one_blas_thread():
+    """Small matrices gain nothing from BLAS threads, and spinning threads on a loaded 2-core machine cost 10x."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+TOL = {np.float64: 1e-8, np.float32: 1e-4}
+TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
+
+# (our class, torch class, constructor keywords)
+LAYERS = {
+    "rnn_tanh": (RNN, torch.nn.RNN, {"nonlinearity": "tanh"}),
+    "rnn_relu": (RNN, torch.nn.RNN, {"nonlinearity": "relu"}),
+    "lstm": (LSTM, torch.nn.LSTM, {}),
+    "gru": (GRU, torch.nn.GRU, {}),
+}
+CELLS = {
+    "rnn_tanh": (RNNCell, torch.nn.RNNCell, {"nonlinearity": "tanh"}),
+    "rnn_relu": (RNNCell, torch.nn.RNNCell, {"nonlinearity": "relu"}),
+    "lstm": (LSTMCell, torch.nn.LSTMCell, {}),
+    "gru": (GRUCell, torch.nn.GRUCell, {}),
+}
+
+
+def _copy_weights(ours, theirs):
+    state = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
+    assert sorted(state) == sorted(ours.state_dict()), "parameter names differ from PyTorch's"
+    for k, v in ours.state_dict().items():
+        assert v.shape == state[k].shape, k
+    ours.load_state_dict(state)
+
+
+def _close(ours, theirs, tol, what):
+    theirs = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else theirs
+    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} != {theirs.shape}"
+    scale = max(1.0, float(np.abs(theirs).max()))
+    err = float(np.abs(np.asarray(ours, dtype=np.float64) - theirs).max()) if ours.size else 0.0
+    assert err <= tol * scale, f"{what}: max abs error {err:.3g} > {tol * scale:.3g}"
+
+
+def _loss_weights(rng, shapes, dtype):
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_layer_matches_torch(kind, num_layers, dtype):
+    cls, tcls, kw = LAYERS[kind]
+    B, T, I, H = 3, 7, 5, 6
+    rng = np.random.default_rng(1)
+    torch.manual_seed(0)
+    theirs = tcls(I, H, num_layers=num_layers, batch_first=True, **kw).to(TORCH_DTYPE[dtype])
+    ours = cls(I, H, num_layers=num_layers, dtype=dtype, seed=0, **kw)
+    _copy_weights(ours, theirs)
+
+    x = rng.standard_normal((B, T, I)).astype(dtype)
+    h0 = 0.5 * rng.standard_normal((num_layers, B, H)).astype(dtype)
+    c0 = 0.5 * rng.standard_normal((num_layers, B, H)).astype(dtype)
+    xt, h0t, c0t = (torch.tensor(a, requires_grad=True) for a in (x, h0, c0))
+    xa, h0a, c0a = (Tensor(a, requires_grad=True) for a in (x, h0, c0))
+    lstm = kind == "lstm"
+    yt, st = theirs(xt, (h0t, c0t) if lstm else h0t)
+    ya, sa = ours(xa, (h0a, c0a) if lstm else h0a)
+    tol = TOL[dtype]
+    _close(ya.numpy(), yt, tol, "output")
+    finals_t = list(st) if lstm else [st]
+    finals_a = list(sa) if lstm else [sa]
+    for a, t in zip(finals_a, finals_t):
+        _close(a.numpy(), t, tol, "final state")
+
+    # a loss touching the output and every final state, so all gradient paths are exercised
+    weights = _loss_weights(rng, [yt.shape] + [f.shape for f in finals_t], dtype)
+    loss_t = sum((o * torch.tensor(w)).sum() for o, w in zip([yt] + finals_t, weights))
+    loss_a = sum((o * Tensor(w)).sum() for o, w in zip([ya] + finals_a, weights))
+    loss_t.backward()
+    loss_a.backward()
+    _close(xa.grad, xt.grad, tol, "d loss / d input")
+    _close(h0a.grad, h0t.grad, tol, "d loss / d h0")
+    if lstm:
+        _close(c0a.grad, c0t.grad, tol, "d loss / d c0")
+    named = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        _close(p.grad, named[name].grad, tol, f"d loss / d {name}")
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_layer_options_match_torch(kind):
+    """Time-major input, no biases, unbatched input and the default zero initial state."""
+    cls, tcls, kw = LAYERS[kind]
+    rng = np.random.default_rng(2)
+    torch.manual_seed(1)
+    theirs = tcls(4, 3, num_layers=2, bias=False, batch_first=False, **kw).double()
+    ours = cls(4, 3, num_layers=2, bias=False, batch_first=False, dtype="float64", seed=0, **kw)
+    _copy_weights(ours, theirs)
+    cases = [((6, 2, 4), None), ((6, 4), None), ((6, 4), (2, 3))]  # (T, B, F), unbatched (T, F), with a state
+    for shape, state_shape in cases:
+        x = rng.standard_normal(shape)
+        xt = torch.tensor(x, requires_grad=True)
+        xa = Tensor(x, requires_grad=True)
+        if state_shape is None:
+            yt, st = theirs(xt)
+            ya, sa = ours(xa)
+        else:
+            hs = [rng.standard_normal(state_shape) for _ in range(2)]
+            hx_t = tuple(torch.tensor(h) for h in hs) if kind == "lstm" else torch.tensor(hs[0])
+            hx_a = tuple(hs) if kind == "lstm" else hs[0]
+            yt, st = theirs(xt, hx_t)
+            ya, sa = ours(xa, hx_a)
+        _close(ya.numpy(), yt, 1e-10, f"output {shape}")
+        finals_t = list(st) if kind == "lstm" else [st]
+        finals_a = list(sa) if kind == "lstm" else [sa]
+        for a, t in zip(finals_a, finals_t):
+            _close(a.numpy(), t, 1e-10, f"final state {shape}")
+        (yt**2).sum().backward()
+        (ya * ya).sum().backward()
+        _close(xa.grad, xt.grad, 1e-10, f"input gradient {shape}")
+        for name, p in ours.named_parameters():
+            _close(p.grad, dict(theirs.named_parameters())[name].grad, 1e-10, name)
+        ours.zero_grad()
+        theirs.zero_grad()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("kind", list(CELLS))
+def test_cell_matches_torch(kind, dtype):
+    cls, tcls, kw = CELLS[kind]
+    B, I, H = 4, 5, 3
+    rng = np.random.default_rng(3)
+    torch.manual_seed(2)
+    theirs = tcls(I, H, **kw).to(TORCH_DTYPE[dtype])
+    ours = cls(I, H, dtype=dtype, seed=0, **kw)
+    _copy_weights(ours, theirs)
+    tol = TOL[dtype]
+    lstm = kind == "lstm"
+    # two steps: the second consumes the first's state, so state gradients are checked too
+    xs = [rng.standard_normal((B, I)).astype(dtype) for _ in range(2)]
+    h0 = rng.standard_normal((B, H)).astype(dtype)
+    c0 = rng.standard_normal((B, H)).astype(dtype)
+    xts = [torch.tensor(x, requires_grad=True) for x in xs]
+    xas = [Tensor(x, requires_grad=True) for x in xs]
+    h0t, c0t = torch.tensor(h0, requires_grad=True), torch.tensor(c0, requires_grad=True)
+    h0a, c0a = Tensor(h0, requires_grad=True), Tensor(c0, requires_grad=True)
+    st, sa = ((h0t, c0t), (h0a, c0a)) if lstm else (h0t, h0a)
+    st = theirs(xts[0], st)
+    sa = ours(xas[0], sa)
+    st2 = theirs(xts[1], st)
+    sa2 = ours(xas[1], sa)
+    outs_t = list(st2) if lstm else [st2]
+    outs_a = list(sa2) if lstm else [sa2]
+    for a, t in zip(outs_a, outs_t):
+        _close(a.numpy(), t, tol, "next state")
+    weights = _loss_weights(rng, [o.shape for o in outs_t], dtype)
+    sum((o * torch.tensor(w)).sum() for o, w in zip(outs_t, weights)).backward()
+    sum((o * Tensor(w)).sum() for o, w in zip(outs_a, weights)).backward()
+    for xa, xt in zip(xas, xts):
+        _close(xa.grad, xt.grad, tol, "d / d input")
+    _close(h0a.grad, h0t.grad, tol, "d / d h0")
+    if lstm:
+        _close(c0a.grad, c0t.grad, tol, "d / d c0")
+    named = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        _close(p.grad, named[name].grad, tol, f"d / d {name}")
+
+
+@pytest.mark.parametrize("kind", list(CELLS))
+def test_cell_default_state_and_unbatched(kind):
+    cls, tcls, kw = CELLS[kind]
+    torch.manual_seed(3)
+    theirs = tcls(3, 2, **kw).double()
+    ours = cls(3, 2, dtype="float64", seed=0, **kw)
+    _copy_weights(ours, theirs)
+    x = np.random.default_rng(4).standard_normal((3,))
+    out_t = theirs(torch.tensor(x))
+    out_a = ours(x)
+    outs_t = list(out_t) if kind == "lstm" else [out_t]
+    outs_a = list(out_a) if kind == "lstm" else [out_a]
+    for a, t in zip(outs_a, outs_t):
+        _close(a.numpy(), t, 1e-12, "unbatched step from zero state")
+
+
+@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+def test_recurrent_scan_finite_differences(kind):
+    """The hand-written BPTT of the fused op against central differences (independent of PyTorch)."""
+    rng = np.random.default_rng(5)
+    G = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}[kind]
+    T, B, H = 4, 2, 3
+    xproj = Tensor(rng.standard_normal((T, B, G * H)), requires_grad=True)
+    w = Tensor(0.6 * rng.standard_normal((G * H, H)), requires_grad=True)
+    b = Tensor(0.3 * rng.standard_normal(G * H), requires_grad=True)
+    h0 = Tensor(rng.standard_normal((B, H)), requires_grad=True)
+    inputs = [xproj, w, b, h0]
+    if kind == "lstm":
+        inputs.append(Tensor(rng.standard_normal((B, H)), requires_grad=True))
+        fn = lambda x, w, b, h, c: recurrent_scan(kind, x, w, b, h, c)  # noqa: E731
+    else:
+        fn = lambda x, w, b, h: recurrent_scan(kind, x, w, b, h)  # noqa: E731
+    assert gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+def test_default_init_is_pytorch_uniform_and_seeded():
+    H = 50
+    a = LSTM(7, H, num_layers=2, seed=3)
+    b = LSTM(7, H, num_layers=2, seed=3)
+    c = LSTM(7, H, num_layers=2, seed=4)
+    bound = 1 / np.sqrt(H)
+    for (name, p), (_, q), (_, r) in zip(a.named_parameters(), b.named_parameters(), c.named_parameters()):
+        assert p.dtype == np.float32
+        np.testing.assert_array_equal(p.data, q.data)
+        assert not np.array_equal(p.data, r.data)
+        assert np.abs(p.data).max() <= bound
+        # U(-k, k): the sample fills the interval and has variance k^2 / 3
+        assert np.abs(p.data).max() > 0.9 * bound, name
+        assert abs(p.data.var() - bound**2 / 3) < 0.25 * bound**2 / 3, name
+
+
+def test_dropout_between_layers():
+    x = np.random.default_rng(6).standard_normal((2, 5, 3)).astype(np.float32)
+    plain = GRU(3, 4, num_layers=2, seed=0)
+    drop = GRU(3, 4, num_layers=2, dropout=0.5, seed=0)
+    np.testing.assert_array_equal(plain.weight_hh_l1.data, drop.weight_hh_l1.data)
+    y_plain, _ = plain(x)
+    y_drop, _ = drop(x)
+    assert not np.allclose(y_plain.numpy(), y_drop.numpy())
+    drop.eval()
+    y_eval, _ = drop(x)
+    np.testing.assert_array_equal(y_eval.numpy(), y_plain.numpy())
+
+
+def test_bad_inputs():
+    lstm = LSTM(3, 4, num_layers=2)
+    x = np.zeros((2, 5, 3), np.float32)
+    with pytest.raises(ValueError, match="input_size=3"):
+        lstm(np.zeros((2, 5, 4), np.float32))
+    with pytest.raises(ValueError, match="input must have 3 dimensions"):
+        lstm(np.zeros((1, 2, 5, 3), np.float32))
+    with pytest.raises(TypeError, match="tuple"):
+        lstm(x, np.zeros((2, 2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"h0 \(hx\[0\]\) must have shape \(2, 2, 4\)"):
+        lstm(x, (np.zeros((1, 2, 4)), np.zeros((2, 2, 4))))
+    with pytest.raises(ValueError, match=r"c0 \(hx\[1\]\) must have shape"):
+        lstm(x, (np.zeros((2, 2, 4)), np.zeros((2, 3, 4))))
+    with pytest.raises(TypeError, match="dtype"):
+        lstm(Tensor(np.zeros((2, 5, 3))))  # float64 tensor into a float32 layer
+    gru = GRU(3, 4)
+    with pytest.raises(ValueError, match=r"hx must have shape \(1, 2, 4\)"):
+        gru(x, np.zeros((1, 2, 5)))
+    with pytest.raises(TypeError, match="one tensor"):
+        gru(x, (np.zeros((1, 2, 4)), np.zeros((1, 2, 4))))
+    cell = GRUCell(3, 4)
+    with pytest.raises(ValueError, match="input_size=3"):
+        cell(np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match=r"hx must have shape \(2, 4\)"):
+        cell(np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32))
+    with pytest.raises(TypeError, match="tuple"):
+        LSTMCell(3, 4)(np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="nonlinearity"):
+        RNN(3, 4, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="hidden_size"):
+        LSTM(3, 0)
+    with pytest.raises(ValueError, match="num_layers"):
+        GRU(3, 4, num_layers=0)
+    with pytest.raises(ValueError, match="dropout"):
+        GRU(3, 4, dropout=1.5)
+    with pytest.raises(ValueError, match="kind"):
+        recurrent_scan("elman", Tensor(np.zeros((2, 1, 3))), Tensor(np.zeros((3, 3))))
+    with pytest.raises(ValueError, match="w_hh"):
+        recurrent_scan("lstm", Tensor(np.zeros((2, 1, 8))), Tensor(np.zeros((8, 3))))
+
+
+def test_lstm_learns_delayed_copy(one_blas_thread):
+    """Output the symbol seen ``delay`` steps ago: needs memory; chance is 1 / n_symbols."""
+    rng = np.random.default_rng(0)
+    n_sym, delay, T, H = 4, 3, 12, 24
+    lstm = LSTM(n_sym, H, seed=0)
+    head = Linear(H, n_sym, seed=1)
+    opt = Adam(lstm.parameters() + head.parameters(), lr=2e-2)
+    eye = np.eye(n_sym, dtype=np.float32)
+
+    def batch(n):
+        s = rng.integers(0, n_sym, (n, T))
+        return eye[s], s[:, :-delay]
+
+    for _ in range(150):
+        x, target = batch(32)
+        y, _ = lstm(x)
+        logits = head(y[:, delay:])
+        loss = F.cross_entropy(logits.reshape(-1, n_sym), target.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, target = batch(256)
+    y, _ = lstm(x)
+    pred = head(y[:, delay:]).numpy().argmax(-1)
+    accuracy = (pred == target).mean()
+    assert accuracy > 0.9, f"delayed-copy accuracy {accuracy:.3f} (chance {1 / n_sym:.2f})"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not gpu_available(), reason="no CUDA GPU")
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_layer_on_cupy_matches_numpy(kind):
+    import cupy
+
+    cls, _, kw = LAYERS[kind]
+    cpu = cls(5, 6, num_layers=2, seed=0, **kw)
+    gpu = cls(5, 6, num_layers=2, seed=0, **kw).to(backend="cupy")
+    x = np.random.default_rng(7).standard_normal((3, 8, 5)).astype(np.float32)
+    xc, xg = Tensor(x, requires_grad=True), Tensor(cupy.asarray(x), requires_grad=True)
+    yc, _ = cpu(xc)
+    yg, _ = gpu(xg)
+    assert isinstance(yg.data, cupy.ndarray)
+    np.testing.assert_allclose(asnumpy(yg.data), yc.numpy(), atol=1e-5)
+    (yc * yc).sum().backward()
+    (yg * yg).sum().backward()
+    np.testing.assert_allclose(asnumpy(xg.grad), xc.grad, atol=1e-4)
+    for (name, pc), (_, pg) in zip(cpu.named_parameters(), gpu.named_parameters()):
+        np.testing.assert_allclose(asnumpy(pg.grad), pc.grad, atol=1e-4, err_msg=name)

@@ -1,0 +1,75 @@
+"""The numba fast path of ``esn_recurrence`` against its NumPy reference and a plain loop."""
+
+import numpy as np
+import pytest
+import scipy.sparse
+
+from neuro.kernels import call
+from reservoirs import ESN
+from reservoirs.recurrence import esn_recurrence_cpu, esn_recurrence_reference
+
+
+def _problem(B, T=60, N=90, density=0.2, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    W = scipy.sparse.random(N, N, density=density, format="csr", random_state=seed, dtype=np.float64) * 0.3
+    W.data -= 0.15
+    drive = rng.uniform(-1, 1, (B, T, N)).astype(dtype)
+    x0 = rng.uniform(-0.5, 0.5, (B, N)).astype(dtype)
+    return W.astype(dtype), drive, x0
+
+
+def _plain_loop(W, drive, x0, leak, f):
+    Wd = W.toarray()
+    out = np.empty_like(drive)
+    for b in range(drive.shape[0]):
+        x = x0[b].copy()
+        for t in range(drive.shape[1]):
+            x = (1 - leak) * x + leak * f(Wd @ x + drive[b, t])
+            out[b, t] = x
+    return out
+
+
+FUNCS = {"tanh": np.tanh, "identity": lambda z: z, "sigmoid": lambda z: 1 / (1 + np.exp(-z))}
+
+
+@pytest.mark.parametrize("B", [1, 4, 33])
+@pytest.mark.parametrize("activation", sorted(FUNCS))
+@pytest.mark.parametrize("leak", [1.0, 0.25])
+def test_cpu_equals_reference_and_plain_loop(B, activation, leak):
+    W, drive, x0 = _problem(B)
+    args = (W.indptr, W.indices, W.data, drive, x0)
+    ref = call("esn_recurrence", *args, impl="reference", leak=leak, activation=activation)
+    cpu = call("esn_recurrence", *args, impl="cpu", leak=leak, activation=activation)
+    loop = _plain_loop(W, drive, x0, leak, FUNCS[activation])
+    np.testing.assert_allclose(ref, loop, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(cpu, loop, rtol=0, atol=1e-12)
+
+
+def test_float32_cpu_path_and_out_argument():
+    W, drive, x0 = _problem(3, dtype=np.float32)
+    out = np.empty(drive.shape, np.float32)
+    res = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, leak=0.5, out=out)
+    assert res is out and res.dtype == np.float32
+    ref = esn_recurrence_reference(W.indptr, W.indices, W.data, drive.astype(np.float64), x0.astype(np.float64), leak=0.5)
+    np.testing.assert_allclose(res, ref, rtol=0, atol=1e-5)
+
+
+def test_callable_activation_uses_reference_path():
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((30, 30)) * 0.1
+    W_in = rng.standard_normal((30, 2))
+    u = rng.standard_normal((50, 2))
+    f = lambda z: np.maximum(z, 0.0)  # noqa: E731
+    esn = ESN.from_weights(W, W_in, activation=f, leak_rate=0.7)
+    expected = _plain_loop(scipy.sparse.csr_matrix(W), (u @ W_in.T)[None], np.zeros((1, 30)), 0.7, f)[0]
+    np.testing.assert_allclose(esn.run(u), expected, rtol=0, atol=1e-12)
+
+
+def test_kernel_rejects_bad_shapes():
+    W, drive, x0 = _problem(2)
+    with pytest.raises(ValueError, match="x0"):
+        esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0[:1])
+    with pytest.raises(ValueError, match="drive"):
+        esn_recurrence_reference(W.indptr, W.indices, W.data, drive[0], x0)
+    with pytest.raises(ValueError, match="activation"):
+        esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, activation="relu")
