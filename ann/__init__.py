@@ -35,14 +35,12 @@ from .tensor import (
     sqrt,
     stack,
     tanh,
-    tensor,
     where,
     zeros,
 )
 
 __all__ = [
     "Tensor",
-    "tensor",
     "as_tensor",
     "zeros",
     "ones",

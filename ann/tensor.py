@@ -36,7 +36,6 @@ __all__ = [
     "no_grad",
     "enable_grad",
     "is_grad_enabled",
-    "tensor",
     "as_tensor",
     "zeros",
     "ones",
@@ -273,6 +272,11 @@ class Tensor:
 
     def __float__(self) -> float:
         return float(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.data.size} elements is ambiguous")
+        return bool(self.data.reshape(()))
 
     def detach(self) -> "Tensor":
         """A new leaf tensor sharing ``data``, outside the graph."""
@@ -511,8 +515,6 @@ def as_tensor(x: Any, dtype: Any = None) -> Tensor:
     return Tensor(x, dtype=dtype)
 
 
-tensor = Tensor
-
 
 def zeros(shape, dtype: Any = ANN_DTYPE, requires_grad: bool = False, xp=None) -> Tensor:
     """A tensor of zeros of ``shape`` (float32 by default)."""
@@ -553,7 +555,9 @@ def _operand(x, like: Tensor | None = None):
     """Tensor for ``x``; Python scalars stay weak (no dtype promotion), as PyTorch."""
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, (bool, numbers.Number)) and not isinstance(x, np.generic):
+    if isinstance(x, np.generic) and x.dtype.kind in "biuf":
+        x = x.item()  # NumPy scalars are weak like Python scalars (as in PyTorch)
+    if isinstance(x, (bool, numbers.Number)):
         dtype = like.dtype if like is not None and like.dtype.kind == "f" else None
         return Tensor(np.asarray(x, dtype=dtype) if dtype is not None else x)
     return Tensor(x)
@@ -609,7 +613,9 @@ def div(a, b) -> Tensor:
 
 def power(a, b) -> Tensor:
     """``a ** b``; the gradient for the exponent is taken as 0 where ``a == 0`` (as PyTorch)."""
-    if not isinstance(b, Tensor) and isinstance(b, numbers.Number) and not isinstance(b, np.generic):
+    if isinstance(b, np.generic) and b.dtype.kind in "biuf":
+        b = b.item()
+    if not isinstance(b, Tensor) and isinstance(b, numbers.Number):
         a = _operand(a)
         p = b
         out = a.data**p

@@ -20,8 +20,9 @@ import numpy as np
 from neuro.backend import make_rng
 
 from .losses import entropy
+from .tensor import no_grad
 
-__all__ = ["char_corpus", "stdlib_sources", "normalize_text", "encode", "decode", "unigram_entropy", "random_windows"]
+__all__ = ["char_corpus", "decode", "encode", "generate", "normalize_text", "random_windows", "stdlib_sources", "unigram_entropy"]
 
 _KEEP = set(string.printable) - set("\t\r\x0b\x0c")
 
@@ -113,3 +114,31 @@ def random_windows(ids, batch_size: int, length: int, seed=None) -> tuple[np.nda
     idx = starts[:, None] + np.arange(length + 1)[None, :]
     windows = ids[idx]
     return windows[:, :-1], windows[:, 1:]
+
+
+def generate(model, prompt, n_new: int, temperature: float = 1.0, seed=None, max_context: int | None = None) -> np.ndarray:
+    """Extend the id sequence ``prompt`` by ``n_new`` ids sampled from ``model``'s next-token distribution.
+
+    ``model`` maps ids ``(1, T)`` to logits ``(1, T, V)`` (any language model
+    here). Each step feeds the last ``max_context`` ids (all when None) and
+    samples from ``softmax(logits[-1] / temperature)`` with the generator made
+    from ``seed``; ``temperature=0`` takes the argmax. Returns the prompt
+    followed by the new ids, int64 ``(len(prompt) + n_new,)``.
+    """
+    ids = [int(i) for i in np.asarray(prompt).ravel()]
+    if not ids:
+        raise ValueError("prompt must hold at least one id")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    rng = make_rng(seed)
+    with no_grad():
+        for _ in range(int(n_new)):
+            context = np.asarray(ids if max_context is None else ids[-max_context:], dtype=np.int64)[None]
+            logits = np.asarray(model(context).numpy()[0, -1], dtype=np.float64)
+            if temperature == 0:
+                ids.append(int(np.argmax(logits)))
+                continue
+            z = logits / temperature
+            p = np.exp(z - z.max())
+            ids.append(int(rng.choice(p.size, p=p / p.sum())))
+    return np.asarray(ids, dtype=np.int64)

@@ -43,7 +43,27 @@ __all__ = [
     "set_backend",
     "to_device",
     "use_backend",
-    *_LAZY,
+    # spiking core (lazy)
+    "AdEx",
+    "Current",
+    "DtWarning",
+    "Izhikevich",
+    "LIF",
+    "Network",
+    "NeuroWarning",
+    "NeuronModel",
+    "PoissonInput",
+    "Population",
+    "Projection",
+    "RateMonitor",
+    "RateReadout",
+    "Simulator",
+    "SpikeMonitor",
+    "SpikeTimes",
+    "StateMonitor",
+    "TraceMonitor",
+    "connectivity",
+    "tsodyks_markram",
 ]
 
 

@@ -98,8 +98,18 @@ class SpikeTimes(SpikeSource):
             self._pos = hi
         return spikes
 
-    def _set_start(self, step: int) -> None:
-        self._pos = int(np.searchsorted(self._steps, step, side="left"))
+    def _chunk(self, step0: int, K: int) -> np.ndarray:
+        """Spikes of steps ``step0 .. step0 + K - 1`` as a (K, B, n) bool raster (same as K ``_advance`` calls)."""
+        raster = np.zeros((K,) + self.spikes.shape, dtype=bool)
+        lo = int(np.searchsorted(self._steps, step0, side="left"))
+        hi = int(np.searchsorted(self._steps, step0 + K, side="left"))
+        steps, trials, idx = self._steps[lo:hi] - step0, self._trials[lo:hi], self._idx[lo:hi]
+        every = trials < 0
+        raster[steps[every], :, idx[every]] = True
+        raster[steps[~every], trials[~every], idx[~every]] = True
+        self._pos = max(self._pos, hi)
+        self.spikes[...] = raster[-1]
+        return raster
 
 
 class PoissonInput(SpikeSource):
@@ -135,6 +145,14 @@ class PoissonInput(SpikeSource):
         for b, rng in enumerate(self._rngs):
             np.less(rng.random(self.n), self._p[b], out=self.spikes[b])
         return self.spikes
+
+    def _chunk(self, step0: int, K: int) -> np.ndarray:
+        """(K, B, n) raster of the next K steps; draws the same numbers as K ``_advance`` calls."""
+        raster = np.empty((K,) + self.spikes.shape, dtype=bool)
+        for b, rng in enumerate(self._rngs):
+            np.less(rng.random((K, self.n)), self._p[b], out=raster[:, b])
+        self.spikes[...] = raster[-1]
+        return raster
 
 
 class Current:

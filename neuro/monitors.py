@@ -53,6 +53,15 @@ class SpikeMonitor(Monitor):
             self._idx.append(i)
             self.count[b, i] += 1
 
+    def _record_chunk(self, step0, raster):
+        """Record a (K, B, N) raster of steps ``step0 ..`` (the fused engine)."""
+        k, b, i = np.nonzero(raster)
+        if len(k):
+            self._steps.append(k + step0)
+            self._trials.append(b)
+            self._idx.append(i)
+            self.count += raster.sum(axis=0)
+
     def _set(self, steps, trials, idx):
         """Replace the record (used by the Brian2 bridge); arrays (K,)."""
         order = np.lexsort((idx, trials, steps))
@@ -124,6 +133,15 @@ class StateMonitor(Monitor):
             for var in self.variables:
                 self._values[var].append(self.source.state[var][:, self.indices].astype(np.float64))
 
+    def _record_chunk(self, step0, values):
+        """Record values var -> (K, B, n) of steps ``step0 ..`` at the start of each step (the fused engine)."""
+        K = next(iter(values.values())).shape[0]
+        for k in range(K):
+            if (step0 + k) % self._every_steps == 0:
+                self._steps.append(step0 + k)
+                for var in self.variables:
+                    self._values[var].append(np.array(values[var][k], dtype=np.float64))
+
     def _set(self, steps, values):
         """Replace the record (used by the Brian2 bridge): steps (K,), values var -> (K, B, n)."""
         self._steps = list(steps)
@@ -152,18 +170,22 @@ class RateMonitor(Monitor):
         self._counts = []
 
     def _record(self, step):
-        self._counts.append(np.count_nonzero(self.source.spikes, axis=1))
+        self._counts.append(np.count_nonzero(self.source.spikes, axis=1)[None])
+
+    def _record_chunk(self, step0, raster):
+        self._counts.append(np.count_nonzero(raster, axis=2))
 
     def _set(self, counts):
-        self._counts = list(counts)
+        self._counts = [np.asarray(counts)]
 
     @property
     def counts(self) -> np.ndarray:
-        return np.stack(self._counts) if self._counts else np.zeros((0, self.batch_size), np.int64)
+        """Spikes per step and trial (T, B)."""
+        return np.concatenate(self._counts) if self._counts else np.zeros((0, self.batch_size), np.int64)
 
     @property
     def t(self) -> np.ndarray:
-        return np.arange(len(self._counts)) * self.dt
+        return np.arange(len(self.counts)) * self.dt
 
     @property
     def rate(self) -> np.ndarray:
@@ -223,15 +245,19 @@ class TraceMonitor(Monitor):
             self._steps.append(step + 1)
             self._values.append(x.copy())
 
+    def _record_chunk(self, step0, raster):
+        x = self._x
+        for k, s in enumerate(raster):
+            x += s
+            x *= self._decay
+            if self._due(step0 + k + 1):
+                self._steps.append(step0 + k + 1)
+                self._values.append(x.copy())
+
     def _set_from_spikes(self, spikes_per_step):
         """Recompute the record from a (T, B, N) bool raster (used by the Brian2 bridge)."""
         self._reset(self.batch_size, self.dt)
-        for n, s in enumerate(spikes_per_step):
-            self._x += s
-            self._x *= self._decay
-            if self._due(n + 1):
-                self._steps.append(n + 1)
-                self._values.append(self._x.copy())
+        self._record_chunk(0, spikes_per_step)
 
     @property
     def t(self) -> np.ndarray:

@@ -73,15 +73,18 @@ class Network:
         default for :meth:`reset`.
     impl : ``"cpu"`` (numba kernels, default) or ``"reference"`` (NumPy)
     engine : ``"neuro"`` (this engine) or ``"brian2"`` (default of :meth:`run`)
+    fused : bool (default True): let :meth:`run` advance many steps per numba
+        call when the network allows it (:mod:`neuro.engine`); the results
+        are the same as step by step
     """
 
-    def __init__(self, dt: float = 0.1, *, seed=None, impl: str = "cpu", engine: str = "neuro"):
+    def __init__(self, dt: float = 0.1, *, seed=None, impl: str = "cpu", engine: str = "neuro", fused: bool = True):
         self.dt = check_positive(dt, "dt")
         if impl not in IMPLS:
             raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-        self.impl, self.engine = impl, engine
+        self.impl, self.engine, self.fused = impl, engine, bool(fused)
         self.seed = seed
         self._rng = make_rng(seed)
         self.populations: list[Population] = []
@@ -93,6 +96,7 @@ class Network:
         self.batch_size = None
         self._step = 0
         self._stale = False  # True after a Brian2 run: reset before running again
+        self._needs_reset = False  # True when changed after a reset
 
     # ------------------------------------------------------------ building
 
@@ -111,8 +115,14 @@ class Network:
 
     def _add(self, obj):
         self._names[obj.name] = obj
-        self.batch_size = None  # needs a reset
+        self._changed()
         return obj
+
+    def _changed(self) -> None:
+        """The network was changed: it must be reset before it runs (again)."""
+        if self.batch_size is not None:
+            self._needs_reset = True
+        self.batch_size = None
 
     def __getitem__(self, name: str):
         return self._names[name]
@@ -147,7 +157,7 @@ class Network:
         self._check_member(pop, "pop", populations_only=True)
         current = Current(pop.n, amplitude, every)
         pop.currents.append(current)
-        self.batch_size = None
+        self._changed()
         return current
 
     def _check_member(self, obj, argument, populations_only=False):
@@ -223,7 +233,7 @@ class Network:
 
     def _monitor(self, mon):
         self.monitors.append(mon)
-        self.batch_size = None
+        self._changed()
         return mon
 
     def monitor_spikes(self, source) -> SpikeMonitor:
@@ -291,16 +301,25 @@ class Network:
         per_trial = [rng.spawn(len(components)) for rng in rngs]
         for proj in self.projections:
             proj._prepare(self.dt, batch_size)
+        # one ring-buffer length for all populations: slot ``step % L`` everywhere
+        length = 1 + max((int(pr.delay_steps.max(initial=0)) for pr in self.projections), default=0)
         for c, comp in enumerate(components):
-            comp._reset(batch_size, self.dt, [streams[c] for streams in per_trial])
+            rngs = [streams[c] for streams in per_trial]
+            if isinstance(comp, Population):
+                comp._reset(batch_size, self.dt, rngs, length)
+            else:
+                comp._reset(batch_size, self.dt, rngs)
         for mon in self.monitors:
             mon._reset(batch_size, self.dt)
         self.batch_size = batch_size
         self._step = 0
-        self._stale = False
+        self._stale = self._needs_reset = False
         return self
 
     def _ensure_reset(self):
+        if self._needs_reset:
+            raise ValueError("the network changed since reset() (populations, connections, inputs or monitors "
+                             "were added): call reset() before running it again")
         if self.batch_size is None:
             self.reset(1)
         elif self._stale:
@@ -346,6 +365,12 @@ class Network:
             return self
         if engine_options:
             raise TypeError(f"unexpected options for engine 'neuro': {sorted(engine_options)}")
+        if self.fused and n_steps > 1:
+            from . import engine as fused_engine
+
+            if fused_engine.eligible(self):
+                fused_engine.run_fused(self, n_steps)
+                return self
         for _ in range(n_steps):
             self._tick()
         return self

@@ -38,7 +38,7 @@ class Population:
     is_source = False
 
     def __init__(self, n: int, model: NeuronModel, name: str, v_init: Any = None, positions=None):
-        if not isinstance(model, NeuronModel):
+        if not isinstance(model, NeuronModel) or type(model) is NeuronModel:
             raise TypeError(f"model must be a neuro neuron model (LIF, Izhikevich, AdEx), got {type(model).__name__}")
         self.n, self.model, self.name = n, model, name
         self.params = model.params(n)
@@ -93,7 +93,7 @@ class Population:
             raise ValueError(f"v_init of {self.name!r} has {arr.shape[0]} trials, but batch_size is {batch_size}")
         return np.broadcast_to(arr, (batch_size, self.n)).copy()
 
-    def _reset(self, batch_size: int, dt: float, rngs: list) -> None:
+    def _reset(self, batch_size: int, dt: float, rngs: list, buffer_length: int = 1) -> None:
         B, N = batch_size, self.n
         v = self._initial_v(B, rngs)
         self.state = {"v": v, **self.model.init_state(self.params, v)}
@@ -107,8 +107,10 @@ class Population:
         self._ref_steps = timestep(p["t_ref"], dt)
         if isinstance(self.model, LIF):
             self._decay_m = np.exp(-dt / p["tau_m"])
-        max_delay = max((int(pr.delay_steps.max(initial=0)) for pr in self.incoming), default=0)
-        self._buf = {r: np.zeros((max_delay + 1, B, N)) for r in ("exc", "inh")}
+        # ring buffers of pending synaptic input; slot ``step % L`` holds what arrives at ``step``
+        self._buf = {r: np.zeros((buffer_length, B, N)) for r in ("exc", "inh")}
+        self._receptors = [(r, k) for r, k in (("exc", "I_e"), ("inh", "I_i"))
+                           if any(pr.receptor == r for pr in self.incoming)]
         for c in self.currents:
             c._reset(B, dt)
         const = [c.amplitude for c in self.currents if c.constant]
@@ -149,7 +151,7 @@ class Population:
 
     def _deliver(self, step: int) -> None:
         """Add the synaptic input arriving at ``step`` to ``I_e``/``I_i`` and clear its slot."""
-        for receptor, key in (("exc", "I_e"), ("inh", "I_i")):
+        for receptor, key in self._receptors:
             buf = self._buf[receptor]
             slot = buf[step % buf.shape[0]]
             self.state[key] += slot

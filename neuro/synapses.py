@@ -29,7 +29,7 @@ Kernels (NumPy reference and numba fast path, see :mod:`neuro.kernels`):
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numba
 import numpy as np

@@ -207,18 +207,23 @@ class STDP(Rule):
         else:
             hit_p = xp.flatnonzero(spiking_post[j])
             hit_d = xp.flatnonzero(spiking_pre[i])
-        ids = xp.unique(xp.concatenate([hit_p, hit_d]))
+        if not hit_d.size:
+            ids = hit_p  # each list holds distinct synapses; merge only when both are non-empty
+        elif not hit_p.size:
+            ids = hit_d
+        else:
+            ids = xp.unique(xp.concatenate([hit_p, hit_d]))
         dw = xp.zeros(ids.shape[0], dtype=w.dtype)
         if hit_p.size:
             ltp = (p[:, j[hit_p]] * x[:, i[hit_p]]).sum(axis=0) / B
             if self.weight_dependence == "multiplicative":
                 ltp *= self.w_max - w[hit_p]
-            dw[xp.searchsorted(ids, hit_p)] += ltp
+            dw[xp.searchsorted(ids, hit_p) if ids is not hit_p else slice(None)] += ltp
         if hit_d.size:
             ltd = (y[:, j[hit_d]] * q[:, i[hit_d]]).sum(axis=0) / B
             if self.weight_dependence == "multiplicative":
                 ltd *= w[hit_d] - self.w_min
-            dw[xp.searchsorted(ids, hit_d)] -= ltd
+            dw[xp.searchsorted(ids, hit_d) if ids is not hit_d else slice(None)] -= ltd
         return ids, dw, new
 
     def _after_update(self, W, xp) -> None:

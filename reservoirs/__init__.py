@@ -5,17 +5,21 @@
 * readouts: :class:`Ridge`, :class:`RLS`, :class:`SoftmaxReadout`;
 * :mod:`reservoirs.tasks` (Mackey-Glass, NARMA-10, delayed recall, spike templates) and
   :mod:`reservoirs.metrics` (NRMSE, R^2, memory capacity, separation, kernel quality, ESP checks);
+* :class:`LSM` - a liquid state machine on :mod:`neuro`'s spiking engine, with the
+  ``LSM.maass2002`` preset (Maass, Natschlaeger & Markram 2002);
 * :mod:`reservoirs.weights` - random sparse / orthogonal matrices and ``spectral_radius``.
 """
 
 from . import metrics, tasks, weights
 from .checks import ReservoirWarning, UnstableReservoirWarning
 from .esn import ESN
+from .lsm import LSM
 from .readouts import RLS, Ridge, SoftmaxReadout
 from .weights import spectral_radius
 
 __all__ = [
     "ESN",
+    "LSM",
     "RLS",
     "ReservoirWarning",
     "Ridge",

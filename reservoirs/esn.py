@@ -90,6 +90,11 @@ class ESN:
     seed : int or ``numpy.random.Generator``; ``W`` and the bias are drawn at construction,
         ``W_in`` (``W_fb``) at the first call that shows the input (output) width.
     dtype : floating dtype of the weights and states (float64 by default).
+    input_dim : int, optional; draws ``W_in`` now instead of at the first call (needed for :attr:`ports`).
+
+    Besides standalone use, an ESN is a component of :class:`neuro.Simulator`
+    (``reset``/``step``/``ports``: input port ``"u"`` ``(B, F)``, output ports
+    ``"x"`` ``(B, N)`` and, once fitted, ``"y"`` ``(B, O)``; one tick is one update).
     """
 
     def __init__(
@@ -108,6 +113,7 @@ class ESN:
         ridge: float = 1e-6,
         seed: Any = None,
         dtype: Any = None,
+        input_dim: int | None = None,
     ):
         units = check_int(units, "units")
         radius = check_positive(spectral_radius, "spectral_radius")
@@ -128,6 +134,8 @@ class ESN:
         self.feedback_scaling = check_positive(feedback_scaling, "feedback_scaling")
         self.spectral_radius = radius
         self._in_rng, self._fb_rng = in_rng, fb_rng
+        if input_dim is not None:
+            self._ensure_input(check_int(input_dim, "input_dim"))
 
     @classmethod
     def from_weights(
@@ -344,6 +352,43 @@ class ESN:
         if flat:
             return [p[..., 0] for p in parts]
         return parts
+
+    # ------------------------------------------------------------ coupling protocol
+
+    @property
+    def ports(self) -> dict:
+        """``{"inputs": {"u": F}, "outputs": {"x": N[, "y": O]}}`` (needs ``W_in``: pass ``input_dim`` or run once)."""
+        if self.W_in is None:
+            raise RuntimeError("the ESN's input width is unknown: build it with input_dim=F or run/fit it once")
+        outputs = {"x": self.units}
+        if self.is_fitted:
+            outputs["y"] = self.readout.coef_.shape[0]
+        return {"inputs": {"u": self.W_in.shape[1]}, "outputs": outputs}
+
+    def reset(self, batch_size: int, seed: Any = None) -> None:
+        """Zero state for ``batch_size`` trials (the ESN is deterministic; ``seed`` is accepted and unused)."""
+        self._x = np.zeros((check_int(batch_size, "batch_size"), self.units), dtype=self.dtype)
+        self._y = None
+
+    def step(self, t: Any, inputs: dict) -> dict:
+        """One update with ``inputs["u"]`` ``(B, F)`` (zeros if absent); returns ``{"x": (B, N)[, "y": (B, O)]}``."""
+        if getattr(self, "_x", None) is None:
+            raise RuntimeError("call reset(batch_size) before step")
+        width = self.ports["inputs"]["u"]
+        u = inputs.get("u")
+        u = np.zeros((self._x.shape[0], width), self.dtype) if u is None else as_float_array(u, "u", self.dtype, ndims=(2,))
+        if u.shape != (self._x.shape[0], width):
+            raise ValueError(f"input u must have shape {(self._x.shape[0], width)}, got {u.shape}")
+        fb = None
+        if self.feedback:
+            n_out = self.W_fb.shape[1] if self.W_fb is not None else 0
+            fb = self._y if self._y is not None else np.zeros((self._x.shape[0], n_out), self.dtype)
+        self._x = self._step_once(np, self._x, u, fb)
+        out = {"x": self._x.copy()}
+        if self.is_fitted:
+            self._y = self._readout_step(np, self._x)
+            out["y"] = self._y
+        return out
 
     # ------------------------------------------------------------ public API
 

@@ -255,7 +255,7 @@ class RLS(_Linear):
 
 
 class SoftmaxReadout:
-    """Multinomial logistic (softmax) regression, fitted with L-BFGS (``scipy.optimize``) in NumPy.
+    """Multinomial logistic (softmax) regression for classification readouts.
 
     Minimizes ``mean_i -log p(c_i | x_i) + (l2 / 2) ||coef_||^2`` (intercept
     not penalized), the objective of scikit-learn's ``LogisticRegression``
@@ -264,14 +264,27 @@ class SoftmaxReadout:
     Parameters
     ----------
     l2 : float >= 0, the weight penalty.
-    max_iter : int, L-BFGS iterations.
-    tol : float, L-BFGS gradient tolerance.
+    solver : ``"lbfgs"`` (default: ``scipy.optimize`` L-BFGS on the exact
+        gradient, converges to the optimum) or ``"ann"`` (full-batch
+        ``ann.optim.Adam`` on ``ann.functional.cross_entropy`` with ``ann``'s
+        autograd; the same objective, reached to optimizer tolerance).
+    max_iter : int, iterations (L-BFGS iterations or Adam steps).
+    tol : float, gradient tolerance (infinity norm) to stop at.
+    lr : float, Adam's learning rate (``solver="ann"`` only).
     """
 
-    def __init__(self, l2: float = 1e-4, *, max_iter: int = 1000, tol: float = 1e-10):
+    SOLVERS = ("lbfgs", "ann")
+
+    def __init__(
+        self, l2: float = 1e-4, *, solver: str = "lbfgs", max_iter: int = 1000, tol: float = 1e-10, lr: float = 0.05
+    ):
         self.l2 = check_positive(l2, "l2", allow_zero=True)
+        if solver not in self.SOLVERS:
+            raise ValueError(f"solver must be one of {self.SOLVERS}, got {solver!r}")
+        self.solver = solver
         self.max_iter = check_int(max_iter, "max_iter")
         self.tol = check_positive(tol, "tol")
+        self.lr = check_positive(lr, "lr")
         self.coef_ = self.intercept_ = self.classes_ = None
 
     def _loss(self, theta, X, Y):
@@ -296,6 +309,8 @@ class SoftmaxReadout:
         if self.classes_.size < 2:
             raise ValueError("labels must contain at least two classes")
         k, d = self.classes_.size, X2.shape[1]
+        if self.solver == "ann":
+            return self._fit_ann(X2, idx, k)
         Y = np.eye(k)[idx]
         res = scipy.optimize.minimize(
             self._loss, np.zeros(k * d + k), args=(X2, Y), jac=True, method="L-BFGS-B",
@@ -304,6 +319,27 @@ class SoftmaxReadout:
         self.coef_ = res.x[: k * d].reshape(k, d)
         self.intercept_ = res.x[k * d:]
         self.n_iter_ = int(res.nit)
+        return self
+
+    def _fit_ann(self, X: np.ndarray, idx: np.ndarray, k: int) -> "SoftmaxReadout":
+        import ann  # imported here: reservoirs stays importable (and light) without it
+        import ann.functional as F
+
+        W = ann.Tensor(np.zeros((k, X.shape[1])), requires_grad=True)  # float64 arrays stay float64 in ann
+        b = ann.Tensor(np.zeros(k), requires_grad=True)
+        opt = ann.optim.Adam([W, b], lr=self.lr)
+        Xt = ann.Tensor(X)
+        steps = 0
+        for steps in range(1, self.max_iter + 1):
+            opt.zero_grad()
+            loss = F.cross_entropy(Xt @ W.T + b, idx) + 0.5 * self.l2 * (W * W).sum()
+            loss.backward()
+            if max(np.abs(asnumpy(W.grad)).max(), np.abs(asnumpy(b.grad)).max()) < self.tol:
+                break
+            opt.step()
+        self.coef_ = asnumpy(W.data).copy()
+        self.intercept_ = asnumpy(b.data).copy()
+        self.n_iter_ = steps
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:

@@ -44,7 +44,7 @@ import numpy as np
 from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
 
 from .. import functional as F
-from ..tensor import Tensor, make_op, stack
+from ..tensor import Tensor, as_tensor, make_op, stack
 from .module import Module, Parameter
 
 __all__ = ["recurrent_scan", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
@@ -221,7 +221,20 @@ _LOOPS = {
 }
 
 
-def recurrent_scan(kind: str, xproj, w_hh, b_hh=None, h0=None, c0=None) -> Tensor:
+_IMPLS = ("reference", "cpu")
+
+
+def _cpu_loops(kind: str) -> tuple:
+    """The NumPy forward loop and the numba backward loop of :mod:`ann.nn.recurrent_cpu` (imported on first use)."""
+    from . import recurrent_cpu as C
+
+    forward = _LOOPS[kind][0]
+    if kind.startswith("rnn"):
+        return forward, C.rnn_backward(kind == "rnn_relu")
+    return forward, {"lstm": C.lstm_backward, "gru": C.gru_backward}[kind]
+
+
+def recurrent_scan(kind: str, xproj, w_hh, b_hh=None, h0=None, c0=None, *, impl: str | None = None) -> Tensor:
     """Run one recurrent layer over time as a single differentiable operation.
 
     Parameters
@@ -237,10 +250,16 @@ def recurrent_scan(kind: str, xproj, w_hh, b_hh=None, h0=None, c0=None) -> Tenso
     Tensor ``(T, B, H)`` of the hidden states ``h_1 .. h_T``; for the LSTM
     ``(T, B, 2*H)`` with the cell states ``c_t`` in the second half of the last axis.
     Gradients flow to ``xproj``, ``w_hh``, ``b_hh``, ``h0`` and ``c0``.
+
+    ``impl``: ``"reference"`` (NumPy-API loops; the only choice on CuPy arrays) or
+    ``"cpu"`` (the backward loop compiled with numba, :mod:`ann.nn.recurrent_cpu`);
+    None picks ``"cpu"`` for NumPy arrays.
     """
     if kind not in _LOOPS:
         raise ValueError(f"kind must be one of {sorted(_LOOPS)}, got {kind!r}")
     n_gates, n_states = _KINDS[kind]
+    xproj, w_hh = as_tensor(xproj), as_tensor(w_hh)
+    b_hh, h0, c0 = (None if t is None else as_tensor(t) for t in (b_hh, h0, c0))
     if xproj.ndim != 3 or xproj.shape[0] < 1:
         raise ValueError(f"xproj must have shape (T, B, G*H) with T >= 1, got {xproj.shape}")
     T, B, GH = xproj.shape
@@ -262,7 +281,13 @@ def recurrent_scan(kind: str, xproj, w_hh, b_hh=None, h0=None, c0=None) -> Tenso
         if tns is not None and tns.shape != (B, H):
             raise ValueError(f"{name} must have shape (B, H) = ({B}, {H}), got {tns.shape}")
 
-    forward, backward = _LOOPS[kind]
+    if impl is None:
+        impl = "cpu" if xp is np else "reference"
+    if impl not in _IMPLS:
+        raise ValueError(f"impl must be one of {_IMPLS} or None, got {impl!r}")
+    if impl == "cpu" and xp is not np:
+        raise ValueError("impl='cpu' needs NumPy arrays; CuPy arrays use impl='reference'")
+    forward, backward = _LOOPS[kind] if impl == "reference" else _cpu_loops(kind)
     c0d = c0.data if n_states == 2 else None
     packed, cache = forward(xp, xproj.data, w_hh.data, None if b_hh is None else b_hh.data, h0.data, c0d)
 

@@ -32,7 +32,7 @@ from .attention import _positive_int
 from .layers import Embedding, LayerNorm, Linear, Sequential
 from .module import Module, Parameter
 
-__all__ = ["RWKVTimeMix", "RWKVChannelMix", "RWKVBlock", "RWKVLM"]
+__all__ = ["RWKVLM", "RWKVBlock", "RWKVChannelMix", "RWKVTimeMix"]
 
 
 def _param(values, dtype) -> Parameter:

@@ -27,7 +27,7 @@ from .layers import Embedding, Linear, Sequential
 from .module import Module, Parameter
 from .transformer import make_norm
 
-__all__ = ["S4D", "CausalDepthwiseConv1d", "Mamba", "MambaLayer", "MambaLM"]
+__all__ = ["S4D", "CausalDepthwiseConv1d", "Mamba", "MambaLM", "MambaLayer"]
 
 
 def _param(shape, dtype) -> Parameter:
@@ -98,7 +98,8 @@ class S4D(Module):
         ``y = causal_conv(u, K) + D u`` is the same map as :meth:`forward`.
         """
         A_bar, B_bar = self.discretize()
-        powers = A_bar.data[..., None] ** np.arange(length)
+        xp = array_module(A_bar.data)
+        powers = A_bar.data[..., None] ** xp.arange(length)
         return ((self.C.data * B_bar.data)[..., None] * powers).sum(axis=1)
 
     def forward(self, x):

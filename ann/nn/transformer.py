@@ -23,21 +23,20 @@ import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
 
-from .. import activations
-from .. import init
+from .. import activations, init
 from ..tensor import Tensor, as_tensor
 from .attention import MultiheadAttention, _positive_int
 from .layers import Dropout, Embedding, LayerNorm, Linear, RMSNorm
 from .module import Module
 
 __all__ = [
-    "feedforward_activation",
-    "TransformerBlock",
-    "SinusoidalPositionalEncoding",
     "LearnedPositionalEncoding",
+    "SinusoidalPositionalEncoding",
+    "TransformerBlock",
     "TransformerLM",
-    "sinusoidal_table",
+    "feedforward_activation",
     "make_norm",
+    "sinusoidal_table",
 ]
 
 

@@ -261,23 +261,27 @@ class Adam(Optimizer):
         else:
             g = _decayed(p, g, wd)
         m, v = st["exp_avg"], st["exp_avg_sq"]
-        m *= b1
-        m += (1 - b1) * g
+        # one scratch array, every other pass in place
+        tmp = xp.multiply(g, g)
+        tmp *= 1 - b2
         v *= b2
-        v += (1 - b2) * (g * g)
+        v += tmp
+        xp.multiply(g, 1 - b1, out=tmp)
+        m *= b1
+        m += tmp
         bc1 = 1 - b1**step
         bc2_sqrt = math.sqrt(1 - b2**step)
         if group["amsgrad"]:
             vmax = st["max_exp_avg_sq"]
             xp.maximum(vmax, v, out=vmax)
-            denom = xp.sqrt(vmax)
+            xp.sqrt(vmax, out=tmp)
         else:
-            denom = xp.sqrt(v)
-        denom /= bc2_sqrt
-        denom += group["eps"]
-        denom = xp.divide(m, denom, out=denom)
-        denom *= lr / bc1
-        p.data -= denom
+            xp.sqrt(v, out=tmp)
+        tmp /= bc2_sqrt
+        tmp += group["eps"]
+        xp.divide(m, tmp, out=tmp)
+        tmp *= lr / bc1
+        p.data -= tmp
 
 
 class AdamW(Adam):

@@ -186,3 +186,18 @@ def test_information_theory_helpers_match_scipy():
 def test_loss_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="must be equal"):
         F.mse_loss(ann.Tensor(np.ones(3)), np.ones(4))
+
+
+def test_gradcheck_losses():
+    r = np.random.default_rng(7)
+
+    def t(*shape, lo=-2.0, hi=2.0):
+        return ann.Tensor(r.uniform(lo, hi, shape), requires_grad=True)
+
+    y = r.uniform(0, 1, (3, 4))
+    assert ann.gradcheck(lambda x: F.cross_entropy(x, np.array([0, 3, 1]), label_smoothing=0.1, weight=WEIGHT[:4]), [t(3, 4)])
+    assert ann.gradcheck(lambda x: F.cross_entropy(x, PROBS[:3, :4] / PROBS[:3, :4].sum(1, keepdims=True)), [t(3, 4)])
+    assert ann.gradcheck(lambda x: F.binary_cross_entropy(x, y), [t(3, 4, lo=0.1, hi=0.9)])
+    assert ann.gradcheck(lambda x: F.binary_cross_entropy_with_logits(x, y, pos_weight=np.full(4, 2.0)), [t(3, 4)])
+    assert ann.gradcheck(lambda x, z: F.huber_loss(x, z, delta=0.5), [t(3, 4), t(3, 4)])
+    assert ann.gradcheck(lambda x: F.kl_div(F.log_softmax(x), PROBS[:3, :4], reduction="batchmean"), [t(3, 4)])

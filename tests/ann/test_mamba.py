@@ -1,6 +1,5 @@
 """S4D layer and Mamba block against PyTorch re-implementations written here; causality; gradcheck; step == forward."""
 
-import math
 
 import numpy as np
 import pytest

@@ -171,3 +171,16 @@ def test_orthogonal_zeros_ones():
     assert (init.zeros_(ann.Tensor(np.ones(3))).data == 0).all()
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         init.xavier_uniform_(ann.Tensor(np.zeros(3)))
+
+
+def test_gradcheck_layer_functions():
+    rng = np.random.default_rng(0)
+
+    def t(*shape):
+        return ann.Tensor(rng.standard_normal(shape), requires_grad=True)
+
+    assert ann.gradcheck(lambda x, w, b: F.linear(x, w, b), [t(2, 3, 4), t(5, 4), t(5)])
+    assert ann.gradcheck(lambda x, w, b: F.layer_norm(x, 4, w, b), [t(3, 4), t(4), t(4)])
+    assert ann.gradcheck(lambda x, w: F.rms_norm(x, (2, 3), w, eps=1e-6), [t(2, 2, 3), t(2, 3)])
+    assert ann.gradcheck(lambda w: F.embedding(np.array([[0, 2], [2, 2]]), w), [t(3, 2)])
+    assert ann.gradcheck(lambda x: F.dropout(x, 0.5, seed=1), [t(4, 4)])

@@ -199,22 +199,42 @@ def test_cell_default_state_and_unbatched(kind):
         _close(a.numpy(), t, 1e-12, "unbatched step from zero state")
 
 
-@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
-def test_recurrent_scan_finite_differences(kind):
-    """The hand-written BPTT of the fused op against central differences (independent of PyTorch)."""
-    rng = np.random.default_rng(5)
+def _scan_inputs(kind, rng, dtype=np.float64, T=4, B=2, H=3):
     G = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}[kind]
-    T, B, H = 4, 2, 3
-    xproj = Tensor(rng.standard_normal((T, B, G * H)), requires_grad=True)
-    w = Tensor(0.6 * rng.standard_normal((G * H, H)), requires_grad=True)
-    b = Tensor(0.3 * rng.standard_normal(G * H), requires_grad=True)
-    h0 = Tensor(rng.standard_normal((B, H)), requires_grad=True)
-    inputs = [xproj, w, b, h0]
+    arrays = [
+        rng.standard_normal((T, B, G * H)),
+        0.6 * rng.standard_normal((G * H, H)),
+        0.3 * rng.standard_normal(G * H),
+        rng.standard_normal((B, H)),
+    ]
     if kind == "lstm":
-        inputs.append(Tensor(rng.standard_normal((B, H)), requires_grad=True))
-        fn = lambda x, w, b, h, c: recurrent_scan(kind, x, w, b, h, c)  # noqa: E731
+        arrays.append(rng.standard_normal((B, H)))
+    return [Tensor(a.astype(dtype), requires_grad=True) for a in arrays]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+def test_numba_loops_equal_numpy_reference(kind, dtype):
+    """The compiled CPU fast path and the NumPy reference loops: same states, same gradients."""
+    results = []
+    for impl in ("reference", "cpu"):
+        inputs = _scan_inputs(kind, np.random.default_rng(9), dtype, T=9, B=3, H=5)
+        out = recurrent_scan(kind, *inputs[:4], *inputs[4:], impl=impl)
+        out.backward(np.random.default_rng(10).standard_normal(out.shape).astype(dtype))
+        results.append([out.data] + [t.grad for t in inputs])
+    for ref, fast in zip(*results):
+        _close(fast, ref, TOL[dtype], "cpu vs reference")
+
+
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+def test_recurrent_scan_finite_differences(kind, impl):
+    """The hand-written BPTT of the fused op against central differences (independent of PyTorch)."""
+    inputs = _scan_inputs(kind, np.random.default_rng(5))
+    if kind == "lstm":
+        fn = lambda x, w, b, h, c: recurrent_scan(kind, x, w, b, h, c, impl=impl)  # noqa: E731
     else:
-        fn = lambda x, w, b, h: recurrent_scan(kind, x, w, b, h)  # noqa: E731
+        fn = lambda x, w, b, h: recurrent_scan(kind, x, w, b, h, impl=impl)  # noqa: E731
     assert gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
 
 

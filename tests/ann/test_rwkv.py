@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-from ann.nn.rwkv import RWKVBlock, RWKVLM
+from ann.nn.rwkv import RWKVLM, RWKVBlock
 from ann.tensor import Tensor
 
 TOL = {np.float64: 1e-8, np.float32: 1e-4}
@@ -40,7 +40,7 @@ def torch_rwkv_block(x, p):
 
     h = ln(x, "ln1")
     hh = shift(h)
-    mix = lambda name: h * p[f"att.time_mix_{name}"] + hh * (1 - p[f"att.time_mix_{name}"])  # noqa: E731
+    mix = lambda name: h * p[f"att.time_mix_{name}"] + hh * (1 - p[f"att.time_mix_{name}"])
     k = mix("k") @ p["att.key.weight"].T
     v = mix("v") @ p["att.value.weight"].T
     r = mix("r") @ p["att.receptance.weight"].T
@@ -120,8 +120,11 @@ def test_recurrent_and_parallel_gradients_agree():
 
 def test_large_keys_do_not_overflow_in_float32():
     block = RWKVBlock(4, dtype=np.float32, seed=0)
-    block.att.key.weight.data[...] = 40.0 * np.eye(4, dtype=np.float32)  # keys ~ +-80 after the norm
+    block.att.key.weight.data[...] = 60.0 * np.eye(4, dtype=np.float32)
     x = np.random.default_rng(0).standard_normal((1, 8, 4)).astype(np.float32) * 3
+    h = block.ln1(x).numpy()
+    xk = h * block.att.time_mix_k.data + np.concatenate([np.zeros_like(h[:, :1]), h[:, :-1]], 1) * (1 - block.att.time_mix_k.data)
+    assert np.abs(60.0 * xk).max() > 80  # exp(k) alone would overflow float32 at k > 88.7
     par = block(x).numpy()
     rec = block(x, return_state=True)[0].numpy()
     assert np.all(np.isfinite(par)) and np.all(np.isfinite(rec))

@@ -226,6 +226,14 @@ def test_python_scalars_keep_float32_and_lists_become_float32():
     assert x.grad.dtype == np.float32
 
 
+def test_numpy_scalars_do_not_promote_float32():
+    x = ann.Tensor(np.ones(2, np.float32), requires_grad=True)
+    y = np.float64(2.0) * x + np.float64(1.0) - x * np.int64(3)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [-1.0, -1.0])
+
+
 def test_numpy_array_operand_on_the_left():
     x = ann.Tensor(np.array([1.0, 2.0]), requires_grad=True)
     y = np.array([3.0, 4.0]) * x

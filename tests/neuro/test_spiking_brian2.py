@@ -55,13 +55,25 @@ def test_recurrent_network_spike_counts_match_brian2_exactly_over_100ms():
 
 @pytest.mark.slow
 def test_recurrent_network_population_rate_matches_brian2_over_1s():
+    """Population rates within 2% over 1 s.
+
+    Both engines do the same arithmetic but not always in the same order or
+    the same units: Brian2 evaluates the Tsodyks-Markram interval as
+    ``t - tlast`` in seconds where we use whole steps times dt in ms, and
+    sums simultaneous inputs to one neuron in its own order. These
+    differences are at the last bit; a recurrent network can amplify one
+    into a spike that moves by a step, after which single spike trains
+    diverge while the population rate stays the same up to noise. (On this
+    network and platform the runs are in fact identical over the whole second.)
+    """
     ours, mo = recurrent_network()
     ref, mr = recurrent_network()
     ours.run(1000.0)
     ref.run(1000.0, engine="brian2", target="numpy")
     r_ours, r_ref = mo["rate"].mean_rate()[0], mr["rate"].mean_rate()[0]
     assert r_ours > 1.0
-    assert abs(r_ours - r_ref) <= 0.02 * r_ref
+    same = np.mean(np.all(mo["spikes"].count == mr["spikes"].count, axis=0))
+    assert abs(r_ours - r_ref) <= 0.02 * r_ref, f"rates {r_ours:.2f} vs {r_ref:.2f} Hz; {same:.0%} of counts equal"
 
 
 def test_batched_poisson_network_matches_brian2_trial_by_trial():

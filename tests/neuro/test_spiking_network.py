@@ -10,12 +10,15 @@ from neuro import LIF, DtWarning, Izhikevich, Network
 from neuro import connectivity as conn
 
 
-def _lsm_like(impl="cpu", seed=7):
-    net = Network(dt=0.1, seed=seed, impl=impl)
+def _lsm_like(impl="cpu", seed=7, fused=True, ticks=False):
+    net = Network(dt=0.1, seed=seed, impl=impl, fused=fused)
     E = net.population(80, LIF(tau_m=30.0, I_bg=13.5, t_ref=3.0), name="E", v_init=("uniform", 13.5, 15.0))
     I = net.population(20, LIF(tau_m=30.0, I_bg=13.5, t_ref=2.0), name="I", v_init=("uniform", 13.5, 15.0))
     inp = net.poisson(10, rates=40.0, name="in")
     net.connect(inp, E, "fixed_probability", p=0.3, weight=4.0, delay=1.0)
+    if ticks:  # per-trial spike times
+        src = net.spike_times(3, indices=[0, 1, 2, 0], times=[5.0, 7.5, 7.5, 52.0], trials=[0, 1, 0, 1], name="ticks")
+        net.connect(src, I, "all_to_all", weight=20.0)
     net.connect(E, E, "fixed_probability", p=0.1, weight=lambda r, n: r.gamma(2.0, 1.5, n), delay=1.5,
                 U=0.5, D=1100.0, F=50.0)
     net.connect(E, I, "fixed_indegree", k=8, weight=3.0, delay=0.8, U=0.05, D=125.0, F=1200.0)
@@ -55,6 +58,34 @@ def test_numba_engine_equals_numpy_reference_engine():
     np.testing.assert_array_equal(ma["spikes"].count, mb["spikes"].count)
     np.testing.assert_allclose(a["E"].v, b["E"].v, rtol=1e-12)
     np.testing.assert_allclose(ma["state"].I_e, mb["state"].I_e, rtol=1e-12, atol=1e-12)
+
+
+def test_fused_engine_equals_step_by_step_engine():
+    """The fused fast path (many steps per numba call) against the step-by-step engine, mixing run and step."""
+    a, ma = _lsm_like(fused=True, ticks=True)
+    b, mb = _lsm_like(fused=False, ticks=True)
+    a.reset(3, seed=2)
+    b.reset(3, seed=2)
+    a.run(47.3)
+    a.step()
+    a.run(52.6)
+    b.run(100.0)
+    for key in ("spikes", "inp"):
+        np.testing.assert_array_equal(ma[key].t, mb[key].t)
+        np.testing.assert_array_equal(ma[key].i, mb[key].i)
+        np.testing.assert_array_equal(ma[key].trial, mb[key].trial)
+    np.testing.assert_array_equal(ma["rate"].rate, mb["rate"].rate)
+    np.testing.assert_array_equal(ma["trace"].values, mb["trace"].values)
+    np.testing.assert_array_equal(ma["state"].v, mb["state"].v)
+    np.testing.assert_array_equal(ma["state"].I_e, mb["state"].I_e)
+    for name in ("E", "I"):
+        for var in ("v", "I_e", "I_i", "last_spike"):
+            np.testing.assert_array_equal(a[name].state[var], b[name].state[var])
+    for pa, pb in zip(a.projections, b.projections):
+        if pa.dynamic:
+            np.testing.assert_array_equal(pa.u, pb.u)
+            np.testing.assert_array_equal(pa.R, pb.R)
+    assert ma["spikes"].count.sum() > 100
 
 
 def test_run_in_pieces_equals_one_run():
@@ -215,6 +246,11 @@ def test_bad_input_errors():
     other = Network()
     with pytest.raises(ValueError, match="of this network"):
         net.connect(other.population(2), a)
+    net.monitor_spikes(a)  # a change after reset: run() must not silently reset to one trial
+    with pytest.raises(ValueError, match="changed since reset"):
+        net.run(1.0)
+    net.reset(2)
+    net.run(1.0)
 
 
 def test_dt_larger_than_a_time_constant_warns():

@@ -131,6 +131,9 @@ def test_adapt_esn_runs_the_esn_update_and_keeps_sparsity():
     assert esn.W.nnz == nnz and np.array_equal(esn.W.indices, pattern.indices)
     assert np.abs(esn.W.data - pattern.data).max() > 1e-4
     assert np.isclose(res["spectral_radius_after"], reservoirs.spectral_radius(esn.W), rtol=1e-6)
+    # then the ESN is frozen and its readout trained as usual (one-step-ahead prediction of input 0)
+    esn.fit(u[:-1], u[1:, :1], warmup=20)
+    assert esn.predict(u[:-1]).shape == (299, 1)
 
 
 def test_intrinsic_plasticity_moves_esn_outputs_toward_target():

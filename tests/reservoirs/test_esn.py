@@ -178,3 +178,47 @@ def test_bad_input_errors_and_warnings():
         esn.generate(5, u)  # 1 output for 2 input features
     with pytest.raises(TypeError, match="hold real numbers"):
         esn.run(np.array([["a", "b"]]))
+
+
+def test_component_protocol_steps_like_run():
+    esn = ESN(30, seed=7, input_dim=2)
+    assert esn.ports == {"inputs": {"u": 2}, "outputs": {"x": 30}}
+    u = np.random.default_rng(8).uniform(-1, 1, (3, 20, 2))
+    esn.reset(3)
+    stepped = np.stack([esn.step(t, {"u": u[:, t]})["x"] for t in range(20)], axis=1)
+    np.testing.assert_allclose(stepped, esn.run(u), rtol=0, atol=1e-13)
+    esn.fit(u, u[..., :1])
+    esn.reset(3)
+    out = esn.step(0, {"u": u[:, 0]})
+    np.testing.assert_allclose(out["y"], esn.predict(u[:, :1])[:, 0], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        esn.step(1, {"u": u[:2, 0]})
+    with pytest.raises(RuntimeError, match="input width"):
+        ESN(10, seed=0).ports
+
+
+def test_spike_template_classification_with_softmax_readout():
+    from reservoirs import SoftmaxReadout
+
+    samples, labels, _ = tasks.spike_template_task(240, n_templates=2, n_channels=4, duration=200.0, jitter=4.0, seed=9)
+    u = tasks.bin_spikes(samples, 200.0, dt=5.0)  # (240, 40, 4) spike counts
+    esn = ESN(100, spectral_radius=0.9, leak_rate=0.2, input_scaling=0.5, seed=10)
+    features = esn.run(u).mean(axis=1)  # time-averaged states (240, 100)
+    clf = SoftmaxReadout(l2=1e-3).fit(features[:160], labels[:160])
+    assert clf.score(features[160:], labels[160:]) > 0.9
+
+
+@pytest.mark.gpu
+def test_esn_on_cupy_equals_numpy():
+    import cupy
+
+    from neuro.backend import gpu_available
+
+    if not gpu_available():  # pragma: no cover
+        pytest.skip("no CUDA GPU")
+    esn = ESN(80, leak_rate=0.5, bias_scaling=0.1, seed=11)
+    u = np.random.default_rng(12).uniform(-1, 1, (4, 50, 2))
+    ref = esn.run(u)
+    np.testing.assert_allclose(cupy.asnumpy(esn.run(cupy.asarray(u))), ref, rtol=0, atol=1e-12)
+    esn.fit(u, u[..., :1])
+    np.testing.assert_allclose(cupy.asnumpy(esn.predict(cupy.asarray(u))), esn.predict(u), rtol=0, atol=1e-10)

@@ -128,3 +128,17 @@ def test_softmax_errors():
         SoftmaxReadout().fit(np.ones((5, 2)), np.zeros(5))
     with pytest.raises(RuntimeError, match="not fitted"):
         SoftmaxReadout().predict(np.ones((5, 2)))
+
+
+def test_softmax_readout_trained_with_ann_reaches_the_same_optimum():
+    pytest.importorskip("ann")
+    rng = np.random.default_rng(5)
+    centers = rng.standard_normal((3, 4)) * 1.5
+    labels = rng.integers(0, 3, 200)
+    X = centers[labels] + rng.standard_normal((200, 4))
+    exact = SoftmaxReadout(l2=1e-2).fit(X, labels)
+    adam = SoftmaxReadout(l2=1e-2, solver="ann", max_iter=3000, tol=1e-6, lr=0.05).fit(X, labels)
+    np.testing.assert_allclose(adam.predict_proba(X), exact.predict_proba(X), atol=2e-3)
+    np.testing.assert_array_equal(adam.predict(X), exact.predict(X))
+    with pytest.raises(ValueError, match="solver"):
+        SoftmaxReadout(solver="newton")

@@ -155,8 +155,12 @@ class CpuKernel:
         self.fn(ctypes.c_int(grid[0]), ctypes.c_int(block[0]), *converted)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize("shape,axis", [((1,), 0), ((5, 3), 0), ((2, 512), 1), ((2, 1500), 1), ((700, 2), 0)])
+# Each emulated block runs 256 OS threads: the cases are few and small on purpose.
+@pytest.mark.parametrize(
+    "dtype,shape,axis",
+    [(np.float64, (1,), 0), (np.float64, (5, 3), 0), (np.float64, (2, 512), 1), (np.float64, (2, 1500), 1),
+     (np.float64, (700, 2), 0), (np.float32, (2, 1500), 1), (np.float32, (5, 3), 0)],
+)
 def test_cuda_source_on_cpu_add(cuda_on_cpu, dtype, shape, axis):
     x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
     kernel = CpuKernel(cuda_on_cpu, f"scan_add_{'f32' if dtype == np.float32 else 'f64'}")
@@ -167,9 +171,10 @@ def test_cuda_source_on_cpu_add(cuda_on_cpu, dtype, shape, axis):
     np.testing.assert_allclose(got, want, rtol=0, atol=tol * max(1.0, np.abs(want).max()))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("shape", [(1, 3, 1), (1, 1300, 1), (2, 600, 2)])
+@pytest.mark.parametrize(
+    "dtype,shape", [(np.float64, (1, 3, 1)), (np.float64, (1, 1300, 1)), (np.float64, (2, 600, 2)), (np.float32, (2, 600, 2))]
+)
 def test_cuda_source_on_cpu_recurrence(cuda_on_cpu, dtype, reverse, shape):
     rng = np.random.default_rng(1)
     a, b = rng.uniform(0.9, 1.0, shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
@@ -180,6 +185,20 @@ def test_cuda_source_on_cpu_recurrence(cuda_on_cpu, dtype, reverse, shape):
     assert got.dtype == dtype
     tol = 1e-4 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(got, want, rtol=0, atol=tol * max(1.0, np.abs(want).max()))
+
+
+@pytest.mark.slow
+def test_cuda_source_on_cpu_three_levels(cuda_on_cpu):
+    """A row longer than TILE^2: block sums of block sums (about a thousand emulated blocks)."""
+    rng = np.random.default_rng(3)
+    n = gpu.TILE**2 + 77
+    x = rng.standard_normal(n)
+    got = gpu.launch_add(CpuKernel(cuda_on_cpu, "scan_add_f64"), x, axis=0)
+    np.testing.assert_allclose(got, np.cumsum(x), rtol=0, atol=1e-10 * np.abs(np.cumsum(x)).max())
+    a, b = rng.uniform(0.99, 1.0, (1, n, 1)), rng.standard_normal((1, n, 1))
+    h = gpu.launch_recurrence(CpuKernel(cuda_on_cpu, "scan_affine_f64"), a, b, np.zeros((1, 1)))
+    want = call("scans.linear_recurrence", a, b, np.zeros((1, 1)), impl="cpu")
+    np.testing.assert_allclose(h, want, rtol=0, atol=1e-10 * np.abs(want).max())
 
 
 def test_cuda_source_on_cpu_affine_both_parts(cuda_on_cpu):
