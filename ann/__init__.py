@@ -14,7 +14,8 @@ Sub-modules: :mod:`ann.functional` (activations, losses, layer functions),
 :mod:`ann.train`, :mod:`ann.io`.
 """
 
-from . import activations, functional, init, io, losses, nn, optim, train
+from . import activations, functional, init, io, losses, nn, optim, train, warnings
+from .warnings import AnnWarning, NonFiniteLossWarning
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import (
     Tensor,
@@ -62,6 +63,9 @@ __all__ = [
     "erf",
     "gradcheck",
     "GradcheckError",
+    "AnnWarning",
+    "NonFiniteLossWarning",
+    "warnings",
     "activations",
     "functional",
     "init",

@@ -8,6 +8,8 @@ reads like PyTorch code.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from neuro.backend import make_rng
@@ -17,6 +19,7 @@ from . import losses as _losses
 from .activations import *  # noqa: F401,F403  (re-export)
 from .losses import *  # noqa: F401,F403  (re-export)
 from .tensor import Tensor, _operand, _xp, make_op
+from .warnings import AnnWarning
 
 __all__ = ["linear", "dropout", "embedding", "layer_norm", "rms_norm"] + [
     n for n in _act.__all__ if n not in ("ActivationSpec", "get", "names", "spec", "register", "SELU_ALPHA", "SELU_SCALE")
@@ -74,6 +77,7 @@ def dropout(x, p: float = 0.5, training: bool = True, seed=None) -> Tensor:
         return x
     xp = _xp(x.data)
     if p == 1.0:
+        warnings.warn("dropout with p=1 zeroes every element", AnnWarning, stacklevel=2)
         return x * 0.0
     rng = make_rng(seed)
     keep = rng.random(x.shape) >= p

@@ -7,6 +7,7 @@ targets ``(N,)`` (integer classes) or ``(N, ...)``.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -15,6 +16,7 @@ import numpy as np
 from neuro.backend import array_module, asnumpy, make_rng
 
 from .tensor import Tensor, no_grad
+from .warnings import NonFiniteLossWarning
 
 __all__ = [
     "Split",
@@ -236,6 +238,7 @@ def fit(
     then ``scheduler.step()`` if given, and the validation loss/metrics on ``val``.
     ``history["loss"]`` is the mean training loss over the epoch's samples.
     ``early_stopping`` watches ``val_loss`` (``val`` is then required).
+    A non-finite training loss stops training with a :class:`~ann.warnings.NonFiniteLossWarning`.
     """
     from .optim.clip import clip_grad_norm_
 
@@ -262,6 +265,15 @@ def fit(
             total += float(loss.item()) * len(xb)
             count += len(xb)
         history.record("loss", total / max(count, 1))
+        if not math.isfinite(history["loss"][-1]):
+            warnings.warn(
+                f"the training loss became {history['loss'][-1]} in epoch {epoch}; training stopped "
+                "(lower the learning rate or check the data)",
+                NonFiniteLossWarning,
+                stacklevel=2,
+            )
+            history.stopped_epoch = epoch
+            break
         if metrics:
             train_eval = {name: fn(predict(model, x), y) for name, fn in metrics.items()}
             for name, v in train_eval.items():

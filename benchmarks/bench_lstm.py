@@ -58,7 +58,7 @@ def _case(T: int, B: int, I: int, H: int, layers: int, repeats: int, threads: st
         f"lstm fwd+bwd T={T} B={B} I={I} H={H} L={layers} ({threads})",
         run_ours,
         run_torch,
-        ours_label="ann.nn.LSTM (fused BPTT op, NumPy)",
+        ours_label="ann.nn.LSTM (NumPy forward loop + numba BPTT)",
         peer_label=f"torch.nn.LSTM CPU {torch.__version__}",
         repeats=repeats,
         params={"T": T, "B": B, "input": I, "H": H, "num_layers": layers, "dtype": "float32", "threads": threads},

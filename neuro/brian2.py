@@ -6,8 +6,7 @@ tested against, and lets users pick Brian2's code generation.
 
 What is translated, trial by trial (one Brian2 network per trial):
 
-* LIF populations (the only model bridged; Izhikevich/AdEx raise
-  ``NotImplementedError``) with per-neuron parameters, refractoriness
+* LIF populations with per-neuron parameters, refractoriness
   (``unless refractory``) and the two exponential synaptic currents, all
   integrated by Brian2 with ``method="exponential_euler"``, which is exact
   for these linear equations with the other variables held over the step
@@ -16,6 +15,9 @@ What is translated, trial by trial (one Brian2 network per trial):
   over a step; Brian2 does the same here because the current driving ``v``
   is a parameter ``I_hold`` set to ``I_e + I_i`` before each step
   (``run_regularly(..., when="before_groups")``);
+* Izhikevich and AdEx populations, integrated by Brian2 with
+  ``method="euler"`` as ours are; their synaptic currents decay exactly in
+  the same ``run_regularly`` (one method per group in Brian2);
 * constant injected currents (waveforms raise ``NotImplementedError``);
 * spike sources: their spikes are drawn by our engine's own code (so
   Poisson trains are the same in both engines) and handed to Brian2 as
@@ -36,7 +38,7 @@ import numpy as np
 import brian2 as b2
 
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor, TraceMonitor
-from .neurons import LIF
+from .neurons import LIF, AdEx, Izhikevich
 
 __all__ = ["build_trial", "run_network"]
 
@@ -57,24 +59,72 @@ v_th : volt (constant)
 v_reset : volt (constant)
 """
 
+# Izhikevich and AdEx: forward Euler as in neuro.neurons; the synaptic currents decay exactly in
+# run_regularly (Brian2 takes one integration method per group, and Euler would not decay them exactly)
+_HOLD_DECAY = "I_hold = I_e + I_i\nI_e = I_e*exp(-dt/tau_e)\nI_i = I_i*exp(-dt/tau_i)"
+
+_COMMON = """
+I_e : amp
+I_i : amp
+I_hold : amp
+I_ext : amp
+tau_e : second (constant)
+tau_i : second (constant)
+t_ref : second (constant)
+I_bg : amp (constant)
+"""
+
+_IZH_EQS = """
+dv/dt = (0.04*v**2/mV + 5*v + 140*mV - u + gain*(I_hold + I_bg + I_ext))/ms : volt (unless refractory)
+du/dt = a*(b*v - u)/ms : volt
+a : 1 (constant)
+b : 1 (constant)
+c : volt (constant)
+d : volt (constant)
+v_peak : volt (constant)
+gain : ohm (constant)
+""" + _COMMON
+
+_ADEX_EQS = """
+dv/dt = (-g_L*(v - E_L) + g_L*Delta_T*exp(clip((v - V_T)/Delta_T, -1e9, 30)) - w + I_hold + I_bg + I_ext)/C : volt (unless refractory)
+dw/dt = (a*(v - E_L) - w)/tau_w : amp
+C : farad (constant)
+g_L : siemens (constant)
+E_L : volt (constant)
+V_T : volt (constant)
+Delta_T : volt (constant)
+tau_w : second (constant)
+a : siemens (constant)
+b : amp (constant)
+v_reset : volt (constant)
+v_peak : volt (constant)
+""" + _COMMON
+
+# synaptic variable names must not clash with the neurons' (u of Izhikevich, w of AdEx)
 _TM_MODEL = """
-w : amp
-U : 1
+w_syn : amp
+U_tm : 1
 tau_rec : second
 tau_facil : second
-u : 1
-Rr : 1
+u_tm : 1
+R_tm : 1
 tlast : second
 """
 
 _TM_ON_PRE = """
-Rr = 1 + (Rr - u*Rr - 1)*exp(-(t - tlast)/tau_rec)
-u = U + u*(1 - U)*exp(-(t - tlast)/tau_facil)
-{target}_post += w*u*Rr
+R_tm = 1 + (R_tm - u_tm*R_tm - 1)*exp(-(t - tlast)/tau_rec)
+u_tm = U_tm + u_tm*(1 - U_tm)*exp(-(t - tlast)/tau_facil)
+{target}_post += w_syn*u_tm*R_tm
 tlast = t
 """
 
-_UNITS = {"v": "mV", "I_e": "nA", "I_i": "nA"}
+_UNITS = {"v": "mV", "I_e": "nA", "I_i": "nA", "u": "mV", "w": "nA"}
+# parameter -> Brian2 unit name, per model
+_PARAM_UNITS = {
+    "tau_m": "ms", "tau_e": "ms", "tau_i": "ms", "t_ref": "ms", "tau_w": "ms", "E_L": "mV", "v_th": "mV",
+    "v_reset": "mV", "c": "mV", "d": "mV", "v_peak": "mV", "V_T": "mV", "Delta_T": "mV", "R": "Mohm",
+    "gain": "Mohm", "I_bg": "nA", "b": "nA", "C": "nF", "g_L": "uS",
+}
 
 
 @contextmanager
@@ -91,15 +141,14 @@ def _target(target: str):
 
 def _check_supported(net) -> None:
     for pop in net.populations:
-        if not isinstance(pop.model, LIF):
-            raise NotImplementedError(
-                f"the Brian2 bridge translates LIF populations only; {pop.name!r} is {type(pop.model).__name__}")
+        if not isinstance(pop.model, (LIF, Izhikevich, AdEx)):
+            raise NotImplementedError(f"the Brian2 bridge has no translation of {type(pop.model).__name__}")
         for c in pop.currents:
             if not c.constant:
                 raise NotImplementedError("the Brian2 bridge translates constant injected currents only, not waveforms")
     for mon in net.monitors:
         if isinstance(mon, StateMonitor):
-            bad = [v for v in mon.variables if v not in _UNITS]
+            bad = [v for v in mon.variables if v not in _UNITS or v not in mon.source.state]
             if bad:
                 raise NotImplementedError(f"the Brian2 bridge records {sorted(_UNITS)} only, not {bad}")
     if net.hooks:
@@ -126,6 +175,35 @@ def source_spikes(net, n_steps: int) -> dict[str, tuple[np.ndarray, np.ndarray, 
     return out
 
 
+def _neuron_group(pop, trial: int, dt):
+    """A Brian2 NeuronGroup for trial ``trial`` of population ``pop`` (its state at reset)."""
+    model, p = pop.model, pop.params
+    if isinstance(model, LIF):
+        G = b2.NeuronGroup(pop.n, _LIF_EQS, threshold="v > v_th", reset="v = v_reset", refractory="t_ref",
+                           method="exponential_euler", dt=dt, name=f"pop_{pop.name}")
+        G.run_regularly("I_hold = I_e + I_i", when="before_groups", name=f"hold_{pop.name}")
+    elif isinstance(model, Izhikevich):
+        G = b2.NeuronGroup(pop.n, _IZH_EQS, threshold="v >= v_peak", reset="v = c\nu += d", refractory="t_ref",
+                           method="euler", dt=dt, name=f"pop_{pop.name}")
+        G.a, G.b = p["a"], p["b"]
+        G.u = pop.state["u"][trial] * b2.mV
+    else:
+        G = b2.NeuronGroup(pop.n, _ADEX_EQS, threshold="v > v_peak", reset="v = v_reset\nw += b",
+                           refractory="t_ref", method="euler", dt=dt, name=f"pop_{pop.name}")
+        G.a = p["a"] * b2.uS
+        G.w = pop.state["w"][trial] * b2.nA
+    if not isinstance(model, LIF):
+        G.run_regularly(_HOLD_DECAY, when="before_groups", name=f"hold_{pop.name}")
+    skip = {"a", "b"} if isinstance(model, Izhikevich) else {"a"}  # set above (their units differ by model)
+    for key, value in p.items():
+        if key in _PARAM_UNITS and key not in skip:
+            setattr(G, key, value * getattr(b2, _PARAM_UNITS[key]))
+    G.I_ext = np.broadcast_to(pop._I_const[trial], (pop.n,)) * b2.nA
+    G.v = pop.state["v"][trial] * b2.mV
+    G.I_e, G.I_i = pop.state["I_e"][trial] * b2.nA, pop.state["I_i"][trial] * b2.nA
+    return G
+
+
 def build_trial(net, trial: int, spikes: dict, *, record_spikes=(), record_state=()) -> tuple:
     """Brian2 objects for trial ``trial`` of ``net`` (after ``net.reset``).
 
@@ -134,20 +212,11 @@ def build_trial(net, trial: int, spikes: dict, *, record_spikes=(), record_state
     Returns ``(network, groups, spike_monitors, state_monitors)`` (dicts by name / by monitor index).
     """
     dt = net.dt * b2.ms
-    ms, mV, nA, Mohm = b2.ms, b2.mV, b2.nA, b2.Mohm
+    ms, nA = b2.ms, b2.nA
     groups = {}
     objects = []
     for pop in net.populations:
-        p = pop.params
-        G = b2.NeuronGroup(pop.n, _LIF_EQS, threshold="v > v_th", reset="v = v_reset", refractory="t_ref",
-                           method="exponential_euler", dt=dt, name=f"pop_{pop.name}")
-        G.tau_m, G.tau_e, G.tau_i, G.t_ref = p["tau_m"] * ms, p["tau_e"] * ms, p["tau_i"] * ms, p["t_ref"] * ms
-        G.E_L, G.v_th, G.v_reset = p["E_L"] * mV, p["v_th"] * mV, p["v_reset"] * mV
-        G.R, G.I_bg = p["R"] * Mohm, p["I_bg"] * nA
-        G.I_ext = np.broadcast_to(pop._I_const[trial], (pop.n,)) * nA
-        G.v = pop.state["v"][trial] * mV
-        G.I_e, G.I_i = pop.state["I_e"][trial] * nA, pop.state["I_i"][trial] * nA
-        G.run_regularly("I_hold = I_e + I_i", when="before_groups", name=f"hold_{pop.name}")
+        G = _neuron_group(pop, trial, dt)
         groups[pop.name] = G
         objects.append(G)
     for src in net.sources:
@@ -162,14 +231,14 @@ def build_trial(net, trial: int, spikes: dict, *, record_spikes=(), record_state
             S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], model=_TM_MODEL,
                             on_pre=_TM_ON_PRE.format(target=target), dt=dt, name=f"syn_{proj.name}")
         else:
-            S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], model="w : amp",
-                            on_pre=f"{target}_post += w", dt=dt, name=f"syn_{proj.name}")
+            S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], model="w_syn : amp",
+                            on_pre=f"{target}_post += w_syn", dt=dt, name=f"syn_{proj.name}")
         S.connect(i=proj.i, j=proj.j)
-        S.w = proj.w * nA
+        S.w_syn = proj.w * nA
         S.delay = proj.delay_steps * net.dt * ms
         if proj.dynamic:
-            S.U, S.tau_rec, S.tau_facil = proj.U, proj.D * ms, proj.F * ms
-            S.u, S.Rr = proj.U, 1.0
+            S.U_tm, S.tau_rec, S.tau_facil = proj.U, proj.D * ms, proj.F * ms
+            S.u_tm, S.R_tm = proj.U, 1.0
             S.tlast = -1e9 * b2.second  # "never": exp(-(t - tlast)/tau) == 0 at the first spike
         objects.append(S)
     spike_mons = {}

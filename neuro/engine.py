@@ -37,29 +37,42 @@ def _run_chunk(K, step0, dt, v, I_e, I_i, last, I_ext, ref_steps, E_L, R, I_bg, 
     L = buf_e.shape[0]
     P = p_pre_off.shape[0]
     M = rec_idx.shape[0]
+    zero = np.zeros(N)  # the empty "previous slot" at the chunk's first step
     fired = np.empty(N + n_src, np.int64)  # global indices of this step's spikes
     for b in range(B):
+        vb, Ieb, Iib, lb, Ixb = v[b], I_e[b], I_i[b], last[b], I_ext[b]
         for k in range(K):
             step = step0 + k
+            # the input that arrived at the previous step is added here, in the neuron loop, rather than
+            # in a pass of its own at the end of that step (the same additions; the chunk's last step
+            # delivers at the end)
+            prev = (step - 1) % L
+            be, bi = buf_e[prev, b], buf_i[prev, b]
+            if k == 0:
+                be, bi = zero, zero
             for m in range(M):
-                rec_v[k, b, m] = v[b, rec_idx[m]]
-                rec_e[k, b, m] = I_e[b, rec_idx[m]]
-                rec_i[k, b, m] = I_i[b, rec_idx[m]]
+                rec_v[k, b, m] = vb[rec_idx[m]]
+                rec_e[k, b, m] = Ieb[rec_idx[m]] + be[rec_idx[m]]
+                rec_i[k, b, m] = Iib[rec_idx[m]] + bi[rec_idx[m]]
             # neurons: the LIF step of neuro.neurons, written without branches
-            vb, Ieb, Iib, lb, Ixb, ob = v[b], I_e[b], I_i[b], last[b], I_ext[b], out_spk[k, b]
+            ob = out_spk[k, b]
             for n in range(N):
+                Ie = Ieb[n] + be[n]
+                Ii = Iib[n] + bi[n]
+                be[n] = 0.0
+                bi[n] = 0.0
                 ls = lb[n]
                 active = (step - ls) >= ref_steps[n]
                 vn = vb[n]
-                v_inf = E_L[n] + R[n] * (Ieb[n] + Iib[n] + I_bg[n] + Ixb[n])
+                v_inf = E_L[n] + R[n] * (Ie + Ii + I_bg[n] + Ixb[n])
                 v_new = v_inf + (vn - v_inf) * decay_m[n]
                 vn = v_new if active else vn
                 s = active & (vn > v_th[n])
                 ob[n] = s
                 vb[n] = v_reset[n] if s else vn
                 lb[n] = step if s else ls
-                Ieb[n] *= decay_e[n]
-                Iib[n] *= decay_i[n]
+                Ieb[n] = Ie * decay_e[n]
+                Iib[n] = Ii * decay_i[n]
             n_fired = 0
             for n in range(N):
                 if out_spk[k, b, n]:
@@ -99,14 +112,14 @@ def _run_chunk(K, step0, dt, v, I_e, I_i, last, I_ext, ref_steps, E_L, R, I_bg, 
                             buf_e[slot, b, tgt] += amp
                         else:
                             buf_i[slot, b, tgt] += amp
-            # deliver what arrives at this step
-            slot = step % L
-            be, bi = buf_e[slot, b], buf_i[slot, b]
-            for n in range(N):
-                Ieb[n] += be[n]
-                be[n] = 0.0
-                Iib[n] += bi[n]
-                bi[n] = 0.0
+        # deliver what arrived at the chunk's last step
+        slot = (step0 + K - 1) % L
+        be, bi = buf_e[slot, b], buf_i[slot, b]
+        for n in range(N):
+            Ieb[n] += be[n]
+            be[n] = 0.0
+            Iib[n] += bi[n]
+            bi[n] = 0.0
 
 
 def eligible(net) -> bool:

@@ -50,6 +50,11 @@ class SpikeTimes(SpikeSource):
 
     def __init__(self, n: int, indices, times, trials=None, name: str = "spike_times"):
         super().__init__(n, name)
+        self.set_spikes(indices, times, trials)
+
+    def set_spikes(self, indices, times, trials=None) -> None:
+        """Replace the spikes (same arguments as the constructor); they take effect at the next ``reset``."""
+        n = self.n
         indices = np.asarray(indices)
         times = np.asarray(times, dtype=np.float64)
         if indices.ndim != 1 or times.shape != indices.shape:
@@ -122,12 +127,17 @@ class PoissonInput(SpikeSource):
 
     def __init__(self, n: int, rates, name: str = "poisson"):
         super().__init__(n, name)
+        self.set_rates(rates)
+
+    def set_rates(self, rates) -> None:
+        """Replace the rates (Hz; scalar, (n,) or (B, n)); they take effect at the next ``reset``."""
+        n = self.n
         rates = np.asarray(rates, dtype=np.float64)
         if rates.ndim == 0:
             rates = np.full(n, float(rates))
         if rates.shape[-1:] != (n,) or rates.ndim > 2:
             raise ValueError(f"rates must be a scalar, ({n},) or (B, {n}), got shape {rates.shape}")
-        if not np.all(np.isfinite(rates)) or rates.min() < 0:
+        if not np.all(np.isfinite(rates)) or rates.min(initial=0.0) < 0:
             raise ValueError("rates must be finite and >= 0 (Hz)")
         self.rates = rates
 

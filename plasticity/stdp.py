@@ -38,12 +38,20 @@ the total change is the exponential window
 in the same tick). With :math:`A_3^\pm = 0` (default) this is pair-based
 STDP; with :math:`A_3^\pm > 0` it is the triplet rule of Pfister & Gerstner
 (2006) (:meth:`STDP.pfister_gerstner` gives their visual-cortex parameters).
+
+On a synapse list (:meth:`STDP.step_synapses`, used by
+:func:`plasticity.attach_to_network` on ``neuro`` projections) only the
+synapses of neurons that spiked in the tick change (and are clipped); with a
+:class:`~plasticity.SynapseIndex`, NumPy arrays and no extra constraints the
+tick runs as one compiled loop (kernel ``plasticity_stdp_synapses``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from neuro.backend import array_module, resolve_dtype
 
@@ -61,7 +69,7 @@ _TRIPLET_KEYS = ("pre_trace2", "post_trace2")
 class STDP(Rule):
     r"""Trace-based STDP on spike arrays (see the module docstring for the update as math).
 
-    Parameters (times in ms, weights unitless):
+    Parameters (times in ms; weights in the units of ``W``, e.g. nA on a ``neuro`` projection):
         a_plus, a_minus: :math:`A_+, A_-` (>= 0, not both 0), the pair amplitudes.
         tau_plus, tau_minus: :math:`\tau_+, \tau_-` (> 0), window time constants.
         dt: the tick length (> 0); a ``dt`` above a time constant warns.
@@ -225,6 +233,25 @@ class STDP(Rule):
                 ltd *= w[hit_d] - self.w_min
             dw[xp.searchsorted(ids, hit_d) if ids is not hit_d else slice(None)] -= ltd
         return ids, dw, new
+
+    def step_synapses(self, w, pre_index, post_index, pre, post, state=None, *, index=None):
+        """As :meth:`Rule.step_synapses`; with NumPy arrays, no constraints and an ``index``, one compiled tick.
+
+        The fast path is the registered kernel ``plasticity_stdp_synapses``
+        (numba; its NumPy reference is the general path), equal to it.
+        """
+        if index is None or self.constraints:
+            return super().step_synapses(w, pre_index, post_index, pre, post, state, index=index)
+        w, i, j, pre, post, xp = self._synapse_inputs(w, pre_index, post_index, pre, post, state)
+        if xp is not np or not isinstance(w, np.ndarray):
+            return super().step_synapses(w, pre_index, post_index, pre, post, state, index=index)
+        from .stdp_kernels import STDP_SYNAPSES_KERNEL  # lazy: numba is imported on first use
+
+        traces = [state[k] for k in ("pre_trace", "post_trace")]
+        traces += [state[k] for k in _TRIPLET_KEYS] if self.triplet else [traces[0], traces[1]]
+        STDP_SYNAPSES_KERNEL.cpu(w, i.astype(np.int64, copy=False), j.astype(np.int64, copy=False), pre, post,
+                                 *traces, *index.arrays, rule=self)
+        return w
 
     def _after_update(self, W, xp) -> None:
         if self.weight_dependence == "additive":

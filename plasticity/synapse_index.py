@@ -49,6 +49,21 @@ class SynapseIndex:
         self._post = _grouping(j, self.n_post, xp)
         self._xp = xp
 
+    @classmethod
+    def from_arrays(cls, pre_order, pre_ptr, post_order, post_ptr) -> "SynapseIndex":
+        """An index from its arrays (see :attr:`arrays`), without re-sorting."""
+        self = cls.__new__(cls)
+        self._xp = array_module(pre_order, post_order)
+        self._pre, self._post = (pre_order, pre_ptr), (post_order, post_ptr)
+        self.n_synapses, self.n_pre, self.n_post = int(pre_order.shape[0]), int(pre_ptr.shape[0]) - 1, int(post_ptr.shape[0]) - 1
+        return self
+
+    @property
+    def arrays(self) -> tuple:
+        """``(pre_order, pre_ptr, post_order, post_ptr)``: synapses ``pre_order[pre_ptr[m]:pre_ptr[m+1]]`` belong
+        to presynaptic neuron ``m`` (likewise for postsynaptic neurons); int64."""
+        return self._pre + self._post
+
     def of_pre(self, neurons):
         """The synapse ids (int64) of presynaptic ``neurons`` (int array)."""
         return _members(*self._pre, neurons, self._xp)

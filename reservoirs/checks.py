@@ -15,7 +15,6 @@ __all__ = [
     "as_float_array",
     "check_positive",
     "check_probability",
-    "check_sequences",
 ]
 
 
@@ -78,23 +77,3 @@ def as_float_array(x: Any, name: str, dtype: Any, *, ndims: tuple[int, ...], fin
     if finite and arr.size and not bool(xp.isfinite(arr).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
-
-
-def check_sequences(x: Any, name: str, dtype: Any) -> tuple[list, bool]:
-    """Split ``x`` into a list of ``(T_i, F)`` sequences.
-
-    ``x`` may be one sequence ``(T, F)`` (or ``(T,)``, read as one feature),
-    a batch ``(B, T, F)``, or a list/tuple of ``(T_i, F)`` arrays of varying
-    lengths. Returns ``(sequences, batched)`` where ``batched`` says whether
-    ``x`` held several sequences.
-    """
-    if isinstance(x, (list, tuple)) and len(x) and not np.isscalar(x[0]) and np.ndim(x[0]) >= 1:
-        if np.ndim(x[0]) == 2 or (hasattr(x[0], "ndim") and x[0].ndim == 2):
-            seqs = [as_float_array(s, f"{name}[{i}]", dtype, ndims=(2,)) for i, s in enumerate(x)]
-            return seqs, True
-    arr = as_float_array(x, name, dtype, ndims=(1, 2, 3))
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim == 2:
-        return [arr], False
-    return [arr[b] for b in range(arr.shape[0])], True

@@ -14,9 +14,12 @@ computed beforehand (one matrix product over all steps)::
   independent accumulators per row (the reduction is latency-bound
   otherwise), a batch keeps the state as ``(N, B)`` so that each stored
   weight multiplies a contiguous row of ``B`` states (matrix-matrix).
+  tanh is :func:`tanh_scalar` (within 3e-16 of ``numpy.tanh``, faster than
+  libm's tanh, which dominates the batched step otherwise).
 
-Both round differently from each other only in the order of the sums
-(differences of order 1e-16 relative per step).
+The two differ only by rounding (order of the sums, tanh's last bit):
+differences of order 1e-16 per step, which the contracting recurrence
+does not amplify.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 from neuro.backend import array_module
 from neuro.kernels import register
 
-__all__ = ["ACTIVATIONS", "esn_recurrence_cpu", "esn_recurrence_reference"]
+__all__ = ["ACTIVATIONS", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype"]
 
 #: Activation names understood by the kernels, and their codes in the numba loops.
 ACTIVATIONS = {"identity": 0, "tanh": 1, "sigmoid": 2}
@@ -81,10 +84,51 @@ def esn_recurrence_reference(indptr, indices, data, drive, x0, *, leak=1.0, acti
     return out
 
 
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split in two (Cody & Waite) for an exact k ln 2
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e00
+#: 2^-k for k = 0 .. 63
+_POW2_NEG = np.array([2.0**-k for k in range(64)])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def tanh_scalar(x):
+    """``tanh(x)`` to within 3e-16 absolute of ``numpy.tanh``, about twice as fast as libm's in numba.
+
+    ``tanh |x| = (1 - e) / (1 + e)`` with ``e = exp(-2 |x|)``; the exponential by
+    range reduction ``-2|x| = k ln 2 + r``, ``|r| <= ln(2) / 2``, a degree-13
+    Taylor polynomial for ``exp(r)`` (truncation error < 2e-16) and a table of
+    ``2^-k``. ``|x| >= 20`` gives +-1 exactly (as ``numpy.tanh``); NaN gives NaN.
+    """
+    a = abs(x)
+    if not a < 20.0:  # also NaN
+        return x if x != x else (1.0 if x > 0 else -1.0)
+    y = -2.0 * a
+    k = np.floor(y * _INV_LN2 + 0.5)
+    r = (y - k * _LN2_HI) - k * _LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    e = p * _POW2_NEG[np.int64(-k)]
+    t = (1.0 - e) / (1.0 + e)
+    return t if x >= 0 else -t
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _act(z, code):
     if code == 1:
-        return np.tanh(z)
+        return tanh_scalar(z)
     if code == 2:
         return 1.0 / (1.0 + np.exp(-z))
     return z
@@ -153,6 +197,12 @@ def _run_batch(indptr, indices, data, drive, x0, leak, code, out):
         x, y = y, x
 
 
+def index_dtype(n: int) -> np.dtype:
+    """Column-index dtype of the CPU kernels for ``n`` units: unsigned (no negative-index
+    wraparound test per load), and 16-bit when it fits (less memory to stream per step)."""
+    return np.dtype(np.uint16) if n <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
+
+
 def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None):
     """The numba fast path; same contract as :func:`esn_recurrence_reference` (named activations only).
 
@@ -164,7 +214,7 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
         raise ValueError(f"the cpu path needs activation in {sorted(ACTIVATIONS)}, got {activation!r}")
     dtype = drive.dtype
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-    indices = np.ascontiguousarray(indices, dtype=np.uint32)  # unsigned: no wraparound test per load
+    indices = np.ascontiguousarray(indices, dtype=index_dtype(drive.shape[-1]))
     data = np.ascontiguousarray(data, dtype=dtype)
     drive = np.ascontiguousarray(drive)
     x0 = np.ascontiguousarray(x0, dtype=dtype)

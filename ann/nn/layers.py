@@ -179,11 +179,12 @@ class MLP(Sequential):
     """A multilayer perceptron: ``Linear -> activation [-> Dropout] -> ... -> Linear``.
 
     ``sizes = (in, hidden..., out)``; ``activation`` is a registry name (see
-    :func:`ann.activations.get`). Layers are named as a PyTorch ``nn.Sequential``
+    :func:`ann.activations.get`) with keyword ``activation_params``. Layers are named as a PyTorch ``nn.Sequential``
     built the same way (``"0.weight"``, ``"2.weight"``, ...). ``seed`` seeds every layer.
     """
 
-    def __init__(self, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0, bias: bool = True, dtype: Any = None, seed=None):
+    def __init__(self, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0, bias: bool = True,
+                 dtype: Any = None, seed=None, activation_params: dict | None = None):
         super().__init__()
         sizes = [_check_positive_int(s, "sizes[i]") for s in sizes]
         if len(sizes) < 2:
@@ -192,6 +193,6 @@ class MLP(Sequential):
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             self.append(Linear(a, b, bias=bias, dtype=dtype, seed=rng))
             if i < len(sizes) - 2:
-                self.append(Activation(activation))
+                self.append(Activation(activation, **(activation_params or {})))
                 if dropout > 0:
                     self.append(Dropout(dropout, seed=rng))

@@ -14,7 +14,9 @@ parameter                 shape                       gate blocks (rows)
 ========================  ==========================  ==================
 
 with ``G = 4`` (LSTM), ``3`` (GRU), ``1`` (RNN), ``in_0 = input_size`` and
-``in_k = hidden_size`` above. The cells use the same names without ``_l{k}``.
+``in_k = D * hidden_size`` above (``D = 2`` when ``bidirectional``, whose reverse
+direction has the same parameters again with the suffix ``_reverse``). The cells
+use the same names without ``_l{k}``.
 
 Equations (``*`` elementwise, ``s`` the logistic sigmoid)::
 
@@ -44,7 +46,7 @@ import numpy as np
 from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
 
 from .. import functional as F
-from ..tensor import Tensor, as_tensor, make_op, stack
+from ..tensor import Tensor, as_tensor, concatenate, make_op, stack
 from .module import Module, Parameter
 
 __all__ = ["recurrent_scan", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
@@ -377,6 +379,7 @@ class _RNNBase(Module):
         bias: bool = True,
         batch_first: bool = True,
         dropout: float = 0.0,
+        bidirectional: bool = False,
         dtype: Any = None,
         seed=None,
     ):
@@ -388,41 +391,49 @@ class _RNNBase(Module):
         self.nonlinearity = nonlinearity
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = 2 if self.bidirectional else 1
         if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0.0 <= dropout <= 1.0:
             raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
         self.dropout = float(dropout)
-        self.dtype = resolve_dtype(dtype, ANN_DTYPE)
+        dtype = resolve_dtype(dtype, ANN_DTYPE)
         rng = make_rng(seed)
         self._dropout_rng = rng
         n_gates = _KINDS[self.kind][0]
         H = self.hidden_size
         bound = 1.0 / math.sqrt(H)
         for k in range(self.num_layers):
-            fan_in = self.input_size if k == 0 else H
-            setattr(self, f"weight_ih_l{k}", _uniform_parameter((n_gates * H, fan_in), bound, self.dtype, rng))
-            setattr(self, f"weight_hh_l{k}", _uniform_parameter((n_gates * H, H), bound, self.dtype, rng))
-            if self.bias:
-                setattr(self, f"bias_ih_l{k}", _uniform_parameter((n_gates * H,), bound, self.dtype, rng))
-                setattr(self, f"bias_hh_l{k}", _uniform_parameter((n_gates * H,), bound, self.dtype, rng))
+            fan_in = self.input_size if k == 0 else H * self.num_directions
+            for sfx in ("", "_reverse")[: self.num_directions]:
+                setattr(self, f"weight_ih_l{k}{sfx}", _uniform_parameter((n_gates * H, fan_in), bound, dtype, rng))
+                setattr(self, f"weight_hh_l{k}{sfx}", _uniform_parameter((n_gates * H, H), bound, dtype, rng))
+                if self.bias:
+                    setattr(self, f"bias_ih_l{k}{sfx}", _uniform_parameter((n_gates * H,), bound, dtype, rng))
+                    setattr(self, f"bias_hh_l{k}{sfx}", _uniform_parameter((n_gates * H,), bound, dtype, rng))
 
-    def _layer_params(self, k: int) -> tuple:
+    @property
+    def dtype(self):
+        """The parameters' dtype (inputs given as plain arrays are cast to it)."""
+        return self._parameters["weight_ih_l0"].dtype
+
+    def _layer_params(self, k: int, sfx: str) -> tuple:
         p = self._parameters
         return (
-            p[f"weight_ih_l{k}"],
-            p[f"weight_hh_l{k}"],
-            p.get(f"bias_ih_l{k}"),
-            p.get(f"bias_hh_l{k}"),
+            p[f"weight_ih_l{k}{sfx}"],
+            p[f"weight_hh_l{k}{sfx}"],
+            p.get(f"bias_ih_l{k}{sfx}"),
+            p.get(f"bias_hh_l{k}{sfx}"),
         )
 
     def _initial_states(self, hx, batch: int | None) -> tuple:
-        """Per-layer ``(h0, c0)`` lists (entries None for zeros) from ``hx``."""
-        L, H = self.num_layers, self.hidden_size
-        expected = (L, H) if batch is None else (L, batch, H)
+        """Lists ``(h0, c0)`` over ``layer * num_directions + direction`` (entries None for zeros) from ``hx``."""
+        n, H = self.num_layers * self.num_directions, self.hidden_size
+        expected = (n, H) if batch is None else (n, batch, H)
         if hx is None:
-            return [None] * L, [None] * L
+            return [None] * n, [None] * n
         if self.kind == "lstm":
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError("LSTM hx must be a tuple (h0, c0), each of shape (num_layers, B, hidden_size)")
+                raise TypeError(f"LSTM hx must be a tuple (h0, c0), each of shape {expected}")
             h0 = _as_state(hx[0], self.dtype, expected, "h0 (hx[0])")
             c0 = _as_state(hx[1], self.dtype, expected, "c0 (hx[1])")
         else:
@@ -430,9 +441,9 @@ class _RNNBase(Module):
                 raise TypeError(f"{type(self).__name__} hx must be one tensor of shape {expected}, got a {type(hx).__name__}")
             h0, c0 = _as_state(hx, self.dtype, expected, "hx"), None
         if batch is None:  # unbatched: add the batch axis
-            h0 = h0.reshape(L, 1, H)
-            c0 = None if c0 is None else c0.reshape(L, 1, H)
-        return [h0[k] for k in range(L)], [None if c0 is None else c0[k] for k in range(L)]
+            h0 = h0.reshape(n, 1, H)
+            c0 = None if c0 is None else c0.reshape(n, 1, H)
+        return [h0[i] for i in range(n)], [None if c0 is None else c0[i] for i in range(n)]
 
     def forward(self, input, hx=None):
         """Run the layers over a sequence.
@@ -441,17 +452,21 @@ class _RNNBase(Module):
         ----------
         input : ``(B, T, input_size)`` if ``batch_first`` (the default) else ``(T, B, input_size)``;
             or unbatched ``(T, input_size)``.
-        hx : optional initial state, zeros if omitted: ``(num_layers, B, hidden_size)``
-            (``(num_layers, hidden_size)`` unbatched); for the LSTM a tuple ``(h0, c0)`` of two such.
+        hx : optional initial state, zeros if omitted: ``(D * num_layers, B, hidden_size)``
+            (``(D * num_layers, hidden_size)`` unbatched), ``D = 2`` if ``bidirectional`` else 1;
+            for the LSTM a tuple ``(h0, c0)`` of two such.
 
         Returns
         -------
         ``(output, h_n)`` (``(output, (h_n, c_n))`` for the LSTM): ``output`` holds the last
-        layer's hidden state at every step, shaped as ``input`` with ``hidden_size``
-        features; ``h_n`` (and ``c_n``) ``(num_layers, B, hidden_size)``: the final states.
+        layer's hidden state at every step, shaped as ``input`` with ``D * hidden_size``
+        features (forward direction first); ``h_n`` (and ``c_n``) ``(D * num_layers, B, hidden_size)``:
+        the final states, ordered layer by layer, forward before reverse (as PyTorch).
         """
         x = _as_input(input, self.dtype, self.input_size, 3, "input")
         batched = x.ndim == 3
+        if x.shape[1 if batched and self.batch_first else 0] == 0:
+            raise ValueError(f"input must hold at least one time step, got shape {x.shape}")
         if batched:
             if self.batch_first:
                 x = x.transpose(1, 0, 2)
@@ -460,27 +475,32 @@ class _RNNBase(Module):
             x = x.reshape(x.shape[0], 1, x.shape[1])
             batch = None
         h0s, c0s = self._initial_states(hx, batch)
-        H = self.hidden_size
+        H, D = self.hidden_size, self.num_directions
+        lstm = self.kind == "lstm"
         finals_h, finals_c = [], []
         for k in range(self.num_layers):
-            w_ih, w_hh, b_ih, b_hh = self._layer_params(k)
-            xproj = F.linear(x, w_ih, b_ih)
-            packed = recurrent_scan(self.kind, xproj, w_hh, b_hh, h0s[k], c0s[k])
-            x = packed[:, :, :H] if self.kind == "lstm" else packed
-            finals_h.append(packed[-1, :, :H] if self.kind == "lstm" else packed[-1])
-            if self.kind == "lstm":
-                finals_c.append(packed[-1, :, H:])
+            outputs = []
+            for d, sfx in enumerate(("", "_reverse")[:D]):
+                w_ih, w_hh, b_ih, b_hh = self._layer_params(k, sfx)
+                xin = x if d == 0 else x[::-1]
+                packed = recurrent_scan(self.kind, F.linear(xin, w_ih, b_ih), w_hh, b_hh, h0s[k * D + d], c0s[k * D + d])
+                seq = packed[:, :, :H] if lstm else packed
+                outputs.append(seq if d == 0 else seq[::-1])
+                finals_h.append(packed[-1, :, :H] if lstm else packed[-1])
+                if lstm:
+                    finals_c.append(packed[-1, :, H:])
+            x = outputs[0] if D == 1 else concatenate(outputs, axis=-1)
             if self.dropout > 0 and self.training and k < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True, seed=self._dropout_rng)
         h_n = stack(finals_h, axis=0)
-        c_n = stack(finals_c, axis=0) if self.kind == "lstm" else None
+        c_n = stack(finals_c, axis=0) if lstm else None
         if batched:
             output = x.transpose(1, 0, 2) if self.batch_first else x
         else:
-            output = x.reshape(x.shape[0], H)
-            h_n = h_n.reshape(self.num_layers, H)
-            c_n = None if c_n is None else c_n.reshape(self.num_layers, H)
-        return output, ((h_n, c_n) if self.kind == "lstm" else h_n)
+            output = x.reshape(x.shape[0], D * H)
+            h_n = h_n.reshape(D * self.num_layers, H)
+            c_n = None if c_n is None else c_n.reshape(D * self.num_layers, H)
+        return output, ((h_n, c_n) if lstm else h_n)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -494,6 +514,8 @@ class _RNNBase(Module):
             s += ", batch_first=False"
         if self.dropout:
             s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
         return s
 
 
@@ -501,7 +523,7 @@ class RNN(_RNNBase):
     """Elman RNN ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` (or ``relu``), stacked ``num_layers`` deep.
 
     ``RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-    batch_first=True, dropout=0.0, dtype=float32, seed=None)``. Parameters are
+    batch_first=True, dropout=0.0, bidirectional=False, dtype=float32, seed=None)``. Parameters are
     ``weight_ih_l{k}`` ``(H, in_k)``, ``weight_hh_l{k}`` ``(H, H)``, ``bias_ih_l{k}``,
     ``bias_hh_l{k}`` ``(H,)``, all drawn from ``U(-1/sqrt(H), 1/sqrt(H))`` with ``seed``
     (as PyTorch). ``dropout`` applies between layers while training. See
@@ -515,7 +537,7 @@ class LSTM(_RNNBase):
     """Long short-term memory, gates ``i, f, g, o`` in PyTorch's order, stacked ``num_layers`` deep.
 
     ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
-    dropout=0.0, dtype=float32, seed=None)``. Parameters ``weight_ih_l{k}`` ``(4H, in_k)``,
+    dropout=0.0, bidirectional=False, dtype=float32, seed=None)``. Parameters ``weight_ih_l{k}`` ``(4H, in_k)``,
     ``weight_hh_l{k}`` ``(4H, H)``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` ``(4H,)``, drawn from
     ``U(-1/sqrt(H), 1/sqrt(H))``. ``forward(input, (h0, c0)=None)`` returns
     ``(output, (h_n, c_n))``.
@@ -524,15 +546,16 @@ class LSTM(_RNNBase):
     mode = "lstm"
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = True, dropout: float = 0.0, dtype: Any = None, seed=None):
-        super().__init__(input_size, hidden_size, num_layers, "tanh", bias, batch_first, dropout, dtype, seed)
+                 batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype: Any = None, seed=None):
+        super().__init__(input_size, hidden_size, num_layers, "tanh", bias, batch_first, dropout, bidirectional, dtype, seed)
 
 
 class GRU(_RNNBase):
     """Gated recurrent unit, gates ``r, z, n`` in PyTorch's order (``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``).
 
     ``GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
-    dropout=0.0, dtype=float32, seed=None)``. Parameters ``weight_ih_l{k}`` ``(3H, in_k)``,
+    dropout=0.0, bidirectional=False, dtype=float32, seed=None)``. Parameters ``weight_ih_l{k}`` ``(3H, in_k)``,
     ``weight_hh_l{k}`` ``(3H, H)``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` ``(3H,)``, drawn from
     ``U(-1/sqrt(H), 1/sqrt(H))``. ``forward(input, h0=None)`` returns ``(output, h_n)``.
     """
@@ -540,8 +563,9 @@ class GRU(_RNNBase):
     mode = "gru"
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = True, dropout: float = 0.0, dtype: Any = None, seed=None):
-        super().__init__(input_size, hidden_size, num_layers, "tanh", bias, batch_first, dropout, dtype, seed)
+                 batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype: Any = None, seed=None):
+        super().__init__(input_size, hidden_size, num_layers, "tanh", bias, batch_first, dropout, bidirectional, dtype, seed)
 
 
 # -------------------------------------------------------------------- cells
@@ -560,20 +584,29 @@ class _CellBase(Module):
         self.kind = _kind(self.mode, nonlinearity)
         self.nonlinearity = nonlinearity
         self.bias = bool(bias)
-        self.dtype = resolve_dtype(dtype, ANN_DTYPE)
+        dtype = resolve_dtype(dtype, ANN_DTYPE)
         rng = make_rng(seed)
         G = _KINDS[self.kind][0] * self.hidden_size
         bound = 1.0 / math.sqrt(self.hidden_size)
-        self.weight_ih = _uniform_parameter((G, self.input_size), bound, self.dtype, rng)
-        self.weight_hh = _uniform_parameter((G, self.hidden_size), bound, self.dtype, rng)
+        self.weight_ih = _uniform_parameter((G, self.input_size), bound, dtype, rng)
+        self.weight_hh = _uniform_parameter((G, self.hidden_size), bound, dtype, rng)
         if self.bias:
-            self.bias_ih = _uniform_parameter((G,), bound, self.dtype, rng)
-            self.bias_hh = _uniform_parameter((G,), bound, self.dtype, rng)
+            self.bias_ih = _uniform_parameter((G,), bound, dtype, rng)
+            self.bias_hh = _uniform_parameter((G,), bound, dtype, rng)
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
 
-    def _step(self, input, hx):
+    @property
+    def dtype(self):
+        """The parameters' dtype (inputs given as plain arrays are cast to it)."""
+        return self._parameters["weight_ih"].dtype
+
+    def forward(self, input, hx=None):
+        """One step: ``input`` ``(B, input_size)`` (or ``(input_size,)``), ``hx`` ``(B, hidden_size)`` or None (zeros).
+
+        Returns ``h'`` ``(B, hidden_size)``; the LSTM cell takes and returns ``(h, c)``.
+        """
         x = _as_input(input, self.dtype, self.input_size, 2, "input")
         batched = x.ndim == 2
         B = x.shape[0] if batched else 1
@@ -598,13 +631,6 @@ class _CellBase(Module):
         if self.kind == "lstm":
             return h, packed[0, :, H:].reshape(*shape)
         return h
-
-    def forward(self, input, hx=None):
-        """One step: ``input`` ``(B, input_size)`` (or ``(input_size,)``), ``hx`` ``(B, hidden_size)`` or None (zeros).
-
-        Returns ``h'`` ``(B, hidden_size)``; the LSTM cell takes and returns ``(h, c)``.
-        """
-        return self._step(input, hx)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -95,7 +95,8 @@ class Seq2Seq(Module):
     cell : ``"gru"`` (default) or ``"lstm"``.
     num_layers : depth of the encoder and the decoder.
     bos_index : target id fed to the decoder at the first step (start of sequence).
-    src_pad_index : optional source id treated as padding (masked out of the attention).
+    src_pad_index : optional source id treated as padding: masked out of the attention (the
+        encoder still runs over it, so pad at the end and keep pads few, or use equal lengths).
     dtype, seed : parameter dtype (float32) and seed for every initializer and the
         teacher-forcing coin flips.
 
@@ -133,18 +134,18 @@ class Seq2Seq(Module):
         self.src_pad_index = src_pad_index
         self.cell = cell
         self.hidden_size = H
-        self.dtype = resolve_dtype(dtype, ANN_DTYPE)
+        dtype = resolve_dtype(dtype, ANN_DTYPE)
         rng = make_rng(seed)
         self._rng = rng
         A = H if attention_size is None else _check_positive_int(attention_size, "attention_size")
-        self.src_embed = Embedding(self.src_vocab, E, dtype=self.dtype, seed=rng)
-        self.tgt_embed = Embedding(self.tgt_vocab, E, dtype=self.dtype, seed=rng)
+        self.src_embed = Embedding(self.src_vocab, E, dtype=dtype, seed=rng)
+        self.tgt_embed = Embedding(self.tgt_vocab, E, dtype=dtype, seed=rng)
         rnn_cls, cell_cls = (GRU, GRUCell) if cell == "gru" else (LSTM, LSTMCell)
-        self.encoder = rnn_cls(E, H, num_layers=self.num_layers, batch_first=True, dtype=self.dtype, seed=rng)
+        self.encoder = rnn_cls(E, H, num_layers=self.num_layers, batch_first=True, dtype=dtype, seed=rng)
         for k in range(self.num_layers):
-            setattr(self, f"decoder_l{k}", cell_cls(E + H if k == 0 else H, H, dtype=self.dtype, seed=rng))
-        self.attention = BahdanauAttention(H, H, A, dtype=self.dtype, seed=rng)
-        self.out = Linear(2 * H, self.tgt_vocab, dtype=self.dtype, seed=rng)
+            setattr(self, f"decoder_l{k}", cell_cls(E + H if k == 0 else H, H, dtype=dtype, seed=rng))
+        self.attention = BahdanauAttention(H, H, A, dtype=dtype, seed=rng)
+        self.out = Linear(2 * H, self.tgt_vocab, dtype=dtype, seed=rng)
 
     # ----------------------------------------------------------- pieces
     def _tokens(self, ids, vocab: int, name: str):

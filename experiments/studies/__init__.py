@@ -3,4 +3,4 @@
 Add a study by writing a module here and importing it below.
 """
 
-# (studies are imported here as they are added)
+from . import activations  # noqa: F401

@@ -12,11 +12,11 @@ timings vary by about 2x): the corpus has 96 symbols and a held-out unigram
 entropy of 3.10 nats/char. Held-out losses and training times measured there
 (nats/char; the assertions leave a margin):
 
-    transformer default (d=48, 100 steps)   2.51   12-16 s
-    mamba default       (d=32,  45 steps)   2.41    6-8 s
-    transformer slow    (d=64, 250 steps)   2.34   57 s
-    mamba slow          (d=64, 100 steps)   2.01   32 s
-    rwkv slow           (d=48, 100 steps)   2.20   35 s
+    transformer default (d=48, 100 steps)   2.51    8-16 s
+    mamba default       (d=32,  45 steps)   2.41    6-9 s
+    transformer slow    (d=64, 250 steps)   2.34   57-70 s
+    mamba slow          (d=64, 100 steps)   2.01   32-52 s
+    rwkv slow           (d=48, 100 steps)   2.20   35-41 s
 """
 
 import time

@@ -43,6 +43,9 @@ def test_mlp_matches_torch_sequential():
     tm = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.GELU(), torch.nn.Linear(8, 2)).double()
     _check_module(nn.MLP([5, 8, 2], activation="gelu", dtype=np.float64, seed=0), tm,
                   np.random.default_rng(1).standard_normal((3, 5)))
+    tm = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 2)).double()
+    ours = nn.MLP([5, 8, 2], activation="leaky_relu", activation_params={"negative_slope": 0.2}, dtype=np.float64)
+    _check_module(ours, tm, np.random.default_rng(1).standard_normal((3, 5)))
 
 
 def test_linear_on_3d_input_and_without_bias():
@@ -184,3 +187,11 @@ def test_gradcheck_layer_functions():
     assert ann.gradcheck(lambda x, w: F.rms_norm(x, (2, 3), w, eps=1e-6), [t(2, 2, 3), t(2, 3)])
     assert ann.gradcheck(lambda w: F.embedding(np.array([[0, 2], [2, 2]]), w), [t(3, 2)])
     assert ann.gradcheck(lambda x: F.dropout(x, 0.5, seed=1), [t(4, 4)])
+
+
+def test_sequence_layers_reachable_from_ann_nn():
+    from ann.nn.recurrent import LSTM
+
+    assert nn.LSTM is LSTM
+    with pytest.raises(AttributeError, match="no attribute 'NotALayer'"):
+        nn.NotALayer

@@ -141,6 +141,40 @@ def test_layer_options_match_torch(kind):
         theirs.zero_grad()
 
 
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_bidirectional_matches_torch(kind, batch_first):
+    cls, tcls, kw = LAYERS[kind]
+    rng = np.random.default_rng(11)
+    torch.manual_seed(4)
+    theirs = tcls(4, 3, num_layers=2, bidirectional=True, batch_first=batch_first, **kw).double()
+    ours = cls(4, 3, num_layers=2, bidirectional=True, batch_first=batch_first, dtype="float64", seed=0, **kw)
+    _copy_weights(ours, theirs)
+    x = rng.standard_normal((2, 5, 4) if batch_first else (5, 2, 4))  # B=2, T=5
+    hs = [rng.standard_normal((4, 2, 3)) for _ in range(2)]  # (2 directions * 2 layers, B, H)
+    xt, xa = torch.tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
+    hts = [torch.tensor(h, requires_grad=True) for h in hs]
+    has = [Tensor(h, requires_grad=True) for h in hs]
+    lstm = kind == "lstm"
+    yt, st = theirs(xt, tuple(hts) if lstm else hts[0])
+    ya, sa = ours(xa, tuple(has) if lstm else has[0])
+    assert ya.shape[-1] == 6
+    _close(ya.numpy(), yt, 1e-10, "output")
+    finals_t = list(st) if lstm else [st]
+    finals_a = list(sa) if lstm else [sa]
+    for a, t in zip(finals_a, finals_t):
+        _close(a.numpy(), t, 1e-10, "final state")
+    weights = _loss_weights(rng, [yt.shape] + [f.shape for f in finals_t], np.float64)
+    sum((o * torch.tensor(w)).sum() for o, w in zip([yt] + finals_t, weights)).backward()
+    sum((o * Tensor(w)).sum() for o, w in zip([ya] + finals_a, weights)).backward()
+    _close(xa.grad, xt.grad, 1e-10, "input gradient")
+    for a, t in zip(has[: 2 if lstm else 1], hts):
+        _close(a.grad, t.grad, 1e-10, "initial state gradient")
+    named = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        _close(p.grad, named[name].grad, 1e-10, name)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("kind", list(CELLS))
 def test_cell_matches_torch(kind, dtype):

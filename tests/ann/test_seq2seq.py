@@ -139,6 +139,13 @@ def test_greedy_decode_is_consistent_with_forward():
     np.testing.assert_allclose(attn.sum(-1), 1.0, rtol=1e-5)
     logits = m(src, tokens)
     np.testing.assert_array_equal(logits.numpy().argmax(-1), tokens)
+    # without teacher forcing the decoder feeds back its own argmax: the same logits whatever tgt says
+    free = m(src, np.zeros_like(tokens), teacher_forcing=0.0)
+    np.testing.assert_allclose(free.numpy(), logits.numpy(), rtol=1e-5, atol=1e-6)
+    # partial teacher forcing draws its coin flips from the model's seed
+    a = Seq2Seq(8, 9, 6, 10, cell="lstm", bos_index=8, seed=3)(src, tokens[:, ::-1], teacher_forcing=0.5)
+    b = Seq2Seq(8, 9, 6, 10, cell="lstm", bos_index=8, seed=3)(src, tokens[:, ::-1], teacher_forcing=0.5)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def _reversal_accuracy(cell, steps, length=5, seed=0):

@@ -114,3 +114,20 @@ def test_model_save_load_roundtrip(tmp_path):
     assert list(sd) == list(m.state_dict())
     with pytest.raises(KeyError, match="no optimizer state"):
         ann.io.load(tmp_path / "m.npz", optimizer=optim.Adam(m2.parameters()))
+
+
+def test_non_finite_loss_warns_and_stops():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 4)).astype(np.float32) * 100
+    y = rng.standard_normal((32, 1)).astype(np.float32)
+    model = nn.Linear(4, 1, seed=0)
+    with np.errstate(over="ignore", invalid="ignore"), pytest.warns(ann.NonFiniteLossWarning, match="training loss became"):
+        hist = fit(model, F.mse_loss, optim.SGD(model.parameters(), lr=10.0), (x, y), epochs=50, batch_size=8)
+    assert hist.stopped_epoch is not None and hist.stopped_epoch < 49
+    assert not np.isfinite(hist["loss"][-1])
+
+
+def test_dropout_p1_warns():
+    with pytest.warns(ann.AnnWarning, match="p=1"):
+        y = F.dropout(ann.Tensor(np.ones(3)), 1.0)
+    assert (y.numpy() == 0).all()

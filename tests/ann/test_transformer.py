@@ -15,6 +15,7 @@ from ann.nn.transformer import (
     sinusoidal_table,
 )
 from ann.tensor import Tensor
+from neuro.backend import asnumpy, gpu_available
 
 TOL = {np.float64: 1e-8, np.float32: 1e-4}
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
@@ -173,3 +174,47 @@ def test_bad_arguments():
         TransformerLM(10, positional="rotary")
     with pytest.raises(ValueError, match="max_len"):
         TransformerLM(10, d_model=8, nhead=2, max_len=4)(np.zeros((1, 5), dtype=np.int64))
+
+
+# ------------------------------------------------------------------------- GPU
+
+
+def _gpu_cases():
+    from ann.nn.attention import MultiheadAttention
+    from ann.nn.rwkv import RWKVBlock
+    from ann.nn.ssm import S4D, Mamba
+
+    floats = np.random.default_rng(0).standard_normal((2, 9, 8))
+    ids = np.random.default_rng(1).integers(0, 11, (2, 9))
+    return {
+        "mha_flash": (lambda: MultiheadAttention(8, 2, use_flash=True, block_q=4, block_k=4, dtype=np.float64, seed=0),
+                      lambda m, x: m(x, need_weights=False, is_causal=True)[0], floats),
+        "transformer_lm": (lambda: TransformerLM(11, d_model=8, nhead=2, max_len=16, activation="swiglu", dtype=np.float64, seed=0),
+                           lambda m, x: m(x), ids),
+        "s4d": (lambda: S4D(8, d_state=4, dtype=np.float64, seed=0), lambda m, x: m(x), floats),
+        "mamba": (lambda: Mamba(8, d_state=4, dtype=np.float64, seed=0), lambda m, x: m(x), floats),
+        "rwkv_recurrent": (lambda: RWKVBlock(8, dtype=np.float64, seed=0), lambda m, x: m(x, return_state=True)[0], floats),
+    }
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not gpu_available(), reason="no CUDA GPU")
+@pytest.mark.parametrize("name", ["mha_flash", "transformer_lm", "s4d", "mamba", "rwkv_recurrent"])
+def test_sequence_modules_on_gpu_match_cpu(name):
+    import cupy as cp
+
+    build, run, x = _gpu_cases()[name]
+    results = []
+    for backend in ("numpy", "cupy"):
+        m = build()
+        if backend == "cupy":
+            m.to(backend="cupy")
+        xin = cp.asarray(x) if backend == "cupy" else x
+        out = run(m, xin if x.dtype.kind in "iu" else Tensor(xin))
+        assert (backend == "cupy") == isinstance(out.data, cp.ndarray)
+        (out * out).sum().backward()
+        results.append((out.numpy(), {n: asnumpy(p.grad) for n, p in m.named_parameters()}))
+    (cpu, cpu_grads), (gpu, gpu_grads) = results
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-9, atol=1e-9)
+    for n in cpu_grads:
+        np.testing.assert_allclose(gpu_grads[n], cpu_grads[n], rtol=1e-8, atol=1e-8, err_msg=n)

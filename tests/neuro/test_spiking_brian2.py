@@ -98,3 +98,31 @@ def test_batched_poisson_network_matches_brian2_trial_by_trial():
     np.testing.assert_allclose(to.values, tr.values, rtol=1e-12)
     with pytest.raises(ValueError, match="reset"):
         ref.run(10.0)
+
+
+@pytest.mark.parametrize("model,I", [("izhikevich", 10.0), ("adex", 0.8)])
+def test_izhikevich_and_adex_populations_match_brian2(model, I):
+    """Forward Euler in both engines: the same spike steps (rounding aside) and voltages to ~1e-9."""
+    from neuro import AdEx, Izhikevich
+
+    def build():
+        net = Network(dt=0.05, seed=2)
+        if model == "izhikevich":
+            m = Izhikevich(a=np.linspace(0.02, 0.1, 10), d=np.linspace(2.0, 8.0, 10), t_ref=0.5)
+        else:
+            m = AdEx(a=np.linspace(0.0, 0.004, 10), b=0.0805, t_ref=1.0)
+        pop = net.population(10, m, name="P")
+        src = net.spike_times(1, [0, 0, 0], [20.0, 60.0, 61.0])
+        net.connect(src, pop, "all_to_all", weight=3.0, delay=0.5, U=0.3, D=100.0, F=50.0)
+        net.inject(pop, I)
+        return net, net.monitor_spikes(pop), net.monitor_state(pop, ["v", pop.model.state_vars[1], "I_e"], every=1.0)
+
+    ours, so, sto = build()
+    ref, sr, stre = build()
+    ours.run(200.0)
+    ref.run(200.0, engine="brian2")
+    assert so.count.sum() > 10
+    np.testing.assert_array_equal(so.count, sr.count)
+    np.testing.assert_array_equal(so.t, sr.t)
+    for var in sto.variables:
+        np.testing.assert_allclose(getattr(sto, var), getattr(stre, var), rtol=1e-7, atol=1e-7)

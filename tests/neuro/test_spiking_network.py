@@ -135,13 +135,22 @@ def test_poisson_input_rate_and_per_trial_rates():
     assert rates[0] == pytest.approx(10.0, rel=0.05) and rates[1] == pytest.approx(50.0, rel=0.05)
 
 
-def test_spike_times_per_trial():
+def test_spike_times_per_trial_and_replaced_inputs():
     net = Network(dt=0.1, seed=0)
     src = net.spike_times(3, indices=[0, 1, 2, 2], times=[1.0, 2.0, 3.0, 4.0], trials=[0, 1, 1, 0])
+    poisson = net.poisson(50, rates=0.0)
     mon = net.monitor_spikes(src)
+    pmon = net.monitor_spikes(poisson)
     net.reset(2)
     net.run(5.0)
     assert list(zip(mon.trial, mon.i, mon.t)) == [(0, 0, 1.0), (1, 1, 2.0), (1, 2, 3.0), (0, 2, 4.0)]
+    assert pmon.count.sum() == 0
+    src.set_spikes([1], [0.5])  # all trials
+    poisson.set_rates(200.0)
+    net.reset(2)
+    net.run(5.0)
+    assert list(zip(mon.trial, mon.i, mon.t)) == [(0, 1, 0.5), (1, 1, 0.5)]
+    assert pmon.count.sum() > 50
 
 
 def test_current_waveform_and_step_inputs():

@@ -151,3 +151,37 @@ def test_correlated_inputs_are_strengthened_in_a_spiking_neuron():
         rule.step(W, pre, post[:, None], state)
     corr, indep = W[0, :half].mean(), W[0, half:].mean()
     assert corr > 0.6 and corr > indep + 0.12, (corr, indep)  # both started at 0.5
+
+
+@pytest.mark.parametrize("rule", [P.STDP(), P.STDP(interaction="nearest", weight_dependence="multiplicative"),
+                                  P.STDP.pfister_gerstner(), P.STDP(w_min=None, w_max=0.8, a_plus=0.3)],
+                         ids=["pair", "nearest-mult", "triplet", "upper-bound-only"])
+def test_stdp_synapse_kernel_cpu_path_equals_numpy_reference(rule):
+    from neuro.kernels import call
+
+    from plasticity import stdp_kernels  # noqa: F401  (registers the kernel)
+
+    rng = np.random.default_rng(11)
+    n_pre, n_post, B = 30, 7, 3
+    mask = rng.random((n_post, n_pre)) < 0.4
+    j, i = np.nonzero(mask)
+    order = rng.permutation(len(i))  # any synapse order
+    i, j = i[order].astype(np.int64), j[order].astype(np.int64)
+    index = P.SynapseIndex(i, j, n_pre, n_post)
+    w0 = rng.uniform(0.05, 0.95, size=len(i))
+    out = {}
+    for impl in ("reference", "cpu"):
+        w = w0.copy()
+        st = rule.init_state((n_post, n_pre), batch_size=B)
+        t2 = [st.get("pre_trace2", st["pre_trace"]), st.get("post_trace2", st["post_trace"])]
+        spikes = np.random.default_rng(5)
+        for _ in range(60):
+            pre = (spikes.random((B, n_pre)) < 0.2).astype(float)
+            post = (spikes.random((B, n_post)) < 0.3).astype(float)
+            call("plasticity_stdp_synapses", w, i, j, pre, post, st["pre_trace"], st["post_trace"], *t2,
+                 *index.arrays, rule=rule, impl=impl)
+        out[impl] = (w, st)
+    np.testing.assert_allclose(out["cpu"][0], out["reference"][0], rtol=1e-12, atol=1e-15)
+    assert np.abs(out["cpu"][0] - w0).max() > 1e-3
+    for k in out["cpu"][1]:
+        np.testing.assert_allclose(out["cpu"][1][k], out["reference"][1][k], rtol=1e-12)

@@ -73,3 +73,43 @@ def test_kernel_rejects_bad_shapes():
         esn_recurrence_reference(W.indptr, W.indices, W.data, drive[0], x0)
     with pytest.raises(ValueError, match="activation"):
         esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, activation="relu")
+
+
+def test_index_dtypes_give_the_same_states():
+    from reservoirs.recurrence import _run_batch, _run_single, index_dtype
+
+    assert index_dtype(1000) == np.uint16 and index_dtype(70_000) == np.uint32
+    W, drive, x0 = _problem(1)
+    outs = []
+    for dt in (np.uint16, np.uint32):
+        out = np.empty_like(drive)
+        _run_single(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, drive[0], x0[0], 1.0, 1, out[0])
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    W, drive, x0 = _problem(5)
+    outs = []
+    for dt in (np.uint16, np.uint32):
+        out = np.empty_like(drive)
+        _run_batch(W.indptr.astype(np.int64), W.indices.astype(dt), W.data,
+                   np.ascontiguousarray(drive.transpose(1, 2, 0)), x0, 1.0, 1, out)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_tanh_scalar_matches_numpy():
+    import numba
+
+    from reservoirs.recurrence import tanh_scalar
+
+    @numba.njit
+    def apply(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = tanh_scalar(x[i])
+        return out
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.linspace(-25, 25, 200_001), rng.standard_normal(100_000) * 3,
+                        [0.0, -0.0, 1e-300, -1e-20, 19.999, 20.0, -20.0, 700.0, -np.inf, np.inf]])
+    np.testing.assert_allclose(apply(x), np.tanh(x), rtol=0, atol=3e-16)
+    assert np.isnan(apply(np.array([np.nan])))[0]

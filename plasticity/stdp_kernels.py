@@ -1,0 +1,172 @@
+"""Kernel ``plasticity_stdp_synapses``: one STDP tick on a synapse list (NumPy reference + numba CPU path).
+
+The reference is the general NumPy path of :meth:`plasticity.Rule.step_synapses`
+(an :class:`~plasticity.STDP` rule without constraints, with a
+:class:`~plasticity.SynapseIndex`); the CPU fast path does the same tick in
+one compiled loop over the synapses of the neurons that spiked, so its cost
+per tick does not grow with the number of synapses. Both update ``w`` and the
+traces in place. :meth:`plasticity.STDP.step_synapses` dispatches here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from neuro.kernels import register
+
+__all__ = ["STDP_SYNAPSES_KERNEL", "stdp_synapses_reference", "stdp_synapses_cpu"]
+
+
+def stdp_synapses_reference(w, pre_index, post_index, pre, post, pre_trace, post_trace, pre_trace2, post_trace2,
+                            pre_order, pre_ptr, post_order, post_ptr, *, rule):
+    """The NumPy oracle: ``Rule.step_synapses`` of ``rule`` with the index given by its arrays.
+
+    ``w`` (S,), ``pre_index``/``post_index`` (S,) int64, ``pre`` (B, n_pre)
+    and ``post`` (B, n_post) float 0/1, traces (B, n) (the ``*_trace2`` pair
+    is used by the triplet rule only), ``*_order``/``*_ptr`` the grouping of
+    the synapses by presynaptic / postsynaptic neuron (see :class:`~plasticity.SynapseIndex`).
+    """
+    from .base import Rule
+    from .synapse_index import SynapseIndex
+
+    index = SynapseIndex.from_arrays(pre_order, pre_ptr, post_order, post_ptr)
+    state = {"pre_trace": pre_trace, "post_trace": post_trace}
+    if rule.triplet:
+        state.update(pre_trace2=pre_trace2, post_trace2=post_trace2)
+    Rule.step_synapses(rule, w, pre_index, post_index, pre, post, state, index=index)
+    return w
+
+
+@numba.njit(cache=True, nogil=True)
+def _stdp_loop(w, pre_index, post_index, pre, post, xt, yt, r2t, o2t, pre_order, pre_ptr, post_order, post_ptr,
+               a_plus, a_minus, a3_plus, a3_minus, d_plus, d_minus, d_x, d_y, triplet, nearest, multiplicative,
+               has_min, w_min, has_max, w_max, dw_buf):
+    B, n_pre = pre.shape
+    n_post = post.shape[1]
+    # 1. decay the traces
+    for b in range(B):
+        for m in range(n_pre):
+            xt[b, m] *= d_plus
+            if triplet:
+                r2t[b, m] *= d_x
+        for k in range(n_post):
+            yt[b, k] *= d_minus
+            if triplet:
+                o2t[b, k] *= d_y
+    # neurons that spiked in any trial, and the number of synapses they touch
+    post_any = np.zeros(n_post, dtype=np.bool_)
+    pre_any = np.zeros(n_pre, dtype=np.bool_)
+    count = 0
+    for k in range(n_post):
+        for b in range(B):
+            if post[b, k] != 0:
+                post_any[k] = True
+                break
+        if post_any[k]:
+            count += post_ptr[k + 1] - post_ptr[k]
+    for m in range(n_pre):
+        for b in range(B):
+            if pre[b, m] != 0:
+                pre_any[m] = True
+                break
+        if pre_any[m]:
+            count += pre_ptr[m + 1] - pre_ptr[m]
+    touched = np.empty(count, dtype=np.int64)
+    n_t = 0
+    # 2. potentiation at the synapses of spiking postsynaptic neurons
+    for k in range(n_post):
+        if not post_any[k]:
+            continue
+        for q in range(post_ptr[k], post_ptr[k + 1]):
+            s = post_order[q]
+            m = pre_index[s]
+            acc = 0.0
+            for b in range(B):
+                f = post[b, k] * (a_plus + a3_plus * o2t[b, k]) if triplet else post[b, k] * a_plus
+                acc += f * xt[b, m]
+            ltp = acc / B
+            if multiplicative:
+                ltp *= w_max - w[s]
+            dw_buf[s] += ltp
+            touched[n_t] = s
+            n_t += 1
+    # 3. depression at the synapses of spiking presynaptic neurons
+    for m in range(n_pre):
+        if not pre_any[m]:
+            continue
+        for q in range(pre_ptr[m], pre_ptr[m + 1]):
+            s = pre_order[q]
+            k = post_index[s]
+            acc = 0.0
+            for b in range(B):
+                g = pre[b, m] * (a_minus + a3_minus * r2t[b, m]) if triplet else pre[b, m] * a_minus
+                acc += yt[b, k] * g
+            ltd = acc / B
+            if multiplicative:
+                ltd *= w[s] - w_min
+            dw_buf[s] -= ltd
+            touched[n_t] = s
+            n_t += 1
+    # 4. apply once per synapse (a repeated id finds its change already applied and zeroed), hard bounds
+    for q in range(n_t):
+        s = touched[q]
+        v = w[s] + dw_buf[s]
+        dw_buf[s] = 0.0
+        if not multiplicative:
+            if has_min and v < w_min:
+                v = w_min
+            if has_max and v > w_max:
+                v = w_max
+        w[s] = v
+    # 5. traces jump on this tick's spikes
+    for b in range(B):
+        for m in range(n_pre):
+            if pre[b, m] != 0:
+                if nearest:
+                    xt[b, m] = 1.0
+                    if triplet:
+                        r2t[b, m] = 1.0
+                else:
+                    xt[b, m] += pre[b, m]
+                    if triplet:
+                        r2t[b, m] += pre[b, m]
+        for k in range(n_post):
+            if post[b, k] != 0:
+                if nearest:
+                    yt[b, k] = 1.0
+                    if triplet:
+                        o2t[b, k] = 1.0
+                else:
+                    yt[b, k] += post[b, k]
+                    if triplet:
+                        o2t[b, k] += post[b, k]
+
+
+_SCRATCH: dict = {}
+
+
+def stdp_synapses_cpu(w, pre_index, post_index, pre, post, pre_trace, post_trace, pre_trace2, post_trace2,
+                      pre_order, pre_ptr, post_order, post_ptr, *, rule):
+    """Numba loop; equal to :func:`stdp_synapses_reference` (multiplicative weights are not clipped, as there)."""
+    key = (w.shape[0], w.dtype)
+    buf = _SCRATCH.get(key)
+    if buf is None:
+        buf = _SCRATCH[key] = np.zeros(w.shape[0], dtype=w.dtype)  # zero between calls
+    r2 = pre_trace2 if rule.triplet else pre_trace
+    o2 = post_trace2 if rule.triplet else post_trace
+    _stdp_loop(w, pre_index, post_index, pre, post, pre_trace, post_trace, r2, o2, pre_order, pre_ptr, post_order,
+               post_ptr, rule.a_plus, rule.a_minus, rule.a3_plus, rule.a3_minus, math.exp(-rule.dt / rule.tau_plus),
+               math.exp(-rule.dt / rule.tau_minus), math.exp(-rule.dt / rule.tau_x), math.exp(-rule.dt / rule.tau_y),
+               rule.triplet, rule.interaction == "nearest", rule.weight_dependence == "multiplicative",
+               rule.w_min is not None, 0.0 if rule.w_min is None else rule.w_min, rule.w_max is not None,
+               0.0 if rule.w_max is None else rule.w_max, buf)
+    return w
+
+
+STDP_SYNAPSES_KERNEL = register(
+    "plasticity_stdp_synapses", reference=stdp_synapses_reference, cpu=stdp_synapses_cpu,
+    doc="one STDP tick (pair or triplet traces) on a synapse list, touching the synapses of spiking neurons only",
+)
