@@ -17,11 +17,18 @@ from neuro.backend import make_rng
 from . import activations as _act
 from . import losses as _losses
 from .activations import *  # noqa: F401,F403  (re-export)
+from .attention import flash_attention, scaled_dot_product_attention
 from .losses import *  # noqa: F401,F403  (re-export)
+from .recurrence import linear_recurrence
+from .ssm import s4d_discretize, s4d_scan, selective_scan
+from .wkv import wkv_parallel, wkv_recurrent
 from .tensor import Tensor, _operand, _xp, make_op
 from .warnings import AnnWarning
 
 __all__ = ["linear", "dropout", "embedding", "layer_norm", "rms_norm"] + [
+    "scaled_dot_product_attention", "flash_attention", "linear_recurrence",
+    "selective_scan", "s4d_discretize", "s4d_scan", "wkv_recurrent", "wkv_parallel",
+] + [
     n for n in _act.__all__ if n not in ("ActivationSpec", "get", "names", "spec", "register", "SELU_ALPHA", "SELU_SCALE")
 ] + list(_losses.__all__)
 

@@ -37,7 +37,7 @@ def _run_chunk(K, step0, dt, v, I_e, I_i, last, I_ext, ref_steps, E_L, R, I_bg, 
     L = buf_e.shape[0]
     P = p_pre_off.shape[0]
     M = rec_idx.shape[0]
-    zero = np.zeros(N)  # the empty "previous slot" at the chunk's first step
+    zero = np.zeros(N, v.dtype)  # the empty "previous slot" at the chunk's first step
     fired = np.empty(N + n_src, np.int64)  # global indices of this step's spikes
     for b in range(B):
         vb, Ieb, Iib, lb, Ixb = v[b], I_e[b], I_i[b], last[b], I_ext[b]
@@ -158,19 +158,17 @@ def run_fused(net, n_steps: int) -> None:
     n_src = off - N
 
     # gather neurons
-    def gather(key):
-        return _cat((pop.state[key] for pop in pops), None, axis=1)
-
-    v, I_e, I_i = gather("v").astype(np.float64), gather("I_e").astype(np.float64), gather("I_i").astype(np.float64)
-    last = gather("last_spike").astype(np.int64)
-    I_ext = _cat((pop._I_const for pop in pops), np.float64, axis=1)
+    dtype = net.dtype
+    v, I_e, I_i = (_cat((pop.state[k] for pop in pops), dtype, axis=1) for k in ("v", "I_e", "I_i"))
+    last = _cat((pop.state["last_spike"] for pop in pops), np.int64, axis=1)
+    I_ext = _cat((pop._I_const for pop in pops), dtype, axis=1)
     par = {k: _cat((pop.params[k] for pop in pops), np.float64) for k in ("E_L", "R", "I_bg", "v_th", "v_reset")}
     ref_steps = _cat((pop._ref_steps for pop in pops), np.int64)
     decay_m = _cat((pop._decay_m for pop in pops), np.float64)
     decay_e = _cat((pop._decay_e for pop in pops), np.float64)
     decay_i = _cat((pop._decay_i for pop in pops), np.float64)
-    buf_e = _cat((pop._buf["exc"] for pop in pops), np.float64, axis=2)
-    buf_i = _cat((pop._buf["inh"] for pop in pops), np.float64, axis=2)
+    buf_e = _cat((pop._buf["exc"] for pop in pops), dtype, axis=2)
+    buf_i = _cat((pop._buf["inh"] for pop in pops), dtype, axis=2)
 
     # gather projections
     pre_offset = lambda pr: offsets[id(pr.pre)] if id(pr.pre) in offsets else src_off[id(pr.pre)]
@@ -191,8 +189,8 @@ def run_fused(net, n_steps: int) -> None:
     w = _cat((pr.w for pr in projs), np.float64)
     delay = _cat((pr.delay_steps for pr in projs), np.int64)
     U, D, F = (_cat((getattr(pr, k) for pr in tm), np.float64) for k in ("U", "D", "F"))
-    u = _cat((pr.u for pr in tm), np.float64, axis=1) if tm else np.zeros((B, 0))
-    Rr = _cat((pr.R for pr in tm), np.float64, axis=1) if tm else np.zeros((B, 0))
+    u = _cat((pr.u for pr in tm), dtype, axis=1) if tm else np.zeros((B, 0), dtype)
+    Rr = _cat((pr.R for pr in tm), dtype, axis=1) if tm else np.zeros((B, 0), dtype)
     last_tm = _cat((pr.last for pr in tm), np.int64, axis=1) if tm else np.zeros((B, 0), np.int64)
 
     # state monitors: record the union of their neurons
@@ -214,7 +212,7 @@ def run_fused(net, n_steps: int) -> None:
             src_spk[:, :, o:o + src.n] = src._chunk(step0, K)
         out_spk = np.empty((K, B, N), dtype=bool)
         M = len(rec_idx)
-        rec_v, rec_e, rec_i = (np.empty((K, B, M)) for _ in range(3))
+        rec_v, rec_e, rec_i = (np.empty((K, B, M), dtype) for _ in range(3))
         _run_chunk(K, np.int64(step0), float(net.dt), v, I_e, I_i, last, I_ext, ref_steps, par["E_L"], par["R"],
                    par["I_bg"], par["v_th"], par["v_reset"], decay_m, decay_e, decay_i, src_spk, p_pre_off, p_n_pre,
                    p_ptr_off, p_syn_off, p_post_off, p_exc, p_tm_off, indptr, post, w, delay, U, D, F, u, Rr,

@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import connectivity as conn
-from .backend import make_rng
+from .backend import make_rng, resolve_dtype
 from .inputs import Current, PoissonInput, SpikeTimes
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor, TraceMonitor
 from .neurons import LIF, NeuronModel
@@ -73,13 +73,17 @@ class Network:
         default for :meth:`reset`.
     impl : ``"cpu"`` (numba kernels, default) or ``"reference"`` (NumPy)
     engine : ``"neuro"`` (this engine) or ``"brian2"`` (default of :meth:`run`)
+    dtype : floating dtype of the state (v, currents, buffers, synaptic state); default float64.
+        Parameters stay float64; float32 halves the memory of large batches.
     fused : bool (default True): let :meth:`run` advance many steps per numba
         call when the network allows it (:mod:`neuro.engine`); the results
         are the same as step by step
     """
 
-    def __init__(self, dt: float = 0.1, *, seed=None, impl: str = "cpu", engine: str = "neuro", fused: bool = True):
+    def __init__(self, dt: float = 0.1, *, seed=None, impl: str = "cpu", engine: str = "neuro", fused: bool = True,
+                 dtype=None):
         self.dt = check_positive(dt, "dt")
+        self.dtype = resolve_dtype(dtype)
         if impl not in IMPLS:
             raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
         if engine not in ENGINES:
@@ -300,13 +304,13 @@ class Network:
         components = self.populations + self.sources
         per_trial = [rng.spawn(len(components)) for rng in rngs]
         for proj in self.projections:
-            proj._prepare(self.dt, batch_size)
+            proj._prepare(self.dt, batch_size, self.dtype)
         # one ring-buffer length for all populations: slot ``step % L`` everywhere
         length = 1 + max((int(pr.delay_steps.max(initial=0)) for pr in self.projections), default=0)
         for c, comp in enumerate(components):
             rngs = [streams[c] for streams in per_trial]
             if isinstance(comp, Population):
-                comp._reset(batch_size, self.dt, rngs, length)
+                comp._reset(batch_size, self.dt, rngs, length, self.dtype)
             else:
                 comp._reset(batch_size, self.dt, rngs)
         for mon in self.monitors:

@@ -93,12 +93,13 @@ class Population:
             raise ValueError(f"v_init of {self.name!r} has {arr.shape[0]} trials, but batch_size is {batch_size}")
         return np.broadcast_to(arr, (batch_size, self.n)).copy()
 
-    def _reset(self, batch_size: int, dt: float, rngs: list, buffer_length: int = 1) -> None:
+    def _reset(self, batch_size: int, dt: float, rngs: list, buffer_length: int = 1, dtype=np.float64) -> None:
         B, N = batch_size, self.n
         v = self._initial_v(B, rngs)
-        self.state = {"v": v, **self.model.init_state(self.params, v)}
-        self.state["I_e"] = np.zeros((B, N))
-        self.state["I_i"] = np.zeros((B, N))
+        self.state = {"v": v.astype(dtype)}
+        self.state.update({k: x.astype(dtype) for k, x in self.model.init_state(self.params, v).items()})
+        self.state["I_e"] = np.zeros((B, N), dtype)
+        self.state["I_i"] = np.zeros((B, N), dtype)
         self.state["last_spike"] = np.full((B, N), NEVER, np.int64)
         self.spikes = np.zeros((B, N), dtype=bool)
         p = self.params
@@ -108,13 +109,13 @@ class Population:
         if isinstance(self.model, LIF):
             self._decay_m = np.exp(-dt / p["tau_m"])
         # ring buffers of pending synaptic input; slot ``step % L`` holds what arrives at ``step``
-        self._buf = {r: np.zeros((buffer_length, B, N)) for r in ("exc", "inh")}
+        self._buf = {r: np.zeros((buffer_length, B, N), dtype) for r in ("exc", "inh")}
         self._receptors = [(r, k) for r, k in (("exc", "I_e"), ("inh", "I_i"))
                            if any(pr.receptor == r for pr in self.incoming)]
         for c in self.currents:
             c._reset(B, dt)
         const = [c.amplitude for c in self.currents if c.constant]
-        self._I_const = np.broadcast_to(sum(const, np.zeros(())), (B, N)).copy()
+        self._I_const = np.broadcast_to(sum(const, np.zeros(())), (B, N)).astype(dtype)
         self._varying = [c for c in self.currents if not c.constant]
         self._I_ext = self._I_const.copy()
 

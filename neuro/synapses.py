@@ -281,13 +281,13 @@ class Projection:
         np.add.at(W, (self.j, self.i), self.w)
         return W
 
-    def _prepare(self, dt: float, batch_size: int) -> None:
+    def _prepare(self, dt: float, batch_size: int, dtype=np.float64) -> None:
         """Round delays to steps and reset the dynamic state for ``batch_size`` trials."""
         self.delay_steps = np.round(self.delay / dt).astype(np.int64)
         if self.dynamic:
             S = self.n_synapses
-            self.u = np.broadcast_to(self.U, (batch_size, S)).copy()
-            self.R = np.ones((batch_size, S))
+            self.u = np.broadcast_to(self.U, (batch_size, S)).astype(dtype)
+            self.R = np.ones((batch_size, S), dtype)
             self.last = np.full((batch_size, S), NEVER, np.int64)
 
     def _propagate(self, spikes, buf, step, dt, impl: str) -> None:

@@ -30,6 +30,7 @@ from neuro.backend import array_module, asnumpy, make_rng
 from ._checks import check_choice, warn
 from .base import Rule
 from .intrinsic import IntrinsicPlasticity
+from .stdp import STDP
 from .synapse_index import SynapseIndex
 from .train import activation_function
 
@@ -60,6 +61,15 @@ class ProjectionPlasticity:
         self._shape = (projection.post.n, projection.pre.n)
         # the connectivity of a projection is fixed: index it once
         self.index = SynapseIndex(projection.i, projection.j, projection.pre.n, projection.post.n)
+        # STDP without extra constraints on NumPy weights: call the compiled tick directly (validated here, once)
+        self._kernel = None
+        if isinstance(rule, STDP) and not rule.constraints and isinstance(projection.w, np.ndarray) \
+                and projection.w.dtype.kind == "f":
+            from .stdp_kernels import STDP_SYNAPSES_KERNEL
+
+            self._kernel = STDP_SYNAPSES_KERNEL.cpu
+            self._i = np.ascontiguousarray(projection.i, dtype=np.int64)
+            self._j = np.ascontiguousarray(projection.j, dtype=np.int64)
 
     def __call__(self, net, step: int) -> None:
         proj = self.projection
@@ -68,7 +78,13 @@ class ProjectionPlasticity:
         if step == 0 or self.state is None or self._batch != B:
             self.state = self.rule.init_state(self._shape, batch_size=B, like=proj.w)
             self._batch = B
-        self.rule.step_synapses(proj.w, proj.i, proj.j, pre, post, self.state, index=self.index)
+            st = self.state
+            self._traces = (st["pre_trace"], st["post_trace"], st.get("pre_trace2", st["pre_trace"]),
+                            st.get("post_trace2", st["post_trace"]))
+        if self._kernel is not None:
+            self._kernel(proj.w, self._i, self._j, pre, post, *self._traces, *self.index.arrays, rule=self.rule)
+        else:
+            self.rule.step_synapses(proj.w, proj.i, proj.j, pre, post, self.state, index=self.index)
 
     _batch = None
 

@@ -30,7 +30,14 @@ from ann.nn.ssm import MambaLM
 from ann.nn.transformer import TransformerLM
 from ann.optim import Adam
 from ann.tensor import no_grad
-from ann.text import char_corpus, decode, encode, generate, random_windows, unigram_entropy
+from ann.text import (
+    char_corpus,
+    decode,
+    encode,
+    generate,
+    random_windows,
+    unigram_entropy,
+)
 
 
 def train_char_lm(make_model, steps: int, batch: int = 16, length: int = 48, lr: float = 1e-2, n_chars: int = 120_000, seed: int = 0) -> dict:

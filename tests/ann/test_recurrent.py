@@ -12,18 +12,6 @@ from ann.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, recurre
 from ann.optim import Adam
 from ann.tensor import Tensor
 
-@pytest.fixture
-def one_blas_thread():
-    """Small matrices gain nothing from BLAS threads, and spinning threads on a loaded 2-core machine cost 10x."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 TOL = {np.float64: 1e-8, np.float32: 1e-4}
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
 
@@ -342,7 +330,7 @@ def test_bad_inputs():
         recurrent_scan("lstm", Tensor(np.zeros((2, 1, 8))), Tensor(np.zeros((8, 3))))
 
 
-def test_lstm_learns_delayed_copy(one_blas_thread):
+def test_lstm_learns_delayed_copy():
     """Output the symbol seen ``delay`` steps ago: needs memory; chance is 1 / n_symbols."""
     rng = np.random.default_rng(0)
     n_sym, delay, T, H = 4, 3, 12, 24

@@ -10,18 +10,6 @@ from ann.optim import Adam
 from ann.tensor import Tensor
 
 
-@pytest.fixture
-def one_blas_thread():
-    """Small matrices gain nothing from BLAS threads, and spinning threads on a loaded 2-core machine cost 10x."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 class TorchAttention(torch.nn.Module):
     def __init__(self, q, k, a):
         super().__init__()
@@ -165,13 +153,13 @@ def _reversal_accuracy(cell, steps, length=5, seed=0):
     return (pred == src[:, ::-1]).mean()
 
 
-def test_learns_to_reverse_digits(one_blas_thread):
+def test_learns_to_reverse_digits():
     acc = _reversal_accuracy("gru", steps=150)
     assert acc > 0.8, f"token accuracy {acc:.3f} (chance 0.1)"
 
 
 @pytest.mark.slow
-def test_learns_to_reverse_longer_digits_lstm(one_blas_thread):
+def test_learns_to_reverse_longer_digits_lstm():
     acc = _reversal_accuracy("lstm", steps=600, length=8)
     assert acc > 0.9, f"token accuracy {acc:.3f} (chance 0.1)"
 

@@ -10,8 +10,8 @@ from neuro import LIF, DtWarning, Izhikevich, Network
 from neuro import connectivity as conn
 
 
-def _lsm_like(impl="cpu", seed=7, fused=True, ticks=False):
-    net = Network(dt=0.1, seed=seed, impl=impl, fused=fused)
+def _lsm_like(impl="cpu", seed=7, fused=True, ticks=False, dtype=None):
+    net = Network(dt=0.1, seed=seed, impl=impl, fused=fused, dtype=dtype)
     E = net.population(80, LIF(tau_m=30.0, I_bg=13.5, t_ref=3.0), name="E", v_init=("uniform", 13.5, 15.0))
     I = net.population(20, LIF(tau_m=30.0, I_bg=13.5, t_ref=2.0), name="I", v_init=("uniform", 13.5, 15.0))
     inp = net.poisson(10, rates=40.0, name="in")
@@ -303,3 +303,22 @@ def test_import_neuro_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_float32_state():
+    nets = {}
+    for dtype in ("float32", "float64"):
+        for fused in (True, False):
+            net, m = _lsm_like(fused=fused, dtype=dtype)
+            net.reset(2, seed=3)
+            net.run(60.0)
+            nets[dtype, fused] = (net, m)
+    n32, m32 = nets["float32", True]
+    assert n32["E"].v.dtype == np.float32 and n32.projections[1].u.dtype == np.float32
+    np.testing.assert_array_equal(m32["spikes"].t, nets["float32", False][1]["spikes"].t)  # fused == step by step
+    m64 = nets["float64", True][1]
+    # single precision rounding changes a few spikes at most, not the activity
+    assert abs(m32["spikes"].count.sum() - m64["spikes"].count.sum()) <= 0.05 * m64["spikes"].count.sum()
+    np.testing.assert_allclose(m32["state"].v[:50], m64["state"].v[:50], atol=1e-3)
+    with pytest.raises(TypeError, match="dtype"):
+        Network(dtype="int32")
