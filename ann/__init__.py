@@ -14,7 +14,7 @@ Sub-modules: :mod:`ann.functional` (activations, losses, layer functions),
 :mod:`ann.train`, :mod:`ann.io`.
 """
 
-from . import activations, functional, init, io, losses, nn, optim, train, warnings
+from . import activations, functional, init, io, losses, nn, optim, text, train, warnings
 from .warnings import AnnWarning, NonFiniteLossWarning
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import (
@@ -73,5 +73,6 @@ __all__ = [
     "losses",
     "nn",
     "optim",
+    "text",
     "train",
 ]

@@ -16,8 +16,6 @@ STDP hook: the ratio is the slow-down the rule adds).
 
 from __future__ import annotations
 
-import numpy as np
-
 from neuro import LIF, Network
 
 from plasticity import STDP, attach_to_network
@@ -112,8 +110,3 @@ def run(quick: bool = False) -> list[Result]:
                            repeats=repeats, params=params, target="overhead, ratio as low as possible"))
     return results
 
-
-if __name__ == "__main__":  # pragma: no cover
-    for r in run(quick=True):
-        print(r.line())
-    print(np.__version__)

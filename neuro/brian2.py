@@ -18,7 +18,8 @@ What is translated, trial by trial (one Brian2 network per trial):
 * Izhikevich and AdEx populations, integrated by Brian2 with
   ``method="euler"`` as ours are; their synaptic currents decay exactly in
   the same ``run_regularly`` (one method per group in Brian2);
-* constant injected currents (waveforms raise ``NotImplementedError``);
+* injected currents: constants, and waveforms as ``TimedArray`` (their
+  sample interval must be a multiple of dt);
 * spike sources: their spikes are drawn by our engine's own code (so
   Poisson trains are the same in both engines) and handed to Brian2 as
   ``SpikeGeneratorGroup``;
@@ -144,8 +145,9 @@ def _check_supported(net) -> None:
         if not isinstance(pop.model, (LIF, Izhikevich, AdEx)):
             raise NotImplementedError(f"the Brian2 bridge has no translation of {type(pop.model).__name__}")
         for c in pop.currents:
-            if not c.constant:
-                raise NotImplementedError("the Brian2 bridge translates constant injected currents only, not waveforms")
+            if not c.constant and abs(c._every_steps * net.dt - c.every) > 1e-9 * c.every:
+                raise NotImplementedError("the Brian2 bridge needs waveform sample intervals (every) that are "
+                                          "whole multiples of dt")
     for mon in net.monitors:
         if isinstance(mon, StateMonitor):
             bad = [v for v in mon.variables if v not in _UNITS or v not in mon.source.state]
@@ -175,21 +177,36 @@ def source_spikes(net, n_steps: int) -> dict[str, tuple[np.ndarray, np.ndarray, 
     return out
 
 
+def _injected(pop, trial: int) -> tuple[str, dict]:
+    """Equation of ``I_ext`` (constant currents + one TimedArray per waveform, 0 after its end) and its namespace."""
+    namespace, terms = {}, ""
+    for k, c in enumerate(c for c in pop.currents if not c.constant):
+        values = c.amplitude[trial] if c.amplitude.ndim == 3 and c.amplitude.shape[0] > 1 else c.amplitude.reshape(
+            c.amplitude.shape[-2:])
+        values = np.concatenate([values, np.zeros((1, pop.n))])  # a TimedArray holds its last value
+        name = f"wave_{pop.name}_{k}"
+        namespace[name] = b2.TimedArray(values * b2.nA, dt=c.every * b2.ms, name=name)
+        terms += f" + {name}(t, i)"
+    return f"I_ext = I_const{terms} : amp\nI_const : amp", namespace
+
+
 def _neuron_group(pop, trial: int, dt):
     """A Brian2 NeuronGroup for trial ``trial`` of population ``pop`` (its state at reset)."""
     model, p = pop.model, pop.params
+    ext, namespace = _injected(pop, trial)
+    eqs = {LIF: _LIF_EQS, Izhikevich: _IZH_EQS, AdEx: _ADEX_EQS}[type(model)].replace("I_ext : amp", ext)
     if isinstance(model, LIF):
-        G = b2.NeuronGroup(pop.n, _LIF_EQS, threshold="v > v_th", reset="v = v_reset", refractory="t_ref",
-                           method="exponential_euler", dt=dt, name=f"pop_{pop.name}")
+        G = b2.NeuronGroup(pop.n, eqs, threshold="v > v_th", reset="v = v_reset", refractory="t_ref",
+                           method="exponential_euler", dt=dt, name=f"pop_{pop.name}", namespace=namespace)
         G.run_regularly("I_hold = I_e + I_i", when="before_groups", name=f"hold_{pop.name}")
     elif isinstance(model, Izhikevich):
-        G = b2.NeuronGroup(pop.n, _IZH_EQS, threshold="v >= v_peak", reset="v = c\nu += d", refractory="t_ref",
-                           method="euler", dt=dt, name=f"pop_{pop.name}")
+        G = b2.NeuronGroup(pop.n, eqs, threshold="v >= v_peak", reset="v = c\nu += d", refractory="t_ref",
+                           method="euler", dt=dt, name=f"pop_{pop.name}", namespace=namespace)
         G.a, G.b = p["a"], p["b"]
         G.u = pop.state["u"][trial] * b2.mV
     else:
-        G = b2.NeuronGroup(pop.n, _ADEX_EQS, threshold="v > v_peak", reset="v = v_reset\nw += b",
-                           refractory="t_ref", method="euler", dt=dt, name=f"pop_{pop.name}")
+        G = b2.NeuronGroup(pop.n, eqs, threshold="v > v_peak", reset="v = v_reset\nw += b",
+                           refractory="t_ref", method="euler", dt=dt, name=f"pop_{pop.name}", namespace=namespace)
         G.a = p["a"] * b2.uS
         G.w = pop.state["w"][trial] * b2.nA
     if not isinstance(model, LIF):
@@ -198,7 +215,7 @@ def _neuron_group(pop, trial: int, dt):
     for key, value in p.items():
         if key in _PARAM_UNITS and key not in skip:
             setattr(G, key, value * getattr(b2, _PARAM_UNITS[key]))
-    G.I_ext = np.broadcast_to(pop._I_const[trial], (pop.n,)) * b2.nA
+    G.I_const = np.broadcast_to(pop._I_const[trial], (pop.n,)) * b2.nA
     G.v = pop.state["v"][trial] * b2.mV
     G.I_e, G.I_i = pop.state["I_e"][trial] * b2.nA, pop.state["I_i"][trial] * b2.nA
     return G

@@ -37,9 +37,9 @@ def _run_chunk(K, step0, dt, v, I_e, I_i, last, I_ext, ref_steps, E_L, R, I_bg, 
     L = buf_e.shape[0]
     P = p_pre_off.shape[0]
     M = rec_idx.shape[0]
-    zero = np.zeros(N, v.dtype)  # the empty "previous slot" at the chunk's first step
-    fired = np.empty(N + n_src, np.int64)  # global indices of this step's spikes
-    for b in range(B):
+    for b in numba.prange(B):  # trials are independent (a plain loop unless compiled with parallel=True)
+        zero = np.zeros(N, v.dtype)  # the empty "previous slot" at the chunk's first step
+        fired = np.empty(N + n_src, np.int64)  # global indices of this step's spikes
         vb, Ieb, Iib, lb, Ixb = v[b], I_e[b], I_i[b], last[b], I_ext[b]
         for k in range(K):
             step = step0 + k
@@ -122,6 +122,20 @@ def _run_chunk(K, step0, dt, v, I_e, I_i, last, I_ext, ref_steps, E_L, R, I_bg, 
             bi[n] = 0.0
 
 
+_run_chunk_parallel = None
+
+
+def _parallel_kernel():
+    """:func:`_run_chunk` compiled with ``parallel=True`` (trials on numba's threads), on first use.
+
+    Not cached on disk: numba's cache index would not tell it from the serial version.
+    """
+    global _run_chunk_parallel
+    if _run_chunk_parallel is None:
+        _run_chunk_parallel = numba.njit(nogil=True, parallel=True)(_run_chunk.py_func)
+    return _run_chunk_parallel
+
+
 def eligible(net) -> bool:
     """Whether ``net.run`` can use the fused path."""
     if net.impl != "cpu" or net.hooks or not net.populations:
@@ -202,6 +216,7 @@ def run_fused(net, n_steps: int) -> None:
     K_max = int(max(1, min(2048, _RASTER_BUDGET // max(1, B * max(N, 1)))))
     if len(rec_idx):
         K_max = int(max(1, min(K_max, _RASTER_BUDGET // (B * len(rec_idx) * 8))))
+    kernel = _parallel_kernel() if net.parallel and B > 1 else _run_chunk
     done = 0
     while done < n_steps:
         K = min(K_max, n_steps - done)
@@ -213,7 +228,7 @@ def run_fused(net, n_steps: int) -> None:
         out_spk = np.empty((K, B, N), dtype=bool)
         M = len(rec_idx)
         rec_v, rec_e, rec_i = (np.empty((K, B, M), dtype) for _ in range(3))
-        _run_chunk(K, np.int64(step0), float(net.dt), v, I_e, I_i, last, I_ext, ref_steps, par["E_L"], par["R"],
+        kernel(K, np.int64(step0), float(net.dt), v, I_e, I_i, last, I_ext, ref_steps, par["E_L"], par["R"],
                    par["I_bg"], par["v_th"], par["v_reset"], decay_m, decay_e, decay_i, src_spk, p_pre_off, p_n_pre,
                    p_ptr_off, p_syn_off, p_post_off, p_exc, p_tm_off, indptr, post, w, delay, U, D, F, u, Rr,
                    last_tm, buf_e, buf_i, out_spk, rec_idx, rec_v, rec_e, rec_i)

@@ -25,8 +25,10 @@ State has a leading trial axis: B independent trials of the same network
 advance together. Trial ``b`` draws its randomness from its own generator,
 so a batch equals its trials run one at a time with the same per-trial seeds.
 
-``engine="brian2"`` builds and runs the same network in Brian2 instead
-(:mod:`neuro.brian2`, imported only then).
+``run`` advances many steps per numba call when the network allows it
+(:mod:`neuro.engine`; identical results); ``step`` and hooks go one step at
+a time. ``engine="brian2"`` builds and runs the same network in Brian2
+instead (:mod:`neuro.brian2`, imported only then).
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class Network:
         default for :meth:`reset`.
     impl : ``"cpu"`` (numba kernels, default) or ``"reference"`` (NumPy)
     engine : ``"neuro"`` (this engine) or ``"brian2"`` (default of :meth:`run`)
+    parallel : bool (default False): let the fused path spread the trials of
+        a batch over numba's threads (``NUMBA_NUM_THREADS``); same results
     dtype : floating dtype of the state (v, currents, buffers, synaptic state); default float64.
         Parameters stay float64; float32 halves the memory of large batches.
     fused : bool (default True): let :meth:`run` advance many steps per numba
@@ -81,14 +85,14 @@ class Network:
     """
 
     def __init__(self, dt: float = 0.1, *, seed=None, impl: str = "cpu", engine: str = "neuro", fused: bool = True,
-                 dtype=None):
+                 parallel: bool = False, dtype=None):
         self.dt = check_positive(dt, "dt")
         self.dtype = resolve_dtype(dtype)
         if impl not in IMPLS:
             raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-        self.impl, self.engine, self.fused = impl, engine, bool(fused)
+        self.impl, self.engine, self.fused, self.parallel = impl, engine, bool(fused), bool(parallel)
         self.seed = seed
         self._rng = make_rng(seed)
         self.populations: list[Population] = []
@@ -129,7 +133,11 @@ class Network:
         self.batch_size = None
 
     def __getitem__(self, name: str):
+        """The population, spike source or projection called ``name``."""
         return self._names[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._names
 
     @staticmethod
     def _check_n(n, name="n"):
@@ -197,6 +205,8 @@ class Network:
             rule = "explicit" if (i is not None or j is not None) else None
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        if rule != "explicit" and (i is not None or j is not None):
+            raise ValueError(f"i and j are for rule 'explicit', not {rule!r}")
         rng = self._rng if seed is None else make_rng(seed)
         if autapses is None:
             autapses = pre is not post

@@ -63,6 +63,13 @@ class Population:
             return state[key]
         raise AttributeError(key)
 
+    def __setattr__(self, key, value):  # pop.v = ... writes into the state (after reset)
+        state = self.__dict__.get("state")
+        if state and key in state:
+            state[key][...] = value
+        else:
+            super().__setattr__(key, value)
+
     def _check_v_init(self):
         v = self.v_init
         if v is None or callable(v):

@@ -213,8 +213,8 @@ class Projection:
     ----------
     i, j : int64, presynaptic and postsynaptic index of each synapse
     indptr : int64 (n_pre + 1,), synapses of neuron ``k`` are ``indptr[k]:indptr[k+1]``
-    w : float64, weight (nA; the maximal amplitude ``A`` for dynamic synapses).
-        May be changed in place between steps (plasticity).
+    w : float64, weight (nA; the maximal amplitude ``A`` for dynamic synapses),
+        shared by all trials of a batch. May be changed between steps (plasticity).
     delay : float64, ms (as given); ``delay_steps`` the int64 steps used
     receptor : ``"exc"`` or ``"inh"``: which synaptic current of ``post`` it feeds
     dynamic : bool, Tsodyks-Markram synapses; then ``U, D, F`` (S,) and the

@@ -262,7 +262,7 @@ class ESN:
     def _initial(self, xp, h0: Any, batch: int):
         if h0 is None:
             return xp.zeros((batch, self.units), dtype=self.dtype)
-        h0 = as_float_array(h0, "h0", self.dtype, ndims=(1, 2))
+        h0 = xp.asarray(as_float_array(h0, "h0", self.dtype, ndims=(1, 2)))
         if h0.shape[-1] != self.units or (h0.ndim == 2 and h0.shape[0] not in (1, batch)):
             raise ValueError(f"h0 must have shape (N,) or (B, N) with N = {self.units}, B = {batch}, got {h0.shape}")
         return xp.ascontiguousarray(xp.broadcast_to(h0, (batch, self.units)))

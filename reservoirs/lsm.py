@@ -98,7 +98,9 @@ class LSM:
 
         self.positions_grid = grid_positions(tuple(shape))
         n = len(self.positions_grid)
-        self.frac_inh = check_probability(frac_inh, "frac_inh") if frac_inh > 0 else 0.0
+        if isinstance(frac_inh, bool) or not isinstance(frac_inh, (int, float)) or not 0.0 <= frac_inh < 1.0:
+            raise ValueError(f"frac_inh must be a number in [0, 1), got {frac_inh!r}")
+        self.frac_inh = float(frac_inh)
         self.lam = check_positive(lam, "lam")
         self.params = {k: dict(v) for k, v in (MAASS2002 if params is None else params).items()}
         self.n_inputs = check_int(n_inputs, "n_inputs")

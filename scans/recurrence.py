@@ -139,7 +139,10 @@ def _recurrence_columns(a, b, h0, out, reverse):  # pragma: no cover - compiled
 def _recurrence_cpu(a, b, h0, *, reverse=False):
     """numba fast path on canonical arrays ``a, b: (P, T, Q)``, ``h0: (P, Q)``; returns ``h: (P, T, Q)``."""
     dtype = np.result_type(a, b, h0)
-    a, b, h0 = (np.ascontiguousarray(x, dtype=dtype) for x in (a, b, h0))
+    b, h0 = (np.ascontiguousarray(x, dtype=dtype) for x in (b, h0))
+    a = np.asarray(a, dtype=dtype)
+    if not a.flags.c_contiguous and 0 not in a.strides:
+        a = np.ascontiguousarray(a)  # a broadcast decay (zero strides) is read in place, without a copy
     out = np.empty(b.shape, dtype=dtype)
     if out.size:
         (_recurrence_rows if b.shape[2] == 1 else _recurrence_columns)(a, b, h0, out, bool(reverse))

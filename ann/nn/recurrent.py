@@ -32,8 +32,9 @@ autograd node (:func:`recurrent_scan`) whose forward loop does one
 ``(B, H) @ (H, G*H)`` product and a few fused elementwise operations per step,
 and whose hand-written backward pass (backpropagation through time) runs the
 loop in reverse and forms ``dL/dW_hh`` with one matrix product over all steps.
-The code uses only the NumPy API on the arrays' module, so it runs on CuPy
-arrays as well.
+The loops here use only the NumPy API on the arrays' module, so they run on
+CuPy arrays as well; on NumPy float32/float64 arrays the backward loop runs
+compiled (numba, :mod:`ann.nn.recurrent_cpu`), checked against these loops.
 """
 
 from __future__ import annotations
@@ -255,7 +256,7 @@ def recurrent_scan(kind: str, xproj, w_hh, b_hh=None, h0=None, c0=None, *, impl:
 
     ``impl``: ``"reference"`` (NumPy-API loops; the only choice on CuPy arrays) or
     ``"cpu"`` (the backward loop compiled with numba, :mod:`ann.nn.recurrent_cpu`);
-    None picks ``"cpu"`` for NumPy arrays.
+    None picks ``"cpu"`` for float32/float64 NumPy arrays.
     """
     if kind not in _LOOPS:
         raise ValueError(f"kind must be one of {sorted(_LOOPS)}, got {kind!r}")
@@ -283,12 +284,13 @@ def recurrent_scan(kind: str, xproj, w_hh, b_hh=None, h0=None, c0=None, *, impl:
         if tns is not None and tns.shape != (B, H):
             raise ValueError(f"{name} must have shape (B, H) = ({B}, {H}), got {tns.shape}")
 
+    compiled_ok = xp is np and dtype in (np.float32, np.float64)
     if impl is None:
-        impl = "cpu" if xp is np else "reference"
+        impl = "cpu" if compiled_ok else "reference"
     if impl not in _IMPLS:
         raise ValueError(f"impl must be one of {_IMPLS} or None, got {impl!r}")
-    if impl == "cpu" and xp is not np:
-        raise ValueError("impl='cpu' needs NumPy arrays; CuPy arrays use impl='reference'")
+    if impl == "cpu" and not compiled_ok:
+        raise ValueError(f"impl='cpu' needs float32 or float64 NumPy arrays, got {dtype} {type(xproj.data).__name__}")
     forward, backward = _LOOPS[kind] if impl == "reference" else _cpu_loops(kind)
     c0d = c0.data if n_states == 2 else None
     packed, cache = forward(xp, xproj.data, w_hh.data, None if b_hh is None else b_hh.data, h0.data, c0d)

@@ -40,14 +40,20 @@ RULES = ("hebb", "oja", "sanger", "bcm")
 STREAMS = ("gaussian", "two-patterns", "patches")
 
 
+#: learning rates per stream, scaled down where the inputs carry more power (|x|^2 ~ 8 for the Gaussian
+#: stream, ~ 1 for the two patterns, ~ 64 for the patches); BCM needs its threshold to move faster than
+#: its weights (tau_theta * lr * E[y^2 |x|^2] << 1), hence its smaller rates
+LEARNING_RATES = {
+    "gaussian": {"hebb": 0.002, "oja": 0.005, "sanger": 0.005, "bcm": 0.001},
+    "two-patterns": {"hebb": 0.01, "oja": 0.005, "sanger": 0.005, "bcm": 0.005},
+    "patches": {"hebb": 0.001, "oja": 0.001, "sanger": 0.001, "bcm": 0.0001},
+}
+
+
 def _make_rule(name: str, stream: str):
-    if name == "hebb":
-        return P.Hebb(lr=0.002 if stream != "two-patterns" else 0.01)
-    if name == "oja":
-        return P.Oja(lr=0.005)
-    if name == "sanger":
-        return P.Sanger(lr=0.005)
-    return P.BCM(lr=0.0005 if stream == "patches" else 0.005, tau_theta=20.0)  # patches have |x|^2 ~ 64
+    lr = LEARNING_RATES[stream][name]
+    return {"hebb": P.Hebb, "oja": P.Oja, "sanger": P.Sanger}[name](lr=lr) if name != "bcm" else \
+        P.BCM(lr=lr, tau_theta=20.0)
 
 
 def _activation(name: str):

@@ -326,6 +326,10 @@ def test_bad_inputs():
         GRU(3, 4, dropout=1.5)
     with pytest.raises(ValueError, match="kind"):
         recurrent_scan("elman", Tensor(np.zeros((2, 1, 3))), Tensor(np.zeros((3, 3))))
+    with pytest.raises(ValueError, match="impl"):
+        recurrent_scan("gru", Tensor(np.zeros((2, 1, 9))), Tensor(np.zeros((9, 3))), impl="cuda")
+    with pytest.raises(ValueError, match="at least one time step"):
+        lstm(np.zeros((2, 0, 3), np.float32))
     with pytest.raises(ValueError, match="w_hh"):
         recurrent_scan("lstm", Tensor(np.zeros((2, 1, 8))), Tensor(np.zeros((8, 3))))
 

@@ -126,3 +126,27 @@ def test_izhikevich_and_adex_populations_match_brian2(model, I):
     np.testing.assert_array_equal(so.t, sr.t)
     for var in sto.variables:
         np.testing.assert_allclose(getattr(sto, var), getattr(stre, var), rtol=1e-7, atol=1e-7)
+
+
+def test_current_waveforms_match_brian2_timed_arrays():
+    rng = np.random.default_rng(8)
+    wave = rng.uniform(4.0, 22.0, (2, 40, 5))  # (B, T, N), 2.5-ms samples, then off
+
+    def build():
+        net = Network(dt=0.1, seed=1)
+        pop = net.population(5, LIF(tau_m=10.0, v_reset=0.0, t_ref=1.0, I_bg=5.0), v_init=0.0)
+        net.inject(pop, wave, every=2.5)
+        net.inject(pop, np.linspace(0.0, 2.0, 5))
+        return net, net.monitor_spikes(pop), net.monitor_state(pop, "v", every=0.5)
+
+    ours, so, sto = build()
+    ref, sr, stre = build()
+    ours.reset(2)
+    ref.reset(2)
+    ours.run(120.0)
+    ref.run(120.0, engine="brian2")
+    assert so.count.sum() > 20
+    np.testing.assert_array_equal(so.t, sr.t)
+    np.testing.assert_array_equal(so.i, sr.i)
+    np.testing.assert_allclose(sto.v, stre.v, rtol=1e-9, atol=1e-9)
+    assert np.all(sto.v[-20:] < 10.0)  # after the waveform ends: I_bg + constant only (v_inf <= 7 mV)

@@ -227,6 +227,8 @@ def test_bad_input_errors():
         net.connect(a, a, i=[0], j=[5])
     with pytest.raises(ValueError, match="rule"):
         net.connect(a, a, "random")
+    with pytest.raises(ValueError, match="explicit"):
+        net.connect(a, a, "fixed_probability", p=0.1, i=[0], j=[1])
     with pytest.raises(ValueError, match="delay must be >= 0"):
         net.connect(a, a, i=[0], j=[1], delay=-1.0)
     with pytest.raises(ValueError, match="U, D and F"):
@@ -260,6 +262,8 @@ def test_bad_input_errors():
         net.run(1.0)
     net.reset(2)
     net.run(1.0)
+    a.v = 3.0  # writes into the state
+    assert np.all(a.state["v"] == 3.0)
 
 
 def test_dt_larger_than_a_time_constant_warns():
@@ -322,3 +326,18 @@ def test_float32_state():
     np.testing.assert_allclose(m32["state"].v[:50], m64["state"].v[:50], atol=1e-3)
     with pytest.raises(TypeError, match="dtype"):
         Network(dtype="int32")
+
+
+@pytest.mark.slow  # compiling the parallel kernel takes ~20 s
+def test_parallel_trials_equal_serial():
+    a, ma = _lsm_like(ticks=True)
+    a.parallel = True
+    b, mb = _lsm_like(ticks=True)
+    a.reset(3, seed=2)
+    b.reset(3, seed=2)
+    a.run(100.0)
+    b.run(100.0)
+    assert ma["spikes"].count.sum() > 100
+    np.testing.assert_array_equal(ma["spikes"].t, mb["spikes"].t)
+    np.testing.assert_array_equal(ma["spikes"].trial, mb["spikes"].trial)
+    np.testing.assert_array_equal(ma["state"].v, mb["state"].v)

@@ -90,18 +90,22 @@ def test_hooks_every_k_ticks_and_external_callable_input():
 
 def test_readout_in_simulator_equals_standalone_run_and_weight_matrix():
     rng = np.random.default_rng(0)
-    x = (rng.random((2, 50, 6)) < 0.1).astype(float)
+    x1 = (rng.random((2, 50, 4)) < 0.1).astype(float)
+    x2 = (rng.random((2, 50, 6)) < 0.1).astype(float)
     W = rng.normal(size=(3, 6))
-    standalone = RateReadout(6, 3, tau=5.0, dt=0.1, W=W).run(x)
-    src = Recorder(6)
+    M = rng.normal(size=(6, 4)) * 1e-3
+    # standalone: rd's rates r1 feed rd2 through M in the same tick (rd comes first)
+    r1 = RateReadout(4, 4, tau=5.0, dt=0.1, W=np.eye(4)).run(x1)
+    expected = RateReadout(6, 3, tau=5.0, dt=0.1, W=W).run(x2 + r1 @ M.T)
     sim = Simulator(dt=0.1)
-    sim.add("rd", RateReadout(4, 3, tau=5.0, dt=0.1, W=W[:, :4]))
+    sim.add("rd", RateReadout(4, 1, tau=5.0, dt=0.1))
     sim.add("rd2", RateReadout(6, 3, tau=5.0, dt=0.1, W=W))
-    sim.connect("rd.r", "rd2.x", weight=np.zeros((6, 4)))  # a matrix connection (contributes zero)
+    sim.connect("rd.r", "rd2.x", weight=M)  # target = M @ source
     mon = sim.monitor("rd2.y")
     sim.reset(2)
-    sim.run(5.0, inputs={"rd2.x": x, "rd.x": x[:, :, :4]})
-    np.testing.assert_allclose(mon.values.transpose(1, 0, 2), standalone, rtol=1e-12)
+    sim.run(5.0, inputs={"rd2.x": x2, "rd.x": x1})
+    np.testing.assert_allclose(mon.values.transpose(1, 0, 2), expected, rtol=1e-12)
+    assert np.abs(r1 @ M.T).max() > 0.01  # the connection mattered
     # the filtered input of a constant 0/1 train estimates its rate (Hz)
     r = RateReadout(1, 1, tau=10.0, dt=0.1).run(np.ones((1, 2000, 1)))
     assert r[0, -1, 0] == pytest.approx(10000.0 / (1 - np.exp(-0.01)) * 1e-2, rel=1e-6)
