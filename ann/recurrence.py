@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scans.recurrence import linear_recurrence as scan_recurrence
+from scans import linear_recurrence as scan_recurrence
 
 from .tensor import Tensor, as_tensor, make_op
 

@@ -23,7 +23,7 @@ Per tick of length :math:`\Delta t` (``dt``, ms), in this order:
    with :math:`S \in \{0, 1\}` the spikes of this tick. Additive weight
    dependence: :math:`f_\pm = 1` and the weights are clipped to
    :math:`[w_{min}, w_{max}]` after the step (hard bounds; a bound may be
-   ``None``). Multiplicative (soft bounds, van Rossum et al. 2000; Gütig et
+   ``None``). Multiplicative (soft bounds; Rubin, Lee & Sompolinsky 2001, Gütig et
    al. 2003 with :math:`\mu = 1`): :math:`f_+ = w_{max} - W`,
    :math:`f_- = W - w_{min}`;
 3. traces jump on this tick's spikes: all-to-all :math:`x \leftarrow \tilde x + S^{pre}`
@@ -124,7 +124,7 @@ class STDP(Rule):
 
     @classmethod
     def pfister_gerstner(cls, **overrides) -> "STDP":
-        """The triplet rule with Pfister & Gerstner's (2006) all-to-all visual-cortex fit (Table 4).
+        """The triplet rule with Pfister & Gerstner's (2006) all-to-all fit to visual-cortex data.
 
         :math:`A_2^+ = 5\\times10^{-10}`, :math:`A_3^+ = 6.2\\times10^{-3}`,
         :math:`A_2^- = 7\\times10^{-3}`, :math:`A_3^- = 2.3\\times10^{-4}`,

@@ -302,3 +302,14 @@ def test_synapse_lists_reject_non_local_rules_and_row_constraints():
         P.Oja(constraints=[P.RowNorm()]).step_synapses(w, i, j, np.ones(2), np.ones(1))
     with pytest.raises(ValueError, match="pre_index and post_index"):
         P.Oja().delta_synapses(w, i[:1], j, np.ones(2), np.ones(1))
+
+
+def test_normalizations_leave_degenerate_rows_alone():
+    W = np.array([[0.0, 0.0, 0.0], [3.0, 4.0, 0.0], [1.0, -1.0, 0.0]])
+    P.RowNorm().project(W)
+    np.testing.assert_allclose(W[0], 0.0)
+    np.testing.assert_allclose(W[1], [0.6, 0.8, 0.0])
+    V = np.array([[1.0, -1.0], [1.0, 3.0]])
+    P.SumNorm(2.0).project(V)
+    np.testing.assert_allclose(V, [[1.0, -1.0], [0.5, 1.5]])  # a zero-sum row cannot be rescaled
+    assert np.all(np.isfinite(W)) and np.all(np.isfinite(V))

@@ -1,11 +1,17 @@
 """The CUDA scans (block_scan.cu) and their host-side hierarchical launch (scans/gpu.py).
 
-Without a GPU the host logic is still checked: the launchers are driven by
-a NumPy emulation of the kernel's contract (one call per thread block:
-scan a tile, write its total and/or its inclusive scan with a carry in
-front), so the multi-level reduce / scan-the-sums / scan-with-carries scheme
-is tested on lengths that need one, two and three levels. The ``gpu`` tests
-run the real kernels against the NumPy reference where a GPU exists.
+Without a GPU both halves are still checked:
+
+* the host logic, driven by a NumPy emulation of the kernel's contract (one
+  call per thread block: scan a tile, write its total and/or its inclusive
+  scan with a carry in front), on lengths that need one, two and three levels;
+* the kernel source itself, compiled for the CPU by ``cuda_on_cpu.cpp`` (each
+  CUDA thread a std::thread, ``__syncthreads`` a barrier) and driven by the
+  same host code: the shared-memory up-sweep / down-sweep with its padding,
+  the tile edges, the carries and both dtypes.
+
+The ``gpu`` tests run the real kernels against the NumPy reference where a
+GPU exists.
 """
 
 from __future__ import annotations
