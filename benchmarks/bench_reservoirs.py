@@ -6,6 +6,9 @@ ESN is built from those very matrices (``ESN.from_weights``), and the states
 are checked equal before timing. Both run with one BLAS thread (the machine's
 cores are shared, and ReservoirPy's step is single-threaded).
 
+Each ESN comparison is made twice: with the default single thread, and with
+the opt-in ``threads=2`` (rows of each step shared between two cores).
+
 * single sequence, T = 10,000 (quick: 2,000);
 * 32 sequences of T = 2,000 (quick: 8 x 500) at once: ours as one batched
   run (matrix-matrix per step), ReservoirPy's ``run`` on the ``(B, T, F)``
@@ -69,31 +72,36 @@ def run(quick: bool = False) -> list[Result]:
             peer.reset()
             return peer.run(u)
 
-        params = {"units": units, "connectivity": 0.1, "T": T_single, "dtype": "float64", "max_abs_state_diff": err}
-        results.append(
-            compare(
-                f"ESN.run single sequence N={units} T={T_single}", lambda: esn.run(u), peer_single,
-                ours_label="reservoirs.ESN.run (numba CSR)", peer_label="reservoirpy 0.4.2 Reservoir.run",
-                repeats=3 if quick else 5, params=params, target="ratio <= 0.5 (>= 2x faster)",
+        threaded = ESN.from_weights(peer.W, peer.Win.toarray(), np.full(units, peer.bias, dtype=np.float64), threads=2)
+        for model, label in ((esn, "1 thread (default)"), (threaded, "threads=2 (opt-in)")):
+            params = {"units": units, "connectivity": 0.1, "T": T_single, "dtype": "float64",
+                      "max_abs_state_diff": err, "threads": model.threads}
+            results.append(
+                compare(
+                    f"ESN.run single sequence N={units} T={T_single}, {label}", lambda m=model: m.run(u), peer_single,
+                    ours_label=f"reservoirs.ESN.run (numba CSR, {label})", peer_label="reservoirpy 0.4.2 Reservoir.run",
+                    repeats=3 if quick else 5, params=params, target="ratio <= 0.5 (>= 2x faster)",
+                )
             )
-        )
         ub = rng.uniform(-1, 1, (B, T_batch, 1))
-        esn.run(ub[:2, :5])  # compile (or load) the batched kernel outside the timing
 
         def peer_batch():
             peer.reset()
             return peer.run(ub)
 
-        params = {"units": units, "connectivity": 0.1, "B": B, "T": T_batch, "dtype": "float64"}
-        results.append(
-            compare(
-                f"ESN.run {B} sequences batched N={units} T={T_batch}", lambda: esn.run(ub), peer_batch,
-                ours_label="reservoirs.ESN.run batched (numba CSR x dense)",
-                peer_label="reservoirpy 0.4.2 Reservoir.run on (B, T, F)",
-                repeats=1 if not quick else 2, warmup=0 if not quick else 1, params=params,
-                target="ratio <= 0.1 (>= 10x throughput)",
+        for model, label in ((esn, "1 thread (default)"), (threaded, "threads=2 (opt-in)")):
+            model.run(ub[:2, :5])  # compile (or load) the batched kernel outside the timing
+            params = {"units": units, "connectivity": 0.1, "B": B, "T": T_batch, "dtype": "float64",
+                      "threads": model.threads}
+            results.append(
+                compare(
+                    f"ESN.run {B} sequences batched N={units} T={T_batch}, {label}", lambda m=model: m.run(ub),
+                    peer_batch, ours_label=f"reservoirs.ESN.run batched (numba CSR x dense, {label})",
+                    peer_label="reservoirpy 0.4.2 Reservoir.run on (B, T, F)",
+                    repeats=1 if not quick else 2, warmup=0 if not quick else 1, params=params,
+                    target="ratio <= 0.1 (>= 10x throughput)",
+                )
             )
-        )
     results.append(_lsm(quick))
     return results
 

@@ -91,6 +91,8 @@ class ESN:
         ``W_in`` (``W_fb``) at the first call that shows the input (output) width.
     dtype : floating dtype of the weights and states (float64 by default).
     input_dim : int, optional; draws ``W_in`` now instead of at the first call (needed for :attr:`ports`).
+    threads : int, CPU threads sharing each step's rows in :meth:`run` (default 1; more helps on idle
+        cores only; the states are the same).
 
     Besides standalone use, an ESN is a component of :class:`neuro.Simulator`
     (``reset``/``step``/``ports``: input port ``"u"`` ``(B, F)``, output ports
@@ -114,6 +116,7 @@ class ESN:
         seed: Any = None,
         dtype: Any = None,
         input_dim: int | None = None,
+        threads: int = 1,
     ):
         units = check_int(units, "units")
         radius = check_positive(spectral_radius, "spectral_radius")
@@ -124,7 +127,7 @@ class ESN:
         W = random_sparse(units, connectivity=connectivity, spectral_radius=radius, seed=w_rng, dtype=dtype)
         bias_scaling = check_positive(bias_scaling, "bias_scaling", allow_zero=True)
         bias = bernoulli_matrix((units,), scaling=bias_scaling, seed=bias_rng, dtype=dtype)
-        self._setup(W, None, bias, None, leak_rate, activation, ridge, dtype)
+        self._setup(W, None, bias, None, leak_rate, activation, ridge, dtype, threads)
         self.feedback = bool(feedback)
         scaling = np.asarray(input_scaling, dtype=np.float64)
         if scaling.ndim > 1 or not np.all(np.isfinite(scaling)):
@@ -149,6 +152,7 @@ class ESN:
         ridge: float = 1e-6,
         W_fb: Any = None,
         dtype: Any = None,
+        threads: int = 1,
     ) -> "ESN":
         """An ESN with user-supplied matrices.
 
@@ -182,13 +186,14 @@ class ESN:
                 raise ValueError(f"W_fb must have shape (N, O) with N = {n}, got {W_fb.shape}")
         _warn_radius(_spectral_radius(W) if n else 0.0, "the spectral radius of W")
         self = cls.__new__(cls)
-        self._setup(W, W_in, bias, W_fb, leak_rate, activation, ridge, dtype)
+        self._setup(W, W_in, bias, W_fb, leak_rate, activation, ridge, dtype, threads)
         self.feedback = W_fb is not None
         self.input_scaling = None
         self.spectral_radius = None
         return self
 
-    def _setup(self, W, W_in, bias, W_fb, leak_rate, activation, ridge, dtype):
+    def _setup(self, W, W_in, bias, W_fb, leak_rate, activation, ridge, dtype, threads):
+        self.threads = check_int(threads, "threads")
         W.sort_indices()
         self.W = W
         self.W_in = W_in
@@ -295,7 +300,7 @@ class ESN:
             target = out[0, t0:t1][None] if B == 1 else None
             res = call(
                 "esn_recurrence", indptr, indices, data, xp.ascontiguousarray(drive), x,
-                leak=self.leak_rate, activation=self.activation, impl=impl, out=target,
+                leak=self.leak_rate, activation=self.activation, impl=impl, out=target, threads=self.threads,
             )
             if target is None:
                 out[:, t0:t1] = res

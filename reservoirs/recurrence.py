@@ -59,11 +59,12 @@ def _check(indptr, indices, data, drive, x0):
         raise ValueError(f"indices and data must have the same shape, got {indices.shape} and {data.shape}")
 
 
-def esn_recurrence_reference(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None):
+def esn_recurrence_reference(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=1):
     """States ``(B, T, N)`` of the recurrence; ``drive`` ``(B, T, N)``, ``x0`` ``(B, N)``, ``leak`` in (0, 1].
 
     ``activation`` is a name in :data:`ACTIVATIONS` or a callable acting
-    elementwise on arrays; ``out`` ``(B, T, N)`` may receive the states.
+    elementwise on arrays; ``out`` ``(B, T, N)`` may receive the states;
+    ``threads`` is accepted for a common signature and ignored.
     """
     _check(indptr, indices, data, drive, x0)
     xp = array_module(drive, x0, data)
@@ -210,17 +211,83 @@ def _run_batch(indptr, indices, data, drive, x0, leak, code, out):
         x, y = y, x
 
 
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath={"contract"})
+def _run_single_parallel(indptr, indices, data, drive, x0, leak, code, out):
+    # as _run_single, the rows of each step shared among threads (same arithmetic, same result)
+    T, n = drive.shape
+    keep = 1.0 - leak
+    x = x0
+    for t in range(T):
+        y = out[t]
+        for i in numba.prange(n):
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            a4 = 0.0
+            a5 = 0.0
+            a6 = 0.0
+            a7 = 0.0
+            k = indptr[i]
+            end = indptr[i + 1]
+            while k + 8 <= end:
+                a0 += data[k] * x[indices[k]]
+                a1 += data[k + 1] * x[indices[k + 1]]
+                a2 += data[k + 2] * x[indices[k + 2]]
+                a3 += data[k + 3] * x[indices[k + 3]]
+                a4 += data[k + 4] * x[indices[k + 4]]
+                a5 += data[k + 5] * x[indices[k + 5]]
+                a6 += data[k + 6] * x[indices[k + 6]]
+                a7 += data[k + 7] * x[indices[k + 7]]
+                k += 8
+            while k < end:
+                a0 += data[k] * x[indices[k]]
+                k += 1
+            y[i] = (((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))) + drive[t, i]
+        _activate(y, x, keep, leak, code)
+        x = y
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath={"contract"})
+def _run_batch_parallel(indptr, indices, data, drive, x0, leak, code, out):
+    # as _run_batch, rows shared among threads; each row accumulates in its own row of y
+    T, n, B = drive.shape
+    keep = 1.0 - leak
+    x = np.ascontiguousarray(x0.T)
+    y = np.empty_like(x)
+    for t in range(T):
+        for i in numba.prange(n):
+            for b in range(B):
+                y[i, b] = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                c = indices[k]
+                v = data[k]
+                for b in range(B):
+                    y[i, b] += v * x[c, b]
+            for b in range(B):
+                y[i, b] += drive[t, i, b]
+        _activate(y.reshape(-1), x.reshape(-1), keep, leak, code)
+        for b in numba.prange(B):
+            for i in range(n):
+                out[b, t, i] = y[i, b]
+        x, y = y, x
+
+
 def index_dtype(n: int) -> np.dtype:
     """Column-index dtype of the CPU kernels for ``n`` units: unsigned (no negative-index
     wraparound test per load), and 16-bit when it fits (less memory to stream per step)."""
     return np.dtype(np.uint16) if n <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
 
 
-def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None):
+def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=1):
     """The numba fast path; same contract as :func:`esn_recurrence_reference` (named activations only).
 
     ``out`` (``(B, T, N)``, C-contiguous, the dtype of ``drive``) may be
     given to write the states in place, e.g. a slice of a larger array.
+    ``threads > 1`` shares the rows of every step among that many threads
+    (numba ``prange``; at most ``numba.config.NUMBA_NUM_THREADS``): worth it
+    on idle cores (each core's cache then holds part of ``W``), harmful on
+    busy ones, hence off by default.
     """
     _check(indptr, indices, data, drive, x0)
     if callable(activation) or activation not in ACTIVATIONS:
@@ -237,10 +304,21 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape {drive.shape}")
     leak = dtype.type(leak)
     code = ACTIVATIONS[activation]
-    if drive.shape[0] == 1:
-        _run_single(indptr, indices, data, drive[0], x0[0], leak, code, out[0])
-    else:
-        _run_batch(indptr, indices, data, np.ascontiguousarray(drive.transpose(1, 2, 0)), x0, leak, code, out)
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+    threads = min(int(threads), numba.config.NUMBA_NUM_THREADS)
+    single, batch = (_run_single, _run_batch) if threads == 1 else (_run_single_parallel, _run_batch_parallel)
+    previous = numba.get_num_threads()
+    if threads > 1:
+        numba.set_num_threads(threads)
+    try:
+        if drive.shape[0] == 1:
+            single(indptr, indices, data, drive[0], x0[0], leak, code, out[0])
+        else:
+            batch(indptr, indices, data, np.ascontiguousarray(drive.transpose(1, 2, 0)), x0, leak, code, out)
+    finally:
+        if threads > 1:
+            numba.set_num_threads(previous)
     return out
 
 

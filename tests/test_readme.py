@@ -1,4 +1,4 @@
-"""README.md's python snippets run as written, in order, in one namespace per file."""
+"""The python snippets of README.md and of the guides in docs/guide/ run as written, in order, one namespace per file."""
 
 import os
 import re
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md"]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs" / "guide").glob("*.md"))]
 
 
 def _blocks(path: Path) -> list[str]:
@@ -18,14 +18,16 @@ def _blocks(path: Path) -> list[str]:
 def test_snippets_run(path, tmp_path, monkeypatch):
     blocks = _blocks(path)
     assert blocks, f"{path.name} has no python snippets"
+    from threadpoolctl import threadpool_limits  # small matrices: one BLAS thread is fastest and steady
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace: dict = {"__name__": "__readme__"}
-    for i, code in enumerate(blocks):
-        try:
-            exec(compile(code, f"{path.name}[block {i}]", "exec"), namespace)
-        except Exception as exc:  # name the block that failed
-            raise AssertionError(f"{path.name} python block {i} failed:\n{code}") from exc
+    with threadpool_limits(limits=1, user_api="blas"):
+        for i, code in enumerate(blocks):
+            try:
+                exec(compile(code, f"{path.name}[block {i}]", "exec"), namespace)
+            except Exception as exc:  # name the block that failed
+                raise AssertionError(f"{path.name} python block {i} failed:\n{code}") from exc
 
 
 def test_readme_commands_match_ci():

@@ -113,3 +113,16 @@ def test_tanh_scalar_matches_numpy():
                         [0.0, -0.0, 1e-300, -1e-20, 19.999, 20.0, -20.0, 700.0, -np.inf, np.inf]])
     np.testing.assert_allclose(apply(x), np.tanh(x), rtol=0, atol=4e-15)
 
+
+
+@pytest.mark.parametrize("B", [1, 6])
+def test_threaded_kernels_give_identical_states(B):
+    W, drive, x0 = _problem(B, T=40, N=120)
+    one = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, leak=0.6)
+    two = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, leak=0.6, threads=2)
+    np.testing.assert_array_equal(one, two)
+    esn = ESN.from_weights(W, np.eye(120)[:, :3], threads=2, leak_rate=0.6)
+    u = np.random.default_rng(3).uniform(-1, 1, (B, 30, 3))
+    np.testing.assert_array_equal(esn.run(u), ESN.from_weights(W, np.eye(120)[:, :3], leak_rate=0.6).run(u))
+    with pytest.raises(ValueError, match="threads"):
+        esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, threads=0)
