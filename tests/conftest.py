@@ -1,8 +1,32 @@
-"""Shared test configuration: tests marked ``gpu`` are skipped where no CUDA GPU is usable."""
+"""Shared test configuration.
+
+* Tests marked ``gpu`` are skipped, with the reason, where no CUDA GPU is usable.
+* BLAS (and PyTorch's intra-op pool) run single-threaded for the whole session:
+  the tests use small matrices, where a second thread only adds spinning and,
+  on a loaded 2-core machine, slows small solves down by orders of magnitude.
+"""
 
 import pytest
+from threadpoolctl import threadpool_limits
 
 from neuro.backend import cupy_status
+
+_blas_limit = None
+
+
+def pytest_configure(config):
+    global _blas_limit
+    _blas_limit = threadpool_limits(limits=1, user_api="blas")
+    try:
+        import torch
+    except ImportError:  # the reference is only needed by the tests that use it
+        return
+    torch.set_num_threads(1)
+
+
+def pytest_unconfigure(config):
+    if _blas_limit is not None:
+        _blas_limit.restore_original_limits()
 
 
 def pytest_collection_modifyitems(config, items):

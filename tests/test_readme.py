@@ -18,16 +18,14 @@ def _blocks(path: Path) -> list[str]:
 def test_snippets_run(path, tmp_path, monkeypatch):
     blocks = _blocks(path)
     assert blocks, f"{path.name} has no python snippets"
-    from threadpoolctl import threadpool_limits  # small matrices: one BLAS thread is fastest and steady
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace: dict = {"__name__": "__readme__"}
-    with threadpool_limits(limits=1, user_api="blas"):
-        for i, code in enumerate(blocks):
-            try:
-                exec(compile(code, f"{path.name}[block {i}]", "exec"), namespace)
-            except Exception as exc:  # name the block that failed
-                raise AssertionError(f"{path.name} python block {i} failed:\n{code}") from exc
+    for i, code in enumerate(blocks):
+        try:
+            exec(compile(code, f"{path.name}[block {i}]", "exec"), namespace)
+        except Exception as exc:  # name the block that failed
+            raise AssertionError(f"{path.name} python block {i} failed:\n{code}") from exc
 
 
 def test_readme_commands_match_ci():
