@@ -158,6 +158,17 @@ def _fold_h0(a, b, h0, t0, time_axis):
     return b
 
 
+def _blelloch_over_time(xp, op, a, b, reverse: bool):
+    """Blelloch scan of ``op`` on ``(a, b)`` pairs laid out ``(P, T, ...)``; returns the ``b`` part, ``(P, T, ...)``."""
+    leaves = (xp.moveaxis(a, 1, 0), xp.moveaxis(b, 1, 0))
+    if reverse:
+        leaves = tuple(x[::-1] for x in leaves)
+    h = blelloch(op, leaves, True)[1]
+    if reverse:
+        h = h[::-1]
+    return xp.ascontiguousarray(xp.moveaxis(h, 0, 1))
+
+
 def _recurrence_reference(a, b, h0, *, reverse=False):
     """Blelloch scan of ``ops.affine``; same arguments and result as :func:`_recurrence_cpu`."""
     xp = array_module(a, b, h0)
@@ -165,13 +176,7 @@ def _recurrence_reference(a, b, h0, *, reverse=False):
     if T == 0 or b.size == 0:
         return xp.empty(b.shape, dtype=xp.result_type(a, b, h0))
     b = _fold_h0(a, b, h0, T - 1 if reverse else 0, 1)
-    leaves = (xp.moveaxis(a, 1, 0), xp.moveaxis(b, 1, 0))
-    if reverse:
-        leaves = tuple(x[::-1] for x in leaves)
-    h = blelloch(ops.affine, leaves, True)[1]
-    if reverse:
-        h = h[::-1]
-    return xp.ascontiguousarray(xp.moveaxis(h, 0, 1))
+    return _blelloch_over_time(xp, ops.affine, a, b, reverse)
 
 
 register(
@@ -309,13 +314,7 @@ def _matrix_reference(A, b, h0, *, reverse=False):
     t0 = T - 1 if reverse else 0
     b = xp.array(b, dtype=xp.result_type(A, b, h0), copy=True)
     b[:, t0] += (A[:, t0] @ h0[..., None])[..., 0]
-    leaves = (xp.moveaxis(A, 1, 0), xp.moveaxis(b, 1, 0))
-    if reverse:
-        leaves = tuple(x[::-1] for x in leaves)
-    h = blelloch(ops.matrix_affine, leaves, True)[1]
-    if reverse:
-        h = h[::-1]
-    return xp.ascontiguousarray(xp.moveaxis(h, 0, 1))
+    return _blelloch_over_time(xp, ops.matrix_affine, A, b, reverse)
 
 
 register(
