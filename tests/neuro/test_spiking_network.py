@@ -1,6 +1,5 @@
 """The engine: batched trials, monitors, inputs, connectivity, bad input and the dt warning."""
 
-
 import numpy as np
 import pytest
 
