@@ -146,3 +146,13 @@ def test_no_grad_call_uses_fused_kernel_with_same_numbers():
         fast = selective_scan(**case, delta_softplus=True)
     slow = selective_scan(**{k: Tensor(v, requires_grad=True) for k, v in case.items()}, delta_softplus=True)
     np.testing.assert_allclose(fast.numpy(), slow.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_float32_polynomial_exp_is_within_float32_rounding():
+    from ann.ssm_kernel import _exp_float32
+
+    x = np.linspace(-87.0, 88.0, 200_001, dtype=np.float32)
+    out, bits = np.empty_like(x), np.empty(x.size, dtype=np.int32)
+    _exp_float32(x, out, bits)
+    exact = np.exp(x.astype(np.float64))
+    assert np.max(np.abs(out - exact) / exact) < 2e-7  # float32 epsilon is 1.2e-7
