@@ -21,6 +21,7 @@ import numpy as np
 
 from .monitors import StateMonitor
 from .neurons import LIF
+from .synapses import tm_spike
 
 __all__ = ["eligible", "run_fused"]
 
@@ -96,16 +97,7 @@ def _run_chunk(K, step0, dt, v, I_e, I_i, last, I_ext, ref_steps, E_L, R, I_bg, 
                         sg = p_syn_off[p] + s
                         amp = w[sg]
                         if tm_off >= 0:
-                            t = tm_off + s
-                            isi = (step - last_tm[b, t]) * dt
-                            u_old = u[b, t]
-                            R_old = Rr[b, t]
-                            R_new = 1.0 + (R_old - u_old * R_old - 1.0) * np.exp(-isi / D[t])
-                            u_new = U[t] + u_old * (1.0 - U[t]) * np.exp(-isi / F[t])
-                            u[b, t] = u_new
-                            Rr[b, t] = R_new
-                            last_tm[b, t] = step
-                            amp = amp * u_new * R_new
+                            amp = amp * tm_spike(U, D, F, u, Rr, last_tm, b, tm_off + s, step, dt)
                         slot = (step + delay[sg]) % L
                         tgt = p_post_off[p] + post[sg]
                         if p_exc[p]:

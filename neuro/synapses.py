@@ -114,6 +114,25 @@ def propagate_tm_reference(spikes, indptr, post, w, delay, U, D, F, u, R, last, 
     np.add.at(buf, (slot, trial, post[syn]), w[syn] * u_new * R_new)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def tm_spike(U, D, F, u, R, last, b, s, step, dt):
+    """A spike at tick ``step`` on Tsodyks-Markram synapse ``s`` of trial ``b``; returns ``u_n R_n``.
+
+    With ``isi`` the time since the synapse's last spike (ms):
+    ``R_n = 1 + (R - u R - 1) exp(-isi / D)`` (from the old ``u``) and
+    ``u_n = U + u (1 - U) exp(-isi / F)``; ``u``, ``R`` and ``last`` are updated in place.
+    """
+    isi = (step - last[b, s]) * dt
+    u_old = u[b, s]
+    R_old = R[b, s]
+    R_new = 1.0 + (R_old - u_old * R_old - 1.0) * np.exp(-isi / D[s])
+    u_new = U[s] + u_old * (1.0 - U[s]) * np.exp(-isi / F[s])
+    u[b, s] = u_new
+    R[b, s] = R_new
+    last[b, s] = step
+    return u_new * R_new
+
+
 @numba.njit(cache=True, nogil=True)
 def _propagate_tm_loop(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf, step, dt):
     L = buf.shape[0]
@@ -122,15 +141,8 @@ def _propagate_tm_loop(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf,
         for i in range(n_pre):
             if spikes[b, i]:
                 for s in range(indptr[i], indptr[i + 1]):
-                    isi = (step - last[b, s]) * dt
-                    u_old = u[b, s]
-                    R_old = R[b, s]
-                    R_new = 1.0 + (R_old - u_old * R_old - 1.0) * np.exp(-isi / D[s])
-                    u_new = U[s] + u_old * (1.0 - U[s]) * np.exp(-isi / F[s])
-                    u[b, s] = u_new
-                    R[b, s] = R_new
-                    last[b, s] = step
-                    buf[(step + delay[s]) % L, b, post[s]] += w[s] * u_new * R_new
+                    efficacy = tm_spike(U, D, F, u, R, last, b, s, step, dt)
+                    buf[(step + delay[s]) % L, b, post[s]] += w[s] * efficacy
 
 
 def propagate_tm_cpu(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf, step, dt):
