@@ -25,7 +25,7 @@ __all__ = ["selective_scan_arrays"]
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
-def _exp_float32(x, out, bits):  # pragma: no cover - compiled
+def _exp_float32(x, out, bits, scale):  # pragma: no cover - compiled
     """``out = exp(x)`` in float32 by Cephes' ``expf`` scheme (within 1e-7 relative), written so it vectorizes.
 
     ``exp(x) = 2^k p(r)`` with ``k = round(x / ln 2)``, ``r = x - k ln 2`` (two-part
@@ -45,16 +45,18 @@ def _exp_float32(x, out, bits):  # pragma: no cover - compiled
         p = p * r + np.float32(5.0000001201e-1)
         out[n] = p * r * r + r + np.float32(1.0)
         bits[n] = (np.int32(k) + np.int32(127)) << np.int32(23)
-    scale = bits.view(np.float32)
     for n in range(x.size):
-        out[n] *= scale[n]
+        out[n] *= scale[n]  # scale is bits viewed as float32: 2^k
 
 
 @numba.njit(cache=True, inline="always")
-def _exp_float64(x, out, bits):  # pragma: no cover - compiled
-    """``out = exp(x)`` with libm's double-precision ``exp`` (``bits`` unused)."""
+def _exp_float64(x, out, bits, scale):  # pragma: no cover - compiled
+    """``out = exp(x)`` with libm's double-precision ``exp`` (``bits``, ``scale`` unused)."""
     for n in range(x.size):
         out[n] = math.exp(x[n])
+
+
+_STEPS = 64  # time steps whose exponentials are computed together
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -77,27 +79,36 @@ def _fused_forward(u, dt, A, Bx, Cx, y, last, softplus, float32_exp):  # pragma:
         cg = d // (dim // c_groups)
         a_row = A[d]
         h = np.zeros(dstate, dtype=u.dtype)
-        exponent = np.empty(dstate, dtype=u.dtype)
-        decay = np.empty(dstate, dtype=u.dtype)
-        bits = np.empty(dstate, dtype=np.int32)
-        for t in range(length):
-            b_t = Bx[bb, bg, t if Bx.shape[2] > 1 else 0]
-            c_t = Cx[cb, cg, t if Cx.shape[2] > 1 else 0]
-            step = dt[b, d, t]
-            if softplus and step <= 20:
-                step = math.log1p(math.exp(step))
-            step_u = step * u[b, d, t]
-            for n in range(dstate):
-                exponent[n] = step * a_row[n]
+        steps = np.empty(_STEPS, dtype=u.dtype)
+        exponent = np.empty(_STEPS * dstate, dtype=u.dtype)
+        decay = np.empty(_STEPS * dstate, dtype=u.dtype)
+        bits = np.empty(_STEPS * dstate, dtype=np.int32)
+        scale = bits.view(np.float32)  # made once per row: a view per block would allocate
+        for t0 in range(0, length, _STEPS):
+            block = min(_STEPS, length - t0)
+            # exp(dt A) for a block of steps at once: long loops vectorize, 16-long ones do not pay
+            for i in range(block):
+                step = dt[b, d, t0 + i]
+                if softplus and step <= 20:
+                    step = math.log1p(math.exp(step))
+                steps[i] = step
+                for n in range(dstate):
+                    exponent[i * dstate + n] = step * a_row[n]
+            size = block * dstate
             if float32_exp:
-                _exp_float32(exponent, decay, bits)
+                _exp_float32(exponent[:size], decay[:size], bits[:size], scale[:size])
             else:
-                _exp_float64(exponent, decay, bits)
-            acc = h[0] * 0  # zero of the state dtype
-            for n in range(dstate):
-                h[n] = decay[n] * h[n] + step_u * b_t[n]
-                acc += c_t[n] * h[n]
-            y[b, d, t] = acc
+                _exp_float64(exponent[:size], decay[:size], bits[:size], scale[:size])
+            for i in range(block):
+                t = t0 + i
+                bt = t if Bx.shape[2] > 1 else 0
+                ct = t if Cx.shape[2] > 1 else 0
+                step_u = steps[i] * u[b, d, t]
+                acc = h[0] * 0  # zero of the state dtype
+                for n in range(dstate):
+                    h[n] = decay[i * dstate + n] * h[n] + step_u * Bx[bb, bg, bt, n]
+                    acc += Cx[cb, cg, ct, n] * h[n]
+                y[b, d, t] = acc
         last[b, d, :] = h
 
 
