@@ -13,16 +13,6 @@ from ann.tensor import Tensor
 TOL = {np.float64: 1e-8, np.float32: 1e-4}
 
 
-def _torch_params(module):
-    return {name: torch.tensor(p.data.copy(), requires_grad=True) for name, p in module.named_parameters()}
-
-
-def _check_grads(module, tparams, tol):
-    for name, p in module.named_parameters():
-        assert tparams[name].grad is not None, name
-        np.testing.assert_allclose(p.grad, tparams[name].grad.numpy(), rtol=tol, atol=tol, err_msg=name)
-
-
 # ----------------------------------------------------------------------- S4D
 
 
@@ -42,23 +32,13 @@ def torch_s4d(u, p):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", ["real", "lin"])
-def test_s4d_matches_torch_loop(dtype, kind):
+def test_s4d_matches_torch_loop(dtype, kind, assert_matches_torch):
     rng = np.random.default_rng(0)
     layer = S4D(5, d_state=4, init=kind, dt_min=0.01, dt_max=0.5, dtype=dtype, seed=1)
     assert np.all(layer.A.numpy() < 0)
     u = rng.standard_normal((2, 11, 5)).astype(dtype)
     g = rng.standard_normal((2, 11, 5)).astype(dtype)
-    tp = _torch_params(layer)
-    tu = torch.tensor(u, requires_grad=True)
-    t_out = torch_s4d(tu, tp)
-    (t_out * torch.tensor(g)).sum().backward()
-    ou = Tensor(u, requires_grad=True)
-    out = layer(ou)
-    out.backward(g)
-    tol = TOL[dtype]
-    np.testing.assert_allclose(out.numpy(), t_out.detach().numpy(), rtol=tol, atol=tol)
-    np.testing.assert_allclose(ou.grad, tu.grad.numpy(), rtol=tol, atol=tol)
-    _check_grads(layer, tp, tol)
+    assert_matches_torch(layer, torch_s4d, u, g, TOL[dtype])
 
 
 def test_s4d_equals_its_convolution_kernel():
@@ -97,23 +77,14 @@ def torch_mamba(u, p, d_inner, d_state, dt_rank, d_conv):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_mamba_block_matches_torch(dtype):
+def test_mamba_block_matches_torch(dtype, assert_matches_torch):
     rng = np.random.default_rng(3)
     block = Mamba(8, d_state=4, d_conv=3, expand=2, dt_rank=2, dtype=dtype, seed=4)
     u = rng.standard_normal((2, 9, 8)).astype(dtype)
     g = rng.standard_normal((2, 9, 8)).astype(dtype)
-    tp = _torch_params(block)
-    tu = torch.tensor(u, requires_grad=True)
-    t_out = torch_mamba(tu, tp, block.d_inner, block.d_state, block.dt_rank, block.d_conv)
-    (t_out * torch.tensor(g)).sum().backward()
-    ou = Tensor(u, requires_grad=True)
-    out = block(ou)
-    out.backward(g)
-    tol = TOL[dtype]
+    reference = lambda tu, tp: torch_mamba(tu, tp, block.d_inner, block.d_state, block.dt_rank, block.d_conv)  # noqa: E731
+    out = assert_matches_torch(block, reference, u, g, TOL[dtype])
     assert out.dtype == dtype
-    np.testing.assert_allclose(out.numpy(), t_out.detach().numpy(), rtol=tol, atol=tol)
-    np.testing.assert_allclose(ou.grad, tu.grad.numpy(), rtol=tol, atol=tol)
-    _check_grads(block, tp, tol)
 
 
 def test_mamba_parameter_names_shapes_and_init():

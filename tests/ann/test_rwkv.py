@@ -63,23 +63,12 @@ def _perturbed(block, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_block_matches_torch(dtype):
+def test_block_matches_torch(dtype, assert_matches_torch):
     rng = np.random.default_rng(0)
     block = _perturbed(RWKVBlock(8, layer_id=1, n_layer=3, dtype=dtype, seed=1), rng)
     x = rng.standard_normal((2, 7, 8)).astype(dtype)
     g = rng.standard_normal((2, 7, 8)).astype(dtype)
-    tp = {n: torch.tensor(p.data.copy(), requires_grad=True) for n, p in block.named_parameters()}
-    tx = torch.tensor(x, requires_grad=True)
-    t_out = torch_rwkv_block(tx, tp)
-    (t_out * torch.tensor(g)).sum().backward()
-    ox = Tensor(x, requires_grad=True)
-    out = block(ox)
-    out.backward(g)
-    tol = TOL[dtype]
-    np.testing.assert_allclose(out.numpy(), t_out.detach().numpy(), rtol=tol, atol=tol)
-    np.testing.assert_allclose(ox.grad, tx.grad.numpy(), rtol=tol, atol=tol)
-    for name, p in block.named_parameters():
-        np.testing.assert_allclose(p.grad, tp[name].grad.numpy(), rtol=tol, atol=tol, err_msg=name)
+    assert_matches_torch(block, torch_rwkv_block, x, g, TOL[dtype])
 
 
 def test_recurrent_inference_equals_parallel_training_form():

@@ -96,7 +96,7 @@ GATES = {"swiglu": TF.silu, "geglu": TF.gelu, "reglu": TF.relu, "glu": torch.sig
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("activation", ["swiglu", "geglu", "reglu", "glu"])
 @pytest.mark.parametrize("norm", ["layernorm", "rmsnorm"])
-def test_gated_block_matches_handwritten_torch(dtype, activation, norm):
+def test_gated_block_matches_handwritten_torch(dtype, activation, norm, assert_matches_torch):
     E, H, FF, B, T = 12, 3, 10, 2, 6
     rng = np.random.default_rng(1)
     block = TransformerBlock(E, H, FF, activation=activation, norm=norm, causal=True, dtype=dtype, seed=2)
@@ -104,18 +104,8 @@ def test_gated_block_matches_handwritten_torch(dtype, activation, norm):
     assert block.linear1.weight.shape == (2 * FF, E) and block.linear2.weight.shape == (E, FF)
     x = rng.standard_normal((B, T, E)).astype(dtype)
     g = rng.standard_normal((B, T, E)).astype(dtype)
-    tp = {n: torch.tensor(p.data.copy(), requires_grad=True) for n, p in block.named_parameters()}
-    tx = torch.tensor(x, requires_grad=True)
-    t_out = torch_prenorm_block(tx, tp, H, GATES[activation], norm, causal=True)
-    (t_out * torch.tensor(g)).sum().backward()
-    ox = Tensor(x, requires_grad=True)
-    out = block(ox)
-    out.backward(g)
-    tol = TOL[dtype]
-    np.testing.assert_allclose(out.numpy(), t_out.detach().numpy(), rtol=tol, atol=tol)
-    np.testing.assert_allclose(ox.grad, tx.grad.numpy(), rtol=tol, atol=tol)
-    for name, p in block.named_parameters():
-        np.testing.assert_allclose(p.grad, tp[name].grad.numpy(), rtol=tol, atol=tol, err_msg=name)
+    reference = lambda tx, tp: torch_prenorm_block(tx, tp, H, GATES[activation], norm, causal=True)  # noqa: E731
+    assert_matches_torch(block, reference, x, g, TOL[dtype])
 
 
 def test_sinusoidal_table_matches_formula():
