@@ -40,6 +40,24 @@ def stdp_synapses_reference(w, pre_index, post_index, pre, post, pre_trace, post
     return w
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _jump_traces(spikes, trace, slow_trace, nearest, triplet):  # pragma: no cover - compiled
+    """Traces of the neurons that spiked this tick: reset to 1 (nearest-neighbour) or incremented (all-to-all).
+
+    ``slow_trace`` is the triplet rule's second trace (``r2`` or ``o2``), updated alike when ``triplet``.
+    """
+    for m in range(spikes.shape[0]):
+        if spikes[m] != 0:
+            if nearest:
+                trace[m] = 1.0
+                if triplet:
+                    slow_trace[m] = 1.0
+            else:
+                trace[m] += spikes[m]
+                if triplet:
+                    slow_trace[m] += spikes[m]
+
+
 @numba.njit(cache=True, nogil=True)
 def _stdp_loop(w, pre_index, post_index, pre, post, xt, yt, r2t, o2t, pre_order, pre_ptr, post_order, post_ptr,
                a_plus, a_minus, a3_plus, a3_minus, d_plus, d_minus, d_x, d_y, triplet, nearest, multiplicative,
@@ -123,26 +141,8 @@ def _stdp_loop(w, pre_index, post_index, pre, post, xt, yt, r2t, o2t, pre_order,
         w[s] = v
     # 5. traces jump on this tick's spikes
     for b in range(B):
-        for m in range(n_pre):
-            if pre[b, m] != 0:
-                if nearest:
-                    xt[b, m] = 1.0
-                    if triplet:
-                        r2t[b, m] = 1.0
-                else:
-                    xt[b, m] += pre[b, m]
-                    if triplet:
-                        r2t[b, m] += pre[b, m]
-        for k in range(n_post):
-            if post[b, k] != 0:
-                if nearest:
-                    yt[b, k] = 1.0
-                    if triplet:
-                        o2t[b, k] = 1.0
-                else:
-                    yt[b, k] += post[b, k]
-                    if triplet:
-                        o2t[b, k] += post[b, k]
+        _jump_traces(pre[b], xt[b], r2t[b], nearest, triplet)
+        _jump_traces(post[b], yt[b], o2t[b], nearest, triplet)
 
 
 _SCRATCH: dict = {}
