@@ -121,13 +121,19 @@ def test_bad_shapes():
         selective_scan(case["u"], case["delta"], case["A"], np.ones((2, 3, 3, 9)), case["C"])
 
 
-@pytest.mark.parametrize("variant", ["fixed", "variable", "grouped"])
+@pytest.mark.parametrize("variant", ["fixed", "variable", "grouped", "fixed B, variable C"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
-def test_fused_cpu_kernel_equals_composed_reference(variant, dtype, tol):
+@pytest.mark.parametrize("dim,extras", [(4, ("D", "z", "delta_bias")), (100, ("D", "z", "delta_bias")), (100, ())])
+def test_fused_cpu_kernel_equals_composed_reference(variant, dtype, tol, dim, extras):
+    """dim=100 spans two channel blocks of the kernel, the second partial; 150 steps end in a partial tile."""
+    import ann.ssm_kernel  # noqa: F401  (registers the kernel)
     from neuro.kernels import call
 
     rng = np.random.default_rng(5)
-    case = {k: v.astype(dtype) for k, v in _case(rng, variant, length=150).items()}
+    b_variant, c_variant = ("fixed", "variable") if variant == "fixed B, variable C" else (variant, variant)
+    case = _case(rng, b_variant, dim=dim, length=150, groups=4)
+    case["C"] = _case(rng, c_variant, dim=dim, length=150, groups=4)["C"]
+    case = {k: v.astype(dtype) if k in ("u", "delta", "A", "B", "C") or k in extras else None for k, v in case.items()}
     args = [case[n] for n in ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")]
     y_cpu, last_cpu = call("selective_scan", *args, True, impl="cpu")
     y_ref, last_ref = call("selective_scan", *args, True, impl="reference")
@@ -151,8 +157,30 @@ def test_no_grad_call_uses_fused_kernel_with_same_numbers():
 def test_float32_polynomial_exp_is_within_float32_rounding():
     from ann.ssm_kernel import _exp_float32
 
-    x = np.linspace(-87.0, 88.0, 200_001, dtype=np.float32)
+    x = np.linspace(-87.3, 88.0, 200_001, dtype=np.float32)
     out, bits = np.empty_like(x), np.empty(x.size, dtype=np.int32)
     _exp_float32(x, out, bits, bits.view(np.float32))
     exact = np.exp(x.astype(np.float64))
     assert np.max(np.abs(out - exact) / exact) < 2e-7  # float32 epsilon is 1.2e-7
+    tiny = np.array([-87.4, -100.0, -np.inf], dtype=np.float32)
+    _exp_float32(tiny, out[:3], bits[:3], bits[:3].view(np.float32))
+    assert np.all(out[:3] == 0)
+
+
+def test_float32_softplus_and_silu_gate_within_float32_rounding():
+    """The kernel's vectorized softplus (polynomial exp and log1p) and silu gate against PyTorch in float64."""
+    from ann.ssm_kernel import _silu_gate, _softplus
+
+    x = np.concatenate([np.linspace(-100.0, 40.0, 100_001), [-1e-6, 0.0, 1e-6, 19.99, 20.0, 20.01]]).astype(np.float32)
+    tmp, tmp2, bits = np.empty_like(x), np.empty_like(x), np.empty(x.size, dtype=np.int32)
+    out = x.copy()
+    _softplus(out, tmp, tmp2, bits, bits.view(np.float32), True)
+    exact = torch.nn.functional.softplus(torch.from_numpy(x.astype(np.float64))).numpy()
+    normal = x > -87  # below, exp underflows float32 and is flushed to 0
+    assert np.max(np.abs(out - exact)[normal] / exact[normal]) < 3e-7
+    assert np.max(np.abs(out - exact)[~normal]) < 2e-38
+    z = x[np.abs(x) < 80]
+    gated = np.ones_like(z)
+    _silu_gate(gated, z, tmp[: z.size], tmp2[: z.size], bits[: z.size], bits[: z.size].view(np.float32), True)
+    exact = torch.nn.functional.silu(torch.from_numpy(z.astype(np.float64))).numpy()
+    np.testing.assert_allclose(gated, exact, rtol=3e-7, atol=1e-30)
