@@ -6,8 +6,9 @@ ESN is built from those very matrices (``ESN.from_weights``), and the states
 are checked equal before timing. Both run with one BLAS thread (the machine's
 cores are shared, and ReservoirPy's step is single-threaded).
 
-Each ESN comparison is made twice: with the default single thread, and with
-the opt-in ``threads=2`` (rows of each step shared between two cores).
+Each ESN comparison is made twice: with the default ``threads=None`` (all of
+numba's threads for a reservoir this size: the rows of each step shared
+among the cores) and with ``threads=1``, one core against ReservoirPy's one.
 
 * single sequence, T = 10,000 (quick: 2,000);
 * 32 sequences of T = 2,000 (quick: 8 x 500) at once: ours as one batched
@@ -50,6 +51,7 @@ def run(quick: bool = False) -> list[Result]:
     from reservoirpy.nodes import Reservoir
 
     from reservoirs import ESN
+    from reservoirs.recurrence import resolve_threads
 
     units, T_single, B, T_batch = 1000, (2_000 if quick else 10_000), (8 if quick else 32), (500 if quick else 2_000)
     rng = np.random.default_rng(0)
@@ -72,10 +74,11 @@ def run(quick: bool = False) -> list[Result]:
             peer.reset()
             return peer.run(u)
 
-        threaded = ESN.from_weights(peer.W, peer.Win.toarray(), np.full(units, peer.bias, dtype=np.float64), threads=2)
-        for model, label in ((esn, "1 thread (default)"), (threaded, "threads=2 (opt-in)")):
+        serial = ESN.from_weights(peer.W, peer.Win.toarray(), np.full(units, peer.bias, dtype=np.float64), threads=1)
+        auto = f"default threads={resolve_threads(None, peer.W.nnz)}"
+        for model, label in ((esn, auto), (serial, "threads=1")):
             params = {"units": units, "connectivity": 0.1, "T": T_single, "dtype": "float64",
-                      "max_abs_state_diff": err, "threads": model.threads}
+                      "max_abs_state_diff": err, "threads": resolve_threads(model.threads, peer.W.nnz)}
             results.append(
                 compare(
                     f"ESN.run single sequence N={units} T={T_single}, {label}", lambda m=model: m.run(u), peer_single,
@@ -89,16 +92,15 @@ def run(quick: bool = False) -> list[Result]:
             peer.reset()
             return peer.run(ub)
 
-        for model, label in ((esn, "1 thread (default)"), (threaded, "threads=2 (opt-in)")):
-            model.run(ub[:2, :5])  # compile (or load) the batched kernel outside the timing
+        for model, label in ((esn, auto), (serial, "threads=1")):
             params = {"units": units, "connectivity": 0.1, "B": B, "T": T_batch, "dtype": "float64",
-                      "threads": model.threads}
+                      "threads": resolve_threads(model.threads, peer.W.nnz * B)}
             results.append(
                 compare(
                     f"ESN.run {B} sequences batched N={units} T={T_batch}, {label}", lambda m=model: m.run(ub),
                     peer_batch, ours_label=f"reservoirs.ESN.run batched (numba CSR x dense, {label})",
                     peer_label="reservoirpy 0.4.2 Reservoir.run on (B, T, F)",
-                    repeats=1 if not quick else 2, warmup=0 if not quick else 1, params=params,
+                    repeats=3 if not quick else 2, warmup=1, params=params,
                     target="ratio <= 0.1 (>= 10x throughput)",
                 )
             )

@@ -91,8 +91,9 @@ class ESN:
         ``W_in`` (``W_fb``) at the first call that shows the input (output) width.
     dtype : floating dtype of the weights and states (float64 by default).
     input_dim : int, optional; draws ``W_in`` now instead of at the first call (needed for :attr:`ports`).
-    threads : int, CPU threads sharing each step's rows in :meth:`run` (default 1; more helps on idle
-        cores only; the states are the same).
+    threads : int or None, CPU threads sharing each step's rows in :meth:`run` (the states are the
+        same). None (default): all of numba's threads for reservoirs with enough work per step
+        (see :func:`reservoirs.recurrence.resolve_threads`), one for small ones; pass 1 on busy cores.
 
     Besides standalone use, an ESN is a component of :class:`neuro.Simulator`
     (``reset``/``step``/``ports``: input port ``"u"`` ``(B, F)``, output ports
@@ -116,7 +117,7 @@ class ESN:
         seed: Any = None,
         dtype: Any = None,
         input_dim: int | None = None,
-        threads: int = 1,
+        threads: int | None = None,
     ):
         units = check_int(units, "units")
         radius = check_positive(spectral_radius, "spectral_radius")
@@ -152,7 +153,7 @@ class ESN:
         ridge: float = 1e-6,
         W_fb: Any = None,
         dtype: Any = None,
-        threads: int = 1,
+        threads: int | None = None,
     ) -> "ESN":
         """An ESN with user-supplied matrices.
 
@@ -193,7 +194,7 @@ class ESN:
         return self
 
     def _setup(self, W, W_in, bias, W_fb, leak_rate, activation, ridge, dtype, threads):
-        self.threads = check_int(threads, "threads")
+        self.threads = None if threads is None else check_int(threads, "threads")
         W.sort_indices()
         self.W = W
         self.W_in = W_in
@@ -290,20 +291,20 @@ class ESN:
         indptr, indices, data = (xp.asarray(a) for a in (W.indptr, W.indices, W.data))
         impl = "reference" if callable(self.activation) else None
         out = xp.empty((B, T, self.units), dtype=self.dtype)
-        chunk = max(16, _CHUNK_ELEMENTS // max(1, B * self.units))
+        chunk = min(T, max(16, _CHUNK_ELEMENTS // max(1, B * self.units)))
+        drive = xp.empty((B, chunk, self.units), dtype=self.dtype)  # reused: fresh pages cost more than the math
         x = x0
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
-            drive = u3[:, t0:t1] @ W_in.T + bias
+            d = drive[:, : t1 - t0]
+            xp.matmul(u3[:, t0:t1], W_in.T, out=d)
+            d += bias
             if fb3 is not None:
-                drive = drive + fb3[:, t0:t1] @ W_fb.T
-            target = out[0, t0:t1][None] if B == 1 else None
-            res = call(
-                "esn_recurrence", indptr, indices, data, xp.ascontiguousarray(drive), x,
-                leak=self.leak_rate, activation=self.activation, impl=impl, out=target, threads=self.threads,
+                d += fb3[:, t0:t1] @ W_fb.T
+            call(
+                "esn_recurrence", indptr, indices, data, d if t1 - t0 == chunk else xp.ascontiguousarray(d), x,
+                leak=self.leak_rate, activation=self.activation, impl=impl, out=out[:, t0:t1], threads=self.threads,
             )
-            if target is None:
-                out[:, t0:t1] = res
             x = out[:, t1 - 1]
         return out
 

@@ -31,7 +31,10 @@ import numpy as np
 from neuro.backend import array_module
 from neuro.kernels import register
 
-__all__ = ["ACTIVATIONS", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype", "tanh_scalar"]
+__all__ = [
+    "ACTIVATIONS", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype",
+    "resolve_threads", "tanh_scalar",
+]
 
 #: Activation names understood by the kernels, and their codes in the numba loops.
 ACTIVATIONS = {"identity": 0, "tanh": 1, "sigmoid": 2}
@@ -59,7 +62,7 @@ def _check(indptr, indices, data, drive, x0):
         raise ValueError(f"indices and data must have the same shape, got {indices.shape} and {data.shape}")
 
 
-def esn_recurrence_reference(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=1):
+def esn_recurrence_reference(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=None):
     """States ``(B, T, N)`` of the recurrence; ``drive`` ``(B, T, N)``, ``x0`` ``(B, N)``, ``leak`` in (0, 1].
 
     ``activation`` is a name in :data:`ACTIVATIONS` or a callable acting
@@ -148,112 +151,106 @@ def _activate(y, x, keep, leak, code):
 
 
 @numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
+def _row(indptr, indices, data, i):
+    """Stored weights and column indices of row ``i``, as views indexed from 0.
+
+    Indexing from a ``range`` that starts at 0 lets LLVM drop numba's
+    negative-index wraparound test, which indexing by ``indptr``'s signed
+    offsets paid on every load (a third of the single-sequence step).
+    """
+    start = indptr[i]
+    stop = indptr[i + 1]
+    return data[start:stop], indices[start:stop]
+
+
+@numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
 def _row_dot(indptr, indices, data, x, i):
     """Row ``i`` of the CSR matrix times ``x``, with eight independent accumulators (latency hiding)."""
-    a0 = 0.0
-    a1 = 0.0
-    a2 = 0.0
-    a3 = 0.0
-    a4 = 0.0
-    a5 = 0.0
-    a6 = 0.0
-    a7 = 0.0
-    k = indptr[i]
-    end = indptr[i + 1]
-    while k + 8 <= end:
-        a0 += data[k] * x[indices[k]]
-        a1 += data[k + 1] * x[indices[k + 1]]
-        a2 += data[k + 2] * x[indices[k + 2]]
-        a3 += data[k + 3] * x[indices[k + 3]]
-        a4 += data[k + 4] * x[indices[k + 4]]
-        a5 += data[k + 5] * x[indices[k + 5]]
-        a6 += data[k + 6] * x[indices[k + 6]]
-        a7 += data[k + 7] * x[indices[k + 7]]
-        k += 8
-    while k < end:
-        a0 += data[k] * x[indices[k]]
-        k += 1
+    d, ix = _row(indptr, indices, data, i)
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = d.dtype.type(0)
+    whole = d.size - d.size % 8
+    for k in range(0, whole, 8):
+        a0 += d[k] * x[ix[k]]
+        a1 += d[k + 1] * x[ix[k + 1]]
+        a2 += d[k + 2] * x[ix[k + 2]]
+        a3 += d[k + 3] * x[ix[k + 3]]
+        a4 += d[k + 4] * x[ix[k + 4]]
+        a5 += d[k + 5] * x[ix[k + 5]]
+        a6 += d[k + 6] * x[ix[k + 6]]
+        a7 += d[k + 7] * x[ix[k + 7]]
+    for k in range(whole, d.size):
+        a0 += d[k] * x[ix[k]]
     return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _run_single(indptr, indices, data, drive, x0, leak, code, out):
-    # drive (T, N), x0 (N,), out (T, N); row t of out is the state after step t
-    T, n = drive.shape
-    keep = 1.0 - leak
-    x = x0
-    for t in range(T):
-        y = out[t]
-        for i in range(n):
-            y[i] = _row_dot(indptr, indices, data, x, i) + drive[t, i]
-        _activate(y, x, keep, leak, code)
-        x = y
+@numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
+def _row_times_states(indptr, indices, data, x, i, start, out):
+    """``out (B,) = start (B,) + row i of W @ x``, ``x (N, B)``: each stored weight scales a contiguous row of ``x``.
+
+    Two weights per pass over ``out`` halve its loads and stores.
+    """
+    d, ix = _row(indptr, indices, data, i)
+    out[:] = start
+    whole = d.size - d.size % 2
+    for k in range(0, whole, 2):
+        v0, v1 = d[k], d[k + 1]
+        x0, x1 = x[ix[k]], x[ix[k + 1]]
+        for b in range(out.size):
+            out[b] += v0 * x0[b] + v1 * x1[b]
+    if whole < d.size:
+        v, xr = d[whole], x[ix[whole]]
+        for b in range(out.size):
+            out[b] += v * xr[b]
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _run_batch(indptr, indices, data, drive, x0, leak, code, out):
-    # drive (T, N, B) (transposed so that the B values of a unit are adjacent), x0 (B, N),
-    # out (B, T, N); the state is kept as (N, B)
-    T, n, B = drive.shape
-    keep = 1.0 - leak
-    x = np.ascontiguousarray(x0.T)
-    y = np.empty_like(x)
-    acc = np.empty(B, dtype=x.dtype)
-    for t in range(T):
-        for i in range(n):
-            for b in range(B):
-                acc[b] = 0.0
-            for k in range(indptr[i], indptr[i + 1]):
-                c = indices[k]
-                v = data[k]
-                for b in range(B):
-                    acc[b] += v * x[c, b]
-            for b in range(B):
-                y[i, b] = acc[b] + drive[t, i, b]
-        _activate(y.reshape(-1), x.reshape(-1), keep, leak, code)
-        for b in range(B):
-            for i in range(n):
-                out[b, t, i] = y[i, b]
-        x, y = y, x
+def _single_steps(rows):
+    """The single-sequence loop with ``rows`` (``range`` or ``numba.prange``) over the units of a step.
+
+    One source, compiled serial and threaded (same arithmetic, same result);
+    ``rows`` in the closure also keeps the two apart in numba's on-disk cache,
+    whose key ignores compile flags.
+    """
+
+    def run(indptr, indices, data, drive, x0, leak, code, out):
+        # drive (T, N), x0 (N,), out (T, N); row t of out is the state after step t
+        T, n = drive.shape
+        keep = 1.0 - leak
+        x = x0
+        for t in range(T):
+            y = out[t]
+            for i in rows(n):
+                y[i] = _row_dot(indptr, indices, data, x, i) + drive[t, i]
+            _activate(y, x, keep, leak, code)
+            x = y
+
+    return run
 
 
-@numba.njit(cache=True, nogil=True, parallel=True, fastmath={"contract"})
-def _run_single_parallel(indptr, indices, data, drive, x0, leak, code, out):
-    # as _run_single, the rows of each step shared among threads (same arithmetic, same result)
-    T, n = drive.shape
-    keep = 1.0 - leak
-    x = x0
-    for t in range(T):
-        y = out[t]
-        for i in numba.prange(n):
-            y[i] = _row_dot(indptr, indices, data, x, i) + drive[t, i]
-        _activate(y, x, keep, leak, code)
-        x = y
+def _batch_steps(rows):
+    """The batched loop, as :func:`_single_steps`; the state is kept as ``(N, B)``."""
+
+    def run(indptr, indices, data, drive, x0, leak, code, out):
+        # drive (B, T, N), x0 (B, N), out (B, T, N)
+        T, n, B = drive.shape[1], drive.shape[2], drive.shape[0]
+        keep = 1.0 - leak
+        x = np.ascontiguousarray(x0.T)
+        y = np.empty_like(x)
+        for t in range(T):
+            for i in rows(n):  # row i of the new state, activated while in cache (and in parallel)
+                _row_times_states(indptr, indices, data, x, i, drive[:, t, i], y[i])
+                _activate(y[i], x[i], keep, leak, code)
+            for b in rows(B):
+                for i in range(n):
+                    out[b, t, i] = y[i, b]
+            x, y = y, x
+
+    return run
 
 
-@numba.njit(cache=True, nogil=True, parallel=True, fastmath={"contract"})
-def _run_batch_parallel(indptr, indices, data, drive, x0, leak, code, out):
-    # as _run_batch, rows shared among threads; each row accumulates in its own row of y
-    T, n, B = drive.shape
-    keep = 1.0 - leak
-    x = np.ascontiguousarray(x0.T)
-    y = np.empty_like(x)
-    for t in range(T):
-        for i in numba.prange(n):
-            for b in range(B):
-                y[i, b] = 0.0
-            for k in range(indptr[i], indptr[i + 1]):
-                c = indices[k]
-                v = data[k]
-                for b in range(B):
-                    y[i, b] += v * x[c, b]
-            for b in range(B):
-                y[i, b] += drive[t, i, b]
-        _activate(y.reshape(-1), x.reshape(-1), keep, leak, code)
-        for b in numba.prange(B):
-            for i in range(n):
-                out[b, t, i] = y[i, b]
-        x, y = y, x
+_serial = numba.njit(cache=True, nogil=True, fastmath={"contract"})
+_threaded = numba.njit(cache=True, nogil=True, parallel=True, fastmath={"contract"})
+_run_single, _run_single_parallel = _serial(_single_steps(range)), _threaded(_single_steps(numba.prange))
+_run_batch, _run_batch_parallel = _serial(_batch_steps(range)), _threaded(_batch_steps(numba.prange))
 
 
 def index_dtype(n: int) -> np.dtype:
@@ -262,15 +259,32 @@ def index_dtype(n: int) -> np.dtype:
     return np.dtype(np.uint16) if n <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
 
 
-def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=1):
+#: Multiply-adds per step (stored weights times batch) from which ``threads=None`` uses all threads.
+PARALLEL_MIN_WORK = 1 << 15
+
+
+def resolve_threads(threads: int | None, work: int) -> int:
+    """The thread count for ``threads`` (None: automatic, see :func:`esn_recurrence_cpu`) and ``work`` per step."""
+    if threads is None:
+        return numba.get_num_threads() if work >= PARALLEL_MIN_WORK else 1
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be None or an int, got {type(threads).__name__}")
+    if threads < 1:
+        raise ValueError(f"threads must be None or an int >= 1, got {threads}")
+    return min(int(threads), numba.get_num_threads())
+
+
+def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=None):
     """The numba fast path; same contract as :func:`esn_recurrence_reference` (named activations only).
 
-    ``out`` (``(B, T, N)``, C-contiguous, the dtype of ``drive``) may be
-    given to write the states in place, e.g. a slice of a larger array.
-    ``threads > 1`` shares the rows of every step among that many threads
-    (numba ``prange``; at most ``numba.config.NUMBA_NUM_THREADS``): worth it
-    on idle cores (each core's cache then holds part of ``W``), harmful on
-    busy ones, hence off by default.
+    ``out`` (``(B, T, N)``, the dtype of ``drive``, last axis contiguous)
+    may be given to write the states in place, e.g. a slice of a larger array.
+    ``threads`` threads share the rows of every step (numba ``prange``, at
+    most ``numba.get_num_threads()``; same states whatever the count).
+    ``None`` (default) picks all of them when a step has at least
+    :data:`PARALLEL_MIN_WORK` multiply-adds (stored weights times batch) and
+    one below, where starting the threads would cost more than it saves.
+    Pass 1 when the cores are busy with other work.
     """
     _check(indptr, indices, data, drive, x0)
     if callable(activation) or activation not in ACTIVATIONS:
@@ -283,13 +297,11 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
     x0 = np.ascontiguousarray(x0, dtype=dtype)
     if out is None:
         out = np.empty(drive.shape, dtype=dtype)
-    elif out.shape != drive.shape or out.dtype != dtype or not out.flags.c_contiguous:
-        raise ValueError(f"out must be a C-contiguous {dtype} array of shape {drive.shape}")
+    elif out.shape != drive.shape or out.dtype != dtype or out.strides[-1] != dtype.itemsize:
+        raise ValueError(f"out must be a {dtype} array of shape {drive.shape} with contiguous last axis")
     leak = dtype.type(leak)
     code = ACTIVATIONS[activation]
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
-    threads = min(int(threads), numba.config.NUMBA_NUM_THREADS)
+    threads = resolve_threads(threads, data.size * drive.shape[0])
     single, batch = (_run_single, _run_batch) if threads == 1 else (_run_single_parallel, _run_batch_parallel)
     previous = numba.get_num_threads()
     if threads > 1:
@@ -298,7 +310,7 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
         if drive.shape[0] == 1:
             single(indptr, indices, data, drive[0], x0[0], leak, code, out[0])
         else:
-            batch(indptr, indices, data, np.ascontiguousarray(drive.transpose(1, 2, 0)), x0, leak, code, out)
+            batch(indptr, indices, data, drive, x0, leak, code, out)
     finally:
         if threads > 1:
             numba.set_num_threads(previous)

@@ -90,8 +90,7 @@ def test_index_dtypes_give_the_same_states():
     outs = []
     for dt in (np.uint16, np.uint32):
         out = np.empty_like(drive)
-        _run_batch(W.indptr.astype(np.int64), W.indices.astype(dt), W.data,
-                   np.ascontiguousarray(drive.transpose(1, 2, 0)), x0, 1.0, 1, out)
+        _run_batch(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, drive, x0, 1.0, 1, out)
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
 
@@ -118,11 +117,29 @@ def test_tanh_scalar_matches_numpy():
 @pytest.mark.parametrize("B", [1, 6])
 def test_threaded_kernels_give_identical_states(B):
     W, drive, x0 = _problem(B, T=40, N=120)
-    one = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, leak=0.6)
+    one = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, leak=0.6, threads=1)
     two = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, leak=0.6, threads=2)
     np.testing.assert_array_equal(one, two)
     esn = ESN.from_weights(W, np.eye(120)[:, :3], threads=2, leak_rate=0.6)
     u = np.random.default_rng(3).uniform(-1, 1, (B, 30, 3))
-    np.testing.assert_array_equal(esn.run(u), ESN.from_weights(W, np.eye(120)[:, :3], leak_rate=0.6).run(u))
+    np.testing.assert_array_equal(esn.run(u), ESN.from_weights(W, np.eye(120)[:, :3], leak_rate=0.6, threads=1).run(u))
     with pytest.raises(ValueError, match="threads"):
         esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, threads=0)
+    with pytest.raises(TypeError, match="threads"):
+        esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, threads=1.5)
+
+
+def test_automatic_threads_follow_the_work_per_step():
+    import numba
+
+    from reservoirs.recurrence import PARALLEL_MIN_WORK, resolve_threads
+
+    assert resolve_threads(None, PARALLEL_MIN_WORK - 1) == 1
+    assert resolve_threads(None, PARALLEL_MIN_WORK) == numba.get_num_threads()
+    assert resolve_threads(10_000, 1) == numba.get_num_threads()  # capped at numba's thread count
+    assert resolve_threads(1, 10**9) == 1
+    # a reservoir above the threshold runs threaded by default, with the same states as one thread
+    W, drive, x0 = _problem(4, T=10, N=400)
+    assert W.nnz * 4 >= PARALLEL_MIN_WORK
+    auto = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0)
+    np.testing.assert_array_equal(auto, esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, threads=1))
