@@ -300,8 +300,8 @@ def adapt_esn(esn, u, *, rule: Rule | None = None, ip: IntrinsicPlasticity | Non
         u = u[:, None]
     if u.ndim != 2:
         raise ValueError(f"u must be a sequence (T, F), got shape {u.shape}")
-    if esn.W_in is None and hasattr(esn, "_ensure_input"):
-        esn._ensure_input(u.shape[1])  # an ESN draws W_in on its first input
+    if esn.W_in is None:
+        esn.initialize(u.shape[1])  # an ESN draws W_in on its first input
     W_in = esn.W_in
     if W_in.shape[1] != u.shape[1]:
         raise ValueError(f"u must have {W_in.shape[1]} features (W_in is {W_in.shape}), got {u.shape[1]}")
@@ -361,8 +361,7 @@ def adapt_esn(esn, u, *, rule: Rule | None = None, ip: IntrinsicPlasticity | Non
     if sparse:
         esn.W = W
     radius_after = _spectral_radius(W)
-    if hasattr(esn, "_device_cache"):
-        esn._device_cache.clear()  # weights changed: drop any GPU copies
+    esn.weights_changed()
     if radius_after >= 1.0:
         warn(f"after adaptation the spectral radius of W is {radius_after:.4g} >= 1: the echo-state property may be lost")
     return ESNAdaptation(spectral_radius_before=radius_before, spectral_radius_after=radius_after, steps=steps,

@@ -139,7 +139,7 @@ class ESN:
         self.spectral_radius = radius
         self._in_rng, self._fb_rng = in_rng, fb_rng
         if input_dim is not None:
-            self._ensure_input(check_int(input_dim, "input_dim"))
+            self.initialize(check_int(input_dim, "input_dim"))
 
     @classmethod
     def from_weights(
@@ -213,7 +213,12 @@ class ESN:
     def _f(self, xp, z):
         return self.activation(z) if callable(self.activation) else _apply(xp, self.activation, z)
 
-    def _ensure_input(self, n_features: int) -> None:
+    def initialize(self, n_features: int) -> ESN:
+        """Draw ``W_in`` ``(units, n_features)`` now if it is not drawn yet (``run`` and ``fit`` do it on first use).
+
+        ``ValueError`` if ``W_in`` exists with another width. Returns ``self``.
+        """
+        n_features = check_int(n_features, "n_features")
         if self.W_in is None:
             scaling = self.input_scaling
             if scaling.ndim == 1 and scaling.shape[0] != n_features:
@@ -224,6 +229,11 @@ class ESN:
             )
         elif self.W_in.shape[1] != n_features:
             raise ValueError(f"u has {n_features} features but this ESN's W_in expects {self.W_in.shape[1]}")
+        return self
+
+    def weights_changed(self) -> None:
+        """Tell the ESN that ``W``, ``W_in``, ``W_fb`` or ``bias`` were changed in place (drops cached GPU copies)."""
+        self._device_cache.clear()
 
     def _ensure_feedback(self, n_outputs: int) -> None:
         if self.W_fb is None:
@@ -285,7 +295,7 @@ class ESN:
         """States ``(B, T, N)`` for inputs ``(B, T, F)``, initial states ``(B, N)``, feedback ``(B, T, O)``."""
         xp = array_module(u3)
         B, T, _ = u3.shape
-        self._ensure_input(u3.shape[2])
+        self.initialize(u3.shape[2])
         W_in, bias, W_fb = self._on(xp, "W_in"), self._on(xp, "bias"), self._on(xp, "W_fb")
         W = self.W
         indptr, indices, data = (xp.asarray(a) for a in (W.indptr, W.indices, W.data))
@@ -424,7 +434,7 @@ class ESN:
             if self.feedback and fb is None:
                 states, _ = self._closed_loop(x0, u3.shape[1], u3)
             else:
-                self._ensure_input(u3.shape[2])
+                self.initialize(u3.shape[2])
                 if fb is not None:
                     self._ensure_feedback(fb.shape[2])
                     fb = self._shifted(fb)
@@ -477,7 +487,7 @@ class ESN:
             if self.feedback:
                 self._ensure_feedback(y3.shape[2])
                 fb = self._shifted(y3)
-            self._ensure_input(u3.shape[2])
+            self.initialize(u3.shape[2])
             states = self._states(u3, self._initial(array_module(u3), h0, u3.shape[0]), fb)
             readout.accumulate(asnumpy(states[:, warmup:]), asnumpy(y3[:, warmup:]))
         readout.solve()
@@ -497,7 +507,7 @@ class ESN:
             xp = array_module(u3)
             x0 = self._initial(xp, h0, u3.shape[0])
             if self.feedback:
-                self._ensure_input(u3.shape[2])
+                self.initialize(u3.shape[2])
                 _, y3 = self._closed_loop(x0, u3.shape[1], u3)
             else:
                 y3 = self._readout_step(xp, self._states(u3, x0))
@@ -563,7 +573,7 @@ class ESN:
         if xp is not np:
             raise TypeError("fit_online runs on NumPy arrays only")
         x = self._initial(xp, h0, 1)
-        self._ensure_input(u3.shape[2])
+        self.initialize(u3.shape[2])
         T, n_out = u3.shape[1], y3.shape[2]
         if readout.coef_ is None:
             readout.initialize(self.units, n_out)

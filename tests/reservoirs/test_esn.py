@@ -42,6 +42,30 @@ def test_same_seed_same_reservoir_and_float32():
     assert a.W.nnz == round(0.1 * 50 * 50)
 
 
+def test_initialize_draws_w_in_as_the_first_run_would():
+    u = np.random.default_rng(2).uniform(-1, 1, (30, 2))
+    eager = ESN(40, seed=5).initialize(2)
+    assert eager.W_in.shape == (40, 2)
+    lazy = ESN(40, seed=5)
+    np.testing.assert_array_equal(lazy.run(u), eager.run(u))
+    np.testing.assert_array_equal(lazy.W_in, eager.W_in)
+    with pytest.raises(ValueError, match="features"):
+        eager.initialize(3)
+    with pytest.raises(TypeError, match="n_features"):
+        eager.initialize(2.0)
+
+
+def test_weights_changed_in_place_take_effect():
+    esn = ESN(40, seed=6).initialize(1)
+    u = np.random.default_rng(3).uniform(-1, 1, (30, 1))
+    before = esn.run(u)
+    esn.W.data *= 0.5
+    esn.weights_changed()
+    expected = ESN.from_weights(esn.W, esn.W_in, esn.bias).run(u)
+    np.testing.assert_array_equal(esn.run(u), expected)
+    assert not np.allclose(expected, before)
+
+
 def test_fit_predict_one_dimensional_targets():
     esn = ESN(120, spectral_radius=0.9, input_scaling=0.3, bias_scaling=0.2, seed=0)
     rng = np.random.default_rng(5)
