@@ -22,7 +22,7 @@ from .losses import *  # noqa: F401,F403  (re-export)
 from .recurrence import linear_recurrence
 from .ssm import s4d_discretize, s4d_scan, selective_scan
 from .wkv import wkv_parallel, wkv_recurrent
-from .tensor import Tensor, _operand, _xp, make_op
+from .tensor import Tensor, _operand, _xp, make_op, where
 from .warnings import AnnWarning
 
 __all__ = ["linear", "dropout", "embedding", "layer_norm", "rms_norm"] + [
@@ -92,15 +92,33 @@ def dropout(x, p: float = 0.5, training: bool = True, seed=None) -> Tensor:
     return x * Tensor(mask)
 
 
-def embedding(indices, weight) -> Tensor:
-    """Rows of ``weight`` ``(num, dim)`` picked by integer ``indices`` (any shape) -> ``indices.shape + (dim,)``."""
+def embedding(indices, weight, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` ``(num, dim)`` picked by integer ``indices`` (any shape) -> ``indices.shape + (dim,)``.
+
+    ``padding_idx`` (as PyTorch; negative counts from the end): positions holding
+    it read that row but send it no gradient.
+    """
     weight = _operand(weight)
+    num = weight.shape[0]
     idx = indices.data if isinstance(indices, Tensor) else _xp(weight.data).asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding indices must be integers, got dtype {idx.dtype}")
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= weight.shape[0]):
-        raise ValueError(f"embedding indices must be in [0, {weight.shape[0] - 1}], got range [{int(idx.min())}, {int(idx.max())}]")
-    return weight[idx]
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num):
+        raise ValueError(f"embedding indices must be in [0, {num - 1}], got range [{int(idx.min())}, {int(idx.max())}]")
+    rows = weight[idx]
+    if padding_idx is None:
+        return rows
+    padding_idx = _padding_row(padding_idx, num)
+    return where((idx != padding_idx)[..., None], rows, rows.detach())
+
+
+def _padding_row(padding_idx, num_embeddings: int) -> int:
+    """``padding_idx`` in ``[-num_embeddings, num_embeddings)`` as a row index; ``ValueError`` otherwise."""
+    if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+        raise TypeError(f"padding_idx must be an int or None, got {type(padding_idx).__name__}")
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"padding_idx must be in [{-num_embeddings}, {num_embeddings - 1}], got {padding_idx}")
+    return int(padding_idx) % num_embeddings
 
 
 def _norm_axes(x: Tensor, normalized_shape) -> tuple:

@@ -116,17 +116,22 @@ class Embedding(Module):
     """A lookup table ``weight`` ``(num_embeddings, embedding_dim)`` initialized ``N(0, 1)`` (as PyTorch).
 
     Integer indices of any shape -> ``indices.shape + (embedding_dim,)``.
+    ``padding_idx`` (as PyTorch): that row starts at zero and receives no gradient.
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype: Any = None, seed=None):
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, dtype: Any = None,
+                 seed=None):
         super().__init__()
         self.num_embeddings = _check_positive_int(num_embeddings, "num_embeddings")
         self.embedding_dim = _check_positive_int(embedding_dim, "embedding_dim")
+        self.padding_idx = None if padding_idx is None else F._padding_row(padding_idx, self.num_embeddings)
         self.weight = _empty((self.num_embeddings, self.embedding_dim), dtype)
         init.normal_(self.weight, 0.0, 1.0, seed=seed)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
 
     def forward(self, indices):
-        return F.embedding(indices, self.weight)
+        return F.embedding(indices, self.weight, padding_idx=self.padding_idx)
 
 
 def _shape(normalized_shape) -> tuple:

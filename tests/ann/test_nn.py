@@ -86,6 +86,27 @@ def test_embedding_matches_torch_with_repeated_indices():
         ours(np.array([1.0]))
 
 
+@pytest.mark.parametrize("padding_idx", [2, -1])
+def test_embedding_padding_idx_matches_torch(padding_idx):
+    te = torch.nn.Embedding(6, 3, padding_idx=padding_idx).double()
+    ours = nn.Embedding(6, 3, padding_idx=padding_idx, dtype=np.float64, seed=0)
+    row = padding_idx % 6
+    assert np.all(ours.weight.numpy()[row] == 0) and ours.padding_idx == row
+    ours.load_state_dict(_torch_sd(te))
+    idx = np.array([[0, row, 1], [row, row, 5]])
+    y, yt = ours(idx), te(torch.tensor(idx))
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy())
+    g = np.random.default_rng(2).standard_normal(y.shape)
+    y.backward(g)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(ours.weight.grad, te.weight.grad.numpy(), rtol=1e-12)
+    assert np.all(ours.weight.grad[row] == 0)
+    with pytest.raises(ValueError, match="padding_idx"):
+        nn.Embedding(6, 3, padding_idx=6)
+    with pytest.raises(TypeError, match="padding_idx"):
+        nn.Embedding(6, 3, padding_idx=1.0)
+
+
 def test_dropout_is_inverted_seeded_and_off_in_eval():
     d = nn.Dropout(0.25, seed=3)
     x = ann.Tensor(np.ones((200, 100)), requires_grad=True)
