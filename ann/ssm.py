@@ -11,7 +11,7 @@ import numpy as np
 
 from .activations import silu, softplus
 from .recurrence import linear_recurrence
-from .tensor import Tensor, as_tensor, is_grad_enabled
+from .tensor import Tensor, as_tensor, is_grad_enabled, make_op
 
 __all__ = ["selective_scan", "composed_selective_scan", "s4d_discretize", "s4d_scan"]
 
@@ -65,7 +65,52 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
         _check_shapes(*(as_tensor(x) for x in inputs[:5]))
         y, last = selective_scan_arrays(*arrays, delta_softplus=delta_softplus)
         return (Tensor(y), Tensor(last)) if return_last_state else Tensor(y)
-    return composed_selective_scan(*inputs, delta_softplus=delta_softplus, return_last_state=return_last_state)
+    u, delta, A, B, C = (as_tensor(x) for x in inputs[:5])
+    if return_last_state or not _fusable(u, delta, A, B, C):
+        return composed_selective_scan(*inputs, delta_softplus=delta_softplus, return_last_state=return_last_state)
+    # with gradients: the fused kernels (forward, and a backward that recomputes the states)
+    _check_shapes(u, delta, A, B, C)
+    dt = _step_size(delta, delta_bias, delta_softplus, u.shape[1])
+    return _skip_and_gate(_fused_scan(u, dt, A, B, C), u, D, z)
+
+
+def _fusable(*xs: Tensor) -> bool:
+    """The fused kernels take NumPy arrays of one float dtype."""
+    dtypes = {x.data.dtype for x in xs}
+    return all(isinstance(x.data, np.ndarray) for x in xs) and len(dtypes) == 1 and dtypes <= {
+        np.dtype(np.float32), np.dtype(np.float64)}
+
+
+def _fused_scan(u: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:
+    """``y = C . h`` (B, D, L) over the fused kernels of :mod:`ann.ssm_kernel`, differentiable in all five inputs."""
+    from .ssm_kernel import _as_4d, _from_4d, scan_core_forward, scan_core_gradients
+
+    dim = u.shape[1]
+    arrays = [np.ascontiguousarray(x.data) for x in (u, dt, A)]
+    Bx, Cx = (np.ascontiguousarray(_as_4d(X.data, dim)) for X in (B, C))
+    y, _ = scan_core_forward(*arrays, Bx, Cx)
+
+    def backward(g):
+        du, ddt, dA, dB, dC = scan_core_gradients(*arrays, Bx, Cx, g)
+        return du, ddt, dA, _from_4d(dB, B.shape), _from_4d(dC, C.shape)
+
+    return make_op(y, (u, dt, A, B, C), backward, "selective_scan")
+
+
+def _step_size(delta: Tensor, delta_bias, delta_softplus: bool, dim: int) -> Tensor:
+    """``delta (+ delta_bias)``, then ``softplus`` if asked: the step size ``dt`` (B, D, L)."""
+    if delta_bias is not None:
+        delta = delta + as_tensor(delta_bias).reshape(dim, 1)
+    return softplus(delta) if delta_softplus else delta
+
+
+def _skip_and_gate(y: Tensor, u: Tensor, D, z) -> Tensor:
+    """``(y + D u) * silu(z)``, each part only when given."""
+    if D is not None:
+        y = y + u * as_tensor(D).reshape(u.shape[1], 1)
+    if z is not None:
+        y = y * silu(as_tensor(z))
+    return y
 
 
 def _check_shapes(u, delta, A, B, C) -> None:
@@ -83,19 +128,11 @@ def composed_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, 
     _check_shapes(u, delta, A, B, C)
     batch, dim, length = u.shape
     dstate = A.shape[1]
-    if delta_bias is not None:
-        delta = delta + as_tensor(delta_bias).reshape(dim, 1)
-    if delta_softplus:
-        delta = softplus(delta)
-    dt = delta.reshape(batch, dim, 1, length)
+    dt = _step_size(delta, delta_bias, delta_softplus, dim).reshape(batch, dim, 1, length)
     decay = (dt * A.reshape(1, dim, dstate, 1)).exp()  # (B, D, N, L)
     drive = dt * _per_step(B, "B", batch, dim, dstate, length) * u.reshape(batch, dim, 1, length)
     h = linear_recurrence(decay, drive, axis=-1)  # (B, D, N, L)
-    y = (h * _per_step(C, "C", batch, dim, dstate, length)).sum(axis=2)
-    if D is not None:
-        y = y + u * as_tensor(D).reshape(dim, 1)
-    if z is not None:
-        y = y * silu(as_tensor(z))
+    y = _skip_and_gate((h * _per_step(C, "C", batch, dim, dstate, length)).sum(axis=2), u, D, z)
     if return_last_state:
         return y, h[..., -1]
     return y

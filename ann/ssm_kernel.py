@@ -212,6 +212,87 @@ def _fused_forward(u, dt, A, Bx, Cx, D, bias, z, y, last, softplus, float32_math
             last[b, d0 + j, :] = h[:, j]
 
 
+@numba.njit(parallel=True, fastmath={"contract"}, cache=True)
+def _fused_backward(u, dt, A, Bx, Cx, dy, du, ddt, dA, dB, dC):  # pragma: no cover - compiled
+    """Gradients of ``y = C . h``, ``h[t] = exp(dt A) h[t-1] + dt B u`` (``h[-1] = 0``), threads over the batch.
+
+    Per (batch, channel): the states are recomputed forward and kept for all
+    ``L`` steps, then one reverse pass carries ``dL/dh`` back through time::
+
+        gh[t] = C[t] dy[t] + exp(dt[t+1] A) gh[t+1]
+        d exp(dt[t] A) = gh[t] h[t-1],   d(dt B u)[t] = gh[t]
+
+    ``u``, ``dt``, ``dy``, ``du``, ``ddt``: (batch, D, L); ``dA``: (batch, D, N)
+    per batch element; ``Bx``, ``Cx`` as in :func:`_fused_forward` and ``dB``,
+    ``dC`` shaped like them with a leading ``batch`` axis of partial sums
+    (one per thread's batch element, so no two threads write one place).
+    """
+    batch, dim, length = u.shape
+    dstate = A.shape[1]
+    b_per, c_per = dim // Bx.shape[1], dim // Cx.shape[1]
+    for task in numba.prange(batch):
+        b = np.int64(task)  # prange's index may be unsigned; mixed with signed ints numba would make it a float
+        bb = b if Bx.shape[0] > 1 else 0
+        cb = b if Cx.shape[0] > 1 else 0
+        h = np.zeros((length + 1, dstate), dtype=u.dtype)  # h[t + 1] is the state after step t
+        decay = np.empty((length, dstate), dtype=u.dtype)
+        gh = np.empty(dstate, dtype=u.dtype)
+        for d in range(dim):
+            bg, cg = d // b_per, d // c_per
+            a_row = A[d]
+            for t in range(length):
+                bt = t if Bx.shape[2] > 1 else 0
+                step = dt[b, d, t]
+                drive = step * u[b, d, t]
+                for n in range(dstate):
+                    e = math.exp(step * a_row[n])
+                    decay[t, n] = e
+                    h[t + 1, n] = e * h[t, n] + drive * Bx[bb, bg, bt, n]
+            gh[:] = 0
+            for t in range(length - 1, -1, -1):
+                bt = t if Bx.shape[2] > 1 else 0
+                ct = t if Cx.shape[2] > 1 else 0
+                g, step, ut = dy[b, d, t], dt[b, d, t], u[b, d, t]
+                s_dt = g * 0
+                s_u = g * 0
+                for n in range(dstate):
+                    dC[b, cg, ct, n] += g * h[t + 1, n]
+                    g_h = gh[n] + Cx[cb, cg, ct, n] * g  # dL/dh[t]
+                    e = decay[t, n]
+                    g_e = g_h * h[t, n] * e  # dL/d(dt A) through exp
+                    dA[b, d, n] += g_e * step
+                    b_n = Bx[bb, bg, bt, n]
+                    s_dt += g_e * a_row[n] + g_h * b_n * ut
+                    s_u += g_h * b_n
+                    dB[b, bg, bt, n] += g_h * step * ut
+                    gh[n] = g_h * e
+                ddt[b, d, t] = s_dt
+                du[b, d, t] = s_u * step
+
+
+def scan_core_gradients(u, dt, A, Bx, Cx, dy):
+    """``(du, ddt, dA, dBx, dCx)`` of ``y = C . h`` for arrays of one float dtype (``Bx``, ``Cx`` as :func:`_as_4d`)."""
+    batch, dim, _ = u.shape
+    du, ddt = np.empty_like(u), np.empty_like(u)
+    dA = np.zeros((batch,) + A.shape, dtype=u.dtype)
+    dB = np.zeros((batch,) + Bx.shape[1:], dtype=u.dtype)
+    dC = np.zeros((batch,) + Cx.shape[1:], dtype=u.dtype)
+    _fused_backward(u, dt, A, Bx, Cx, np.ascontiguousarray(dy, dtype=u.dtype), du, ddt, dA, dB, dC)
+    fold = lambda part, X: part if X.shape[0] == batch else part.sum(axis=0, keepdims=True)  # noqa: E731
+    return du, ddt, dA.sum(axis=0), fold(dB, Bx), fold(dC, Cx)
+
+
+def scan_core_forward(u, dt, A, Bx, Cx):
+    """``(y, last state)`` of ``y = C . h`` (no softplus, bias, ``D`` or gate) by the fused forward kernel."""
+    batch, dim, _ = u.shape
+    y = np.empty_like(u)
+    last = np.empty((batch, dim, A.shape[1]), dtype=u.dtype)
+    empty = np.zeros(0, dtype=u.dtype)
+    _fused_forward(u, dt, A, Bx, Cx, empty, empty, np.zeros((0, 0, 0), dtype=u.dtype), y, last, False,
+                   u.dtype == np.float32)
+    return y, last
+
+
 def _as_4d(X, dim: int):
     """B or C as (batch or 1, groups, L or 1, N); a fixed (D, N) becomes D groups of one channel."""
     if X.ndim == 2:
@@ -219,6 +300,14 @@ def _as_4d(X, dim: int):
     if X.ndim == 3:
         X = X[:, None]
     return np.swapaxes(X, 2, 3)
+
+
+def _from_4d(X4, shape: tuple):
+    """Inverse of :func:`_as_4d`: an array laid out (batch or 1, groups, L or 1, N) back to ``shape``."""
+    if len(shape) == 2:
+        return X4.reshape(shape)
+    X = np.swapaxes(X4, 2, 3)
+    return X[:, 0] if len(shape) == 3 else X
 
 
 def _cpu(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):

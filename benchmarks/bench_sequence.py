@@ -93,7 +93,35 @@ def selective_scan(quick: bool) -> list[Result]:
             repeats=3, params={"B": batch, "D": dim, "N": dstate, "L": length},
         )
     )
+    out.append(_selective_scan_training(u, delta, A, B, C, D, z))
     return out
+
+
+def _selective_scan_training(u, delta, A, B, C, D, z) -> Result:
+    """Forward + backward (what a training step pays): the fused kernels vs the composed parallel scan."""
+    from ann.ssm import composed_selective_scan, selective_scan
+    from ann.tensor import Tensor
+
+    grad = np.random.default_rng(2).standard_normal(u.shape).astype(u.dtype)
+    arrays = {"u": u, "delta": delta, "A": A, "B": B, "C": C, "D": D, "z": z}
+
+    def step(path):
+        xs = {k: Tensor(v, requires_grad=True) for k, v in arrays.items()}
+        path(**xs, delta_softplus=True).backward(grad)
+        return xs
+
+    fused, composed = step(selective_scan), step(composed_selective_scan)
+    err = max(float(np.abs(fused[k].grad - composed[k].grad).max() / np.abs(composed[k].grad).max()) for k in arrays)
+    if err > 1e-3:
+        raise AssertionError(f"fused and composed gradients differ by {err} (relative to the largest)")
+    batch, dim, length = u.shape
+    return compare(
+        f"selective_scan forward+backward B={batch} D={dim} N={A.shape[1]} L={length} float32",
+        lambda: step(selective_scan), lambda: step(composed_selective_scan),
+        ours_label="fused kernels (backward recomputes the states)", peer_label="composed parallel scan (autograd)",
+        repeats=3, params={"B": batch, "D": dim, "N": A.shape[1], "L": length, "max_rel_grad_diff": err},
+        target="report",
+    )
 
 
 def run(quick: bool = False) -> list[Result]:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ann.gradcheck import gradcheck
-from ann.ssm import s4d_discretize, s4d_scan, selective_scan
+from ann.ssm import composed_selective_scan, s4d_discretize, s4d_scan, selective_scan
 from ann.tensor import Tensor
 
 
@@ -55,7 +55,9 @@ def _case(rng, variant, batch=2, dim=4, dstate=3, length=9, groups=2):
 @pytest.mark.parametrize("variant", ["fixed", "variable", "grouped"])
 @pytest.mark.parametrize("extras", [(), ("D",), ("z", "delta_bias"), ("D", "z", "delta_bias")])
 @pytest.mark.parametrize("softplus", [False, True])
-def test_values_and_gradients_match_torch(variant, extras, softplus):
+@pytest.mark.parametrize("with_last", [False, True], ids=["fused", "composed"])
+def test_values_and_gradients_match_torch(variant, extras, softplus, with_last):
+    """Without the last state the gradient runs through the fused kernels; with it, the composed parallel scan."""
     rng = np.random.default_rng(hash((variant, extras, softplus)) % 2**32)
     case = _case(rng, variant)
     names = ["u", "delta", "A", "B", "C", *extras]
@@ -64,14 +66,50 @@ def test_values_and_gradients_match_torch(variant, extras, softplus):
     torch_in = {n: torch.tensor(case[n], requires_grad=True) for n in names}
     ref, ref_last = torch_selective_scan_ref(**torch_in, delta_softplus=softplus)
     ours_in = {n: Tensor(case[n], requires_grad=True) for n in names}
-    out, last = selective_scan(**ours_in, delta_softplus=softplus, return_last_state=True)
+    if with_last:
+        out, last = selective_scan(**ours_in, delta_softplus=softplus, return_last_state=True)
+        np.testing.assert_allclose(last.numpy(), ref_last.detach().numpy(), rtol=1e-10, atol=1e-12)
+    else:
+        out = selective_scan(**ours_in, delta_softplus=softplus)
+        assert "selective_scan" in _ops(out)
     np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(last.numpy(), ref_last.detach().numpy(), rtol=1e-10, atol=1e-12)
     grad_out = rng.standard_normal(out.shape)
     ref.backward(torch.tensor(grad_out))
     out.backward(grad_out)
     for n in names:
         np.testing.assert_allclose(ours_in[n].grad, torch_in[n].grad.numpy(), rtol=1e-9, atol=1e-11, err_msg=n)
+
+
+def _ops(t: Tensor) -> set:
+    """Names of the ops in the graph behind ``t``."""
+    seen, stack, ops = set(), [t], set()
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            ops.add(node._op)
+            stack.extend(node._parents)
+    return ops
+
+
+@pytest.mark.parametrize("variant", ["fixed", "grouped", "fixed B, variable C"])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-4)])
+def test_fused_gradients_equal_composed_reference(variant, dtype, tol):
+    """The fused backward against the composed parallel-scan path, 100 channels, 150 steps."""
+    rng = np.random.default_rng(7)
+    b_variant, c_variant = ("fixed", "variable") if variant == "fixed B, variable C" else (variant, variant)
+    case = _case(rng, b_variant, dim=100, length=150, groups=4)
+    case["C"] = _case(rng, c_variant, dim=100, length=150, groups=4)["C"]
+    grad_out = rng.standard_normal(case["u"].shape).astype(dtype)
+    grads = []
+    for path in (selective_scan, composed_selective_scan):
+        xs = {k: Tensor(v.astype(dtype), requires_grad=True) for k, v in case.items()}
+        out = path(**xs, delta_softplus=True)
+        out.backward(grad_out)
+        grads.append({k: x.grad for k, x in xs.items()} | {"y": out.numpy()})
+    assert "selective_scan" in _ops(selective_scan(**{k: Tensor(v, requires_grad=True) for k, v in case.items()}))
+    for k, ref in grads[1].items():
+        np.testing.assert_allclose(grads[0][k], ref, rtol=tol, atol=tol * np.abs(ref).max(), err_msg=k)
 
 
 def test_float32_matches_float64():
