@@ -260,7 +260,7 @@ def index_dtype(n: int) -> np.dtype:
 
 
 #: Multiply-adds per step (stored weights times batch) from which ``threads=None`` uses all threads.
-PARALLEL_MIN_WORK = 1 << 15
+PARALLEL_MIN_WORK = 1 << 16
 
 
 def resolve_threads(threads: int | None, work: int) -> int:

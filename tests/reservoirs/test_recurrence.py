@@ -139,7 +139,7 @@ def test_automatic_threads_follow_the_work_per_step():
     assert resolve_threads(10_000, 1) == numba.get_num_threads()  # capped at numba's thread count
     assert resolve_threads(1, 10**9) == 1
     # a reservoir above the threshold runs threaded by default, with the same states as one thread
-    W, drive, x0 = _problem(4, T=10, N=400)
+    W, drive, x0 = _problem(4, T=10, N=600)
     assert W.nnz * 4 >= PARALLEL_MIN_WORK
     auto = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0)
     np.testing.assert_array_equal(auto, esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, threads=1))
