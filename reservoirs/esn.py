@@ -40,8 +40,9 @@ from .weights import bernoulli_matrix, random_sparse, spectral_radius as _spectr
 
 __all__ = ["ESN"]
 
-#: Elements of drive computed per chunk (bounds the memory of W_in u over long/batched inputs).
-_CHUNK_ELEMENTS = 1 << 22
+#: Elements of drive computed per chunk: bounds the memory of W_in u (2 MiB in float64), which the kernel
+#: then reads while it is still in cache.
+_CHUNK_ELEMENTS = 1 << 18
 
 
 def _check_leak(leak_rate: Any) -> float:
