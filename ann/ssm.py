@@ -65,12 +65,14 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
         _check_shapes(*(as_tensor(x) for x in inputs[:5]))
         y, last = selective_scan_arrays(*arrays, delta_softplus=delta_softplus)
         return (Tensor(y), Tensor(last)) if return_last_state else Tensor(y)
-    u, delta, A, B, C = (as_tensor(x) for x in inputs[:5])
-    if return_last_state or not _fusable(u, delta, A, B, C):
-        return composed_selective_scan(*inputs, delta_softplus=delta_softplus, return_last_state=return_last_state)
+    if return_last_state:
+        return composed_selective_scan(*inputs, delta_softplus=delta_softplus, return_last_state=True)
     # with gradients: the fused kernels (forward, and a backward that recomputes the states)
+    u, delta, A, B, C = (as_tensor(x) for x in inputs[:5])
     _check_shapes(u, delta, A, B, C)
     dt = _step_size(delta, delta_bias, delta_softplus, u.shape[1])
+    if not _fusable(u, dt, A, B, C):  # mixed dtypes or CuPy arrays
+        return composed_selective_scan(*inputs, delta_softplus=delta_softplus)
     return _skip_and_gate(_fused_scan(u, dt, A, B, C), u, D, z)
 
 
