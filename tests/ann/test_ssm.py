@@ -222,3 +222,14 @@ def test_float32_softplus_and_silu_gate_within_float32_rounding():
     _silu_gate(gated, z, tmp[: z.size], tmp2[: z.size], bits[: z.size], bits[: z.size].view(np.float32), True)
     exact = torch.nn.functional.silu(torch.from_numpy(z.astype(np.float64))).numpy()
     np.testing.assert_allclose(gated, exact, rtol=3e-7, atol=1e-30)
+
+
+def test_mixed_dtypes_take_the_composed_path_with_its_numbers():
+    rng = np.random.default_rng(8)
+    case = {k: v.astype(np.float32) for k, v in _case(rng, "variable").items()}
+    case["delta_bias"] = case["delta_bias"].astype(np.float64)  # promotes the step size to float64
+    xs = {k: Tensor(v, requires_grad=True) for k, v in case.items()}
+    out = selective_scan(**xs, delta_softplus=True)
+    ref = composed_selective_scan(**xs, delta_softplus=True)
+    assert out.dtype == ref.dtype == np.float64 and "selective_scan" not in _ops(out)
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
