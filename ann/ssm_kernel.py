@@ -213,7 +213,7 @@ def _fused_forward(u, dt, A, Bx, Cx, D, bias, z, y, last, softplus, float32_math
 
 
 @numba.njit(parallel=True, fastmath={"contract"}, cache=True)
-def _fused_backward(u, dt, A, Bx, Cx, dy, du, ddt, dA, dB, dC):  # pragma: no cover - compiled
+def _fused_backward(u, dt, A, Bx, Cx, dy, du, ddt, dA, dB, dC, float32_math):  # pragma: no cover - compiled
     """Gradients of ``y = C . h``, ``h[t] = exp(dt A) h[t-1] + dt B u`` (``h[-1] = 0``), threads over the batch.
 
     Per (batch, channel): the states are recomputed forward and kept for all
@@ -226,6 +226,7 @@ def _fused_backward(u, dt, A, Bx, Cx, dy, du, ddt, dA, dB, dC):  # pragma: no co
     per batch element; ``Bx``, ``Cx`` as in :func:`_fused_forward` and ``dB``,
     ``dC`` shaped like them with a leading ``batch`` axis of partial sums
     (one per thread's batch element, so no two threads write one place).
+    ``float32_math`` as in :func:`_fused_forward`.
     """
     batch, dim, length = u.shape
     dstate = A.shape[1]
@@ -235,19 +236,23 @@ def _fused_backward(u, dt, A, Bx, Cx, dy, du, ddt, dA, dB, dC):  # pragma: no co
         bb = b if Bx.shape[0] > 1 else 0
         cb = b if Cx.shape[0] > 1 else 0
         h = np.zeros((length + 1, dstate), dtype=u.dtype)  # h[t + 1] is the state after step t
+        exponent = np.empty((length, dstate), dtype=u.dtype)
         decay = np.empty((length, dstate), dtype=u.dtype)
+        bits = np.empty(length * dstate, dtype=np.int32)
+        scale = bits.view(np.float32)
         gh = np.empty(dstate, dtype=u.dtype)
         for d in range(dim):
             bg, cg = d // b_per, d // c_per
             a_row = A[d]
             for t in range(length):
-                bt = t if Bx.shape[2] > 1 else 0
-                step = dt[b, d, t]
-                drive = step * u[b, d, t]
                 for n in range(dstate):
-                    e = math.exp(step * a_row[n])
-                    decay[t, n] = e
-                    h[t + 1, n] = e * h[t, n] + drive * Bx[bb, bg, bt, n]
+                    exponent[t, n] = dt[b, d, t] * a_row[n]
+            _exp(exponent.ravel(), decay.ravel(), bits, scale, float32_math)  # all steps at once: vectorizes
+            for t in range(length):
+                bt = t if Bx.shape[2] > 1 else 0
+                drive = dt[b, d, t] * u[b, d, t]
+                for n in range(dstate):
+                    h[t + 1, n] = decay[t, n] * h[t, n] + drive * Bx[bb, bg, bt, n]
             gh[:] = 0
             for t in range(length - 1, -1, -1):
                 bt = t if Bx.shape[2] > 1 else 0
@@ -277,7 +282,8 @@ def scan_core_gradients(u, dt, A, Bx, Cx, dy):
     dA = np.zeros((batch,) + A.shape, dtype=u.dtype)
     dB = np.zeros((batch,) + Bx.shape[1:], dtype=u.dtype)
     dC = np.zeros((batch,) + Cx.shape[1:], dtype=u.dtype)
-    _fused_backward(u, dt, A, Bx, Cx, np.ascontiguousarray(dy, dtype=u.dtype), du, ddt, dA, dB, dC)
+    _fused_backward(u, dt, A, Bx, Cx, np.ascontiguousarray(dy, dtype=u.dtype), du, ddt, dA, dB, dC,
+                    u.dtype == np.float32)
     fold = lambda part, X: part if X.shape[0] == batch else part.sum(axis=0, keepdims=True)  # noqa: E731
     return du, ddt, dA.sum(axis=0), fold(dB, Bx), fold(dC, Cx)
 
