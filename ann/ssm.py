@@ -71,32 +71,30 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     u, delta, A, B, C = (as_tensor(x) for x in inputs[:5])
     _check_shapes(u, delta, A, B, C)
     dt = _step_size(delta, delta_bias, delta_softplus, u.shape[1])
-    if not _fusable(u, dt, A, B, C):  # mixed dtypes or CuPy arrays
+    if not _fusable(u, dt, A, B, C):  # mixed dtypes
         return composed_selective_scan(*inputs, delta_softplus=delta_softplus)
     return _skip_and_gate(_fused_scan(u, dt, A, B, C), u, D, z)
 
 
 def _fusable(*xs: Tensor) -> bool:
-    """The fused kernels take NumPy arrays of one float dtype."""
+    """The fused kernels take arrays of one float dtype."""
     dtypes = {x.data.dtype for x in xs}
-    return all(isinstance(x.data, np.ndarray) for x in xs) and len(dtypes) == 1 and dtypes <= {
-        np.dtype(np.float32), np.dtype(np.float64)}
+    return len(dtypes) == 1 and dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}
 
 
 def _fused_scan(u: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:
-    """``y = C . h`` (B, D, L) over the fused kernels of :mod:`ann.ssm_kernel`, differentiable in all five inputs."""
-    from .ssm_kernel import _as_4d, _from_4d, scan_core_forward, scan_core_gradients
+    """``y = C . h`` (B, D, L) through the registered kernels, differentiable in all five inputs.
 
-    dim = u.shape[1]
-    arrays = [np.ascontiguousarray(x.data) for x in (u, dt, A)]
-    Bx, Cx = (np.ascontiguousarray(_as_4d(X.data, dim)) for X in (B, C))
-    y, _ = scan_core_forward(*arrays, Bx, Cx)
+    Forward: ``selective_scan`` without softplus, bias, skip or gate; backward:
+    ``selective_scan_backward`` (the fused CPU kernel recomputes the states).
+    """
+    from neuro.kernels import call
 
-    def backward(g):
-        du, ddt, dA, dB, dC = scan_core_gradients(*arrays, Bx, Cx, g)
-        return du, ddt, dA, _from_4d(dB, B.shape), _from_4d(dC, C.shape)
+    from . import ssm_kernel  # noqa: F401  (registers the kernels)
 
-    return make_op(y, (u, dt, A, B, C), backward, "selective_scan")
+    arrays = [x.data for x in (u, dt, A, B, C)]
+    y, _ = call("selective_scan", *arrays)
+    return make_op(y, (u, dt, A, B, C), lambda g: call("selective_scan_backward", *arrays, g), "selective_scan")
 
 
 def _step_size(delta: Tensor, delta_bias, delta_softplus: bool, dim: int) -> Tensor:

@@ -275,30 +275,6 @@ def _fused_backward(u, dt, A, Bx, Cx, dy, du, ddt, dA, dB, dC, float32_math):  #
                 du[b, d, t] = s_u * step
 
 
-def scan_core_gradients(u, dt, A, Bx, Cx, dy):
-    """``(du, ddt, dA, dBx, dCx)`` of ``y = C . h`` for arrays of one float dtype (``Bx``, ``Cx`` as :func:`_as_4d`)."""
-    batch, dim, _ = u.shape
-    du, ddt = np.empty_like(u), np.empty_like(u)
-    dA = np.zeros((batch,) + A.shape, dtype=u.dtype)
-    dB = np.zeros((batch,) + Bx.shape[1:], dtype=u.dtype)
-    dC = np.zeros((batch,) + Cx.shape[1:], dtype=u.dtype)
-    _fused_backward(u, dt, A, Bx, Cx, np.ascontiguousarray(dy, dtype=u.dtype), du, ddt, dA, dB, dC,
-                    u.dtype == np.float32)
-    fold = lambda part, X: part if X.shape[0] == batch else part.sum(axis=0, keepdims=True)  # noqa: E731
-    return du, ddt, dA.sum(axis=0), fold(dB, Bx), fold(dC, Cx)
-
-
-def scan_core_forward(u, dt, A, Bx, Cx):
-    """``(y, last state)`` of ``y = C . h`` (no softplus, bias, ``D`` or gate) by the fused forward kernel."""
-    batch, dim, _ = u.shape
-    y = np.empty_like(u)
-    last = np.empty((batch, dim, A.shape[1]), dtype=u.dtype)
-    empty = np.zeros(0, dtype=u.dtype)
-    _fused_forward(u, dt, A, Bx, Cx, empty, empty, np.zeros((0, 0, 0), dtype=u.dtype), y, last, False,
-                   u.dtype == np.float32)
-    return y, last
-
-
 def _as_4d(X, dim: int):
     """B or C as (batch or 1, groups, L or 1, N); a fixed (D, N) becomes D groups of one channel."""
     if X.ndim == 2:
@@ -347,6 +323,43 @@ register(
     reference=_reference,
     cpu=_cpu,
     doc="Mamba selective scan forward: (y (B, D, L), last state (B, D, N))",
+)
+
+
+def _backward_cpu(u, dt, A, B, C, dy):
+    """The fused backward for float32/float64 arrays of one dtype; others take the reference."""
+    u = np.ascontiguousarray(u)
+    dtype = u.dtype
+    if dtype not in (np.float32, np.float64) or any(np.asarray(x).dtype != dtype for x in (dt, A, B, C)):
+        return _backward_reference(u, dt, A, B, C, dy)
+    batch, dim, _ = u.shape
+    Bx, Cx = (np.ascontiguousarray(_as_4d(X, dim)) for X in (B, C))
+    du, ddt = np.empty_like(u), np.empty_like(u)
+    dA = np.zeros((batch,) + A.shape, dtype=dtype)
+    dB = np.zeros((batch,) + Bx.shape[1:], dtype=dtype)
+    dC = np.zeros((batch,) + Cx.shape[1:], dtype=dtype)
+    _fused_backward(u, np.ascontiguousarray(dt), np.ascontiguousarray(A), Bx, Cx,
+                    np.ascontiguousarray(dy, dtype=dtype), du, ddt, dA, dB, dC, dtype == np.float32)
+    fold = lambda part, X: part if X.shape[0] == batch else part.sum(axis=0, keepdims=True)  # noqa: E731
+    return du, ddt, dA.sum(axis=0), _from_4d(fold(dB, Bx), B.shape), _from_4d(fold(dC, Cx), C.shape)
+
+
+def _backward_reference(u, dt, A, B, C, dy):
+    """Gradients by reverse-mode autodiff through :func:`ann.ssm.composed_selective_scan` (the parallel scan)."""
+    from .ssm import composed_selective_scan
+    from .tensor import Tensor, enable_grad
+
+    xs = [Tensor(x, requires_grad=True) for x in (u, dt, A, B, C)]
+    with enable_grad():
+        composed_selective_scan(*xs).backward(dy)
+    return tuple(x.grad for x in xs)
+
+
+register(
+    "selective_scan_backward",
+    reference=_backward_reference,
+    cpu=_backward_cpu,
+    doc="gradients (du, ddt, dA, dB, dC) of y = C . h, h[t] = exp(dt A) h[t-1] + dt B u, for dy (B, D, L)",
 )
 
 

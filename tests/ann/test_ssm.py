@@ -233,3 +233,18 @@ def test_mixed_dtypes_take_the_composed_path_with_its_numbers():
     ref = composed_selective_scan(**xs, delta_softplus=True)
     assert out.dtype == ref.dtype == np.float64 and "selective_scan" not in _ops(out)
     np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("variant", ["fixed", "variable", "grouped"])
+def test_registered_backward_kernel_equals_its_reference(variant):
+    import ann.ssm_kernel  # noqa: F401  (registers the kernels)
+    from neuro.kernels import call
+
+    rng = np.random.default_rng(9)
+    case = _case(rng, variant, dim=70, length=40, groups=2)
+    args = [case["u"], np.abs(case["delta"]), case["A"], case["B"], case["C"], rng.standard_normal(case["u"].shape)]
+    fast = call("selective_scan_backward", *args, impl="cpu")
+    ref = call("selective_scan_backward", *args, impl="reference")
+    for name, a, b in zip(("u", "dt", "A", "B", "C"), fast, ref):
+        assert a.shape == b.shape, name
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12 * np.abs(b).max(), err_msg=name)
