@@ -248,3 +248,18 @@ def test_registered_backward_kernel_equals_its_reference(variant):
     for name, a, b in zip(("u", "dt", "A", "B", "C"), fast, ref):
         assert a.shape == b.shape, name
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12 * np.abs(b).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("where", ["u", "delta"])
+def test_fused_kernel_propagates_nan_like_the_recurrence(dtype, where):
+    """A NaN input poisons its channel from that step on, and nothing else (fastmath must not hide it)."""
+    from ann.ssm_kernel import selective_scan_arrays
+
+    rng = np.random.default_rng(10)
+    case = {k: v.astype(dtype) for k, v in _case(rng, "variable", dim=8, length=40).items()}
+    case[where][0, 3, 10] = np.nan
+    y, _ = selective_scan_arrays(case["u"], case["delta"], case["A"], case["B"], case["C"], case["D"], case["z"],
+                                 None, True)
+    assert np.isnan(y[0, 3, 10:]).all()
+    assert np.isfinite(np.delete(y, 3, axis=1)).all() and np.isfinite(y[1]).all() and np.isfinite(y[0, 3, :10]).all()
