@@ -23,9 +23,15 @@ this preset, which quotes the paper's appendix):
 * input synapses: A = 18 nA onto E and 9 nA onto I neurons (gamma, SD 100 %),
   with the EE / EI dynamics and delay 0.8 ms. The connection probability of
   input channels is not among the quoted values; we use 0.3 per channel and
-  neuron (a parameter, ``input_p``). These input values follow the issue's
-  quotation of the paper; we could not check them against the paper's
-  text here.
+  neuron (a parameter, ``input_p``). We could not read the paper's appendix
+  here. The same 18 / 9 nA appear in the Brian2 team's reproduction of the
+  paper's Fig. 2 (``examples/frompapers/Maass_Natschlaeger_Markram_2002.py``
+  in Brian2, S. Schmitt 2022), which differs from this preset in three ways:
+  one input spike train reaches every neuron (p = 1), through static synapses
+  of fixed strength, into a current that decays with the target's time
+  constant (3 ms E, 6 ms I). ``input_p=1.0`` reproduces its wiring; the
+  input dynamics and the gamma-drawn strengths are kept here, as the issue
+  asked for.
 
 The readout state is each neuron's spike train filtered with an exponential
 kernel (tau 30 ms) sampled at chosen times (Maass et al. 2002);
