@@ -54,6 +54,16 @@ def test_float32_cpu_path_and_out_argument():
     np.testing.assert_allclose(res, ref, rtol=0, atol=1e-5)
 
 
+def test_out_may_be_a_slice_of_a_larger_array():
+    W, drive, x0 = _problem(3, T=20)
+    big = np.full((3, 50, drive.shape[2]), -7.0)
+    res = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, out=big[:, 10:30], threads=1)
+    np.testing.assert_array_equal(big[:, 10:30], esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, threads=1))
+    assert res.base is big and np.all(big[:, :10] == -7.0) and np.all(big[:, 30:] == -7.0)
+    with pytest.raises(ValueError, match="out must be"):
+        esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, out=np.empty(drive.shape[::-1]).T)
+
+
 def test_callable_activation_uses_reference_path():
     rng = np.random.default_rng(1)
     W = rng.standard_normal((30, 30)) * 0.1
