@@ -65,15 +65,23 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
         _check_shapes(*(as_tensor(x) for x in inputs[:5]))
         y, last = selective_scan_arrays(*arrays, delta_softplus=delta_softplus)
         return (Tensor(y), Tensor(last)) if return_last_state else Tensor(y)
-    if return_last_state:
-        return composed_selective_scan(*inputs, delta_softplus=delta_softplus, return_last_state=True)
-    # with gradients: the fused kernels (forward, and a backward that recomputes the states)
-    u, delta, A, B, C = (as_tensor(x) for x in inputs[:5])
+    return _differentiable(*inputs, delta_softplus, return_last_state, fused=True)
+
+
+def _differentiable(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, fused):
+    """The recorded graph: step size, scan core, skip and gate; the core fused when ``fused`` allows it.
+
+    The fused core (the registered kernels) needs one float dtype and does not
+    return the last state; otherwise the core is composed over the parallel scan.
+    """
+    u, delta, A, B, C = (as_tensor(x) for x in (u, delta, A, B, C))
     _check_shapes(u, delta, A, B, C)
     dt = _step_size(delta, delta_bias, delta_softplus, u.shape[1])
-    if not _fusable(u, dt, A, B, C):  # mixed dtypes
-        return composed_selective_scan(*inputs, delta_softplus=delta_softplus)
-    return _skip_and_gate(_fused_scan(u, dt, A, B, C), u, D, z)
+    if fused and not return_last_state and _fusable(u, dt, A, B, C):
+        return _skip_and_gate(_fused_scan(u, dt, A, B, C), u, D, z)
+    y, h = _composed_scan(u, dt, A, B, C)
+    y = _skip_and_gate(y, u, D, z)
+    return (y, h[..., -1]) if return_last_state else y
 
 
 def _fusable(*xs: Tensor) -> bool:
@@ -124,18 +132,18 @@ def _check_shapes(u, delta, A, B, C) -> None:
 
 def composed_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, return_last_state=False):
     """:func:`selective_scan` composed from differentiable ops over the parallel scan (the reference)."""
-    u, delta, A, B, C = (as_tensor(x) for x in (u, delta, A, B, C))
-    _check_shapes(u, delta, A, B, C)
+    return _differentiable(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, fused=False)
+
+
+def _composed_scan(u: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor) -> tuple[Tensor, Tensor]:
+    """``y = C . h`` (B, D, L) and the states ``h`` (B, D, N, L), over :func:`linear_recurrence`."""
     batch, dim, length = u.shape
     dstate = A.shape[1]
-    dt = _step_size(delta, delta_bias, delta_softplus, dim).reshape(batch, dim, 1, length)
+    dt = dt.reshape(batch, dim, 1, length)
     decay = (dt * A.reshape(1, dim, dstate, 1)).exp()  # (B, D, N, L)
     drive = dt * _per_step(B, "B", batch, dim, dstate, length) * u.reshape(batch, dim, 1, length)
     h = linear_recurrence(decay, drive, axis=-1)  # (B, D, N, L)
-    y = _skip_and_gate((h * _per_step(C, "C", batch, dim, dstate, length)).sum(axis=2), u, D, z)
-    if return_last_state:
-        return y, h[..., -1]
-    return y
+    return (h * _per_step(C, "C", batch, dim, dstate, length)).sum(axis=2), h
 
 
 def s4d_discretize(log_dt, A, B):

@@ -1,15 +1,22 @@
-"""Fused CPU kernel for the selective-scan forward pass (inference, no gradient).
+"""Fused CPU kernels for Mamba's selective scan: the forward pass and its gradients.
 
-The differentiable :func:`ann.ssm.selective_scan` materializes the
-``(B, D, N, L)`` decay and drive tensors for the parallel scan. Without a
-gradient to compute, one fused pass per ``(batch, channel)`` (threads over
-them) keeps the ``N``-sized state in cache, reads each input once and never
-stores ``exp(delta A)``; in float32 the exponential is a vectorizable
-polynomial (:func:`_exp_float32`), in float64 libm's ``exp``. Registered in the
-kernel registry as ``"selective_scan"``: the reference is the composed
-:func:`ann.ssm.composed_selective_scan` (the differentiable path), so the two
-are compared directly. :func:`ann.ssm.selective_scan` uses this kernel when
-no gradient is wanted.
+:func:`ann.ssm.composed_selective_scan` builds the scan from differentiable
+ops over the parallel scan, materializing ``(B, D, N, L)`` decay and drive
+tensors. The kernels here never store them:
+
+* ``"selective_scan"`` (forward, :func:`_fused_forward`): threads over
+  (batch, block of 64 channels); the states of a block stay in cache, each
+  input is read once, and softplus, ``D u`` and the ``silu(z)`` gate are
+  applied to tiles inside the kernel;
+* ``"selective_scan_backward"`` (:func:`_fused_backward`): threads over the
+  batch; per channel the states are recomputed and one reverse pass
+  accumulates every gradient.
+
+In float32 ``exp`` and ``log1p`` are vectorizable polynomials
+(:func:`_exp_float32`, :func:`_log1p_unit_float32`), in float64 libm's.
+Both are registered in :mod:`neuro.kernels` with the composed path as their
+reference, and the tests compare the two. :func:`ann.ssm.selective_scan`
+uses them with and without gradients.
 """
 
 from __future__ import annotations
@@ -275,13 +282,14 @@ def _fused_backward(u, dt, A, Bx, Cx, dy, du, ddt, dA, dB, dC, float32_math):  #
                 du[b, d, t] = s_u * step
 
 
-def _as_4d(X, dim: int):
-    """B or C as (batch or 1, groups, L or 1, N); a fixed (D, N) becomes D groups of one channel."""
+def _as_4d(X, dim: int, dtype):
+    """B or C as a contiguous ``dtype`` array (batch or 1, groups, L or 1, N); a fixed (D, N) is D groups of one."""
+    X = np.asarray(X, dtype=dtype)
     if X.ndim == 2:
-        return X.reshape(1, dim, 1, X.shape[1])
+        return np.ascontiguousarray(X.reshape(1, dim, 1, X.shape[1]))
     if X.ndim == 3:
         X = X[:, None]
-    return np.swapaxes(X, 2, 3)
+    return np.ascontiguousarray(np.swapaxes(X, 2, 3))
 
 
 def _from_4d(X4, shape: tuple):
@@ -302,10 +310,9 @@ def _cpu(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=Fals
     y = np.empty_like(u)
     last = np.empty((batch, dim, A.shape[1]), dtype=dtype)
     contiguous = lambda X, shape: np.ascontiguousarray(X if X is not None else np.zeros(shape), dtype=dtype)  # noqa: E731
-    as_4d = lambda X: np.ascontiguousarray(_as_4d(np.asarray(X, dtype=dtype), dim))  # noqa: E731
-    _fused_forward(u, contiguous(delta, None), contiguous(A, None), as_4d(B), as_4d(C), contiguous(D, 0),
-                   contiguous(delta_bias, 0), contiguous(z, (0, 0, 0)), y, last, bool(delta_softplus),
-                   dtype == np.float32)
+    _fused_forward(u, contiguous(delta, None), contiguous(A, None), _as_4d(B, dim, dtype), _as_4d(C, dim, dtype),
+                   contiguous(D, 0), contiguous(delta_bias, 0), contiguous(z, (0, 0, 0)), y, last,
+                   bool(delta_softplus), dtype == np.float32)
     return y, last
 
 
@@ -333,7 +340,7 @@ def _backward_cpu(u, dt, A, B, C, dy):
     if dtype not in (np.float32, np.float64) or any(np.asarray(x).dtype != dtype for x in (dt, A, B, C)):
         return _backward_reference(u, dt, A, B, C, dy)
     batch, dim, _ = u.shape
-    Bx, Cx = (np.ascontiguousarray(_as_4d(X, dim)) for X in (B, C))
+    Bx, Cx = _as_4d(B, dim, dtype), _as_4d(C, dim, dtype)
     du, ddt = np.empty_like(u), np.empty_like(u)
     dA = np.zeros((batch,) + A.shape, dtype=dtype)
     dB = np.zeros((batch,) + Bx.shape[1:], dtype=dtype)

@@ -313,7 +313,7 @@ class ESN:
             if fb3 is not None:
                 d += fb3[:, t0:t1] @ W_fb.T
             call(
-                "esn_recurrence", indptr, indices, data, d if t1 - t0 == chunk else xp.ascontiguousarray(d), x,
+                "esn_recurrence", indptr, indices, data, d, x,
                 leak=self.leak_rate, activation=self.activation, impl=impl, out=out[:, t0:t1], threads=self.threads,
             )
             x = out[:, t1 - 1]

@@ -13,10 +13,11 @@ computed beforehand (one matrix product over all steps)::
 * cpu: numba loops over the CSR arrays; a single sequence uses eight
   independent accumulators per row (the reduction is latency-bound
   otherwise), a batch keeps the state as ``(N, B)`` so that each stored
-  weight multiplies a contiguous row of ``B`` states (matrix-matrix).
-  the activation is a separate loop over the step's pre-activations so it
-  vectorizes; tanh is :func:`tanh_scalar` (within 4e-15 of ``numpy.tanh``;
-  libm's scalar tanh was the larger part of a batched step).
+  weight multiplies a contiguous row of ``B`` states (matrix-matrix);
+  the activation runs over contiguous values (a step's units, or a row's
+  ``B`` states) so it vectorizes; tanh is :func:`tanh_scalar` (within 4e-15
+  of ``numpy.tanh``; libm's scalar tanh was the larger part of a batched step).
+  Serial and threaded versions are compiled from one source.
 
 The two differ only by rounding (order of the sums, tanh's last bits):
 differences of order 1e-15 per step, which the contracting recurrence
@@ -30,6 +31,8 @@ import numpy as np
 
 from neuro.backend import array_module
 from neuro.kernels import register
+
+from .checks import check_int
 
 __all__ = [
     "ACTIVATIONS", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype",
@@ -231,7 +234,7 @@ def _batch_steps(rows):
 
     def run(indptr, indices, data, drive, x0, leak, code, out):
         # drive (B, T, N), x0 (B, N), out (B, T, N)
-        T, n, B = drive.shape[1], drive.shape[2], drive.shape[0]
+        B, T, n = drive.shape
         keep = 1.0 - leak
         x = np.ascontiguousarray(x0.T)
         y = np.empty_like(x)
@@ -267,11 +270,7 @@ def resolve_threads(threads: int | None, work: int) -> int:
     """The thread count for ``threads`` (None: automatic, see :func:`esn_recurrence_cpu`) and ``work`` per step."""
     if threads is None:
         return numba.get_num_threads() if work >= PARALLEL_MIN_WORK else 1
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
-        raise TypeError(f"threads must be None or an int, got {type(threads).__name__}")
-    if threads < 1:
-        raise ValueError(f"threads must be None or an int >= 1, got {threads}")
-    return min(int(threads), numba.get_num_threads())
+    return min(check_int(threads, "threads"), numba.get_num_threads())
 
 
 def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=None):
