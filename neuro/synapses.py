@@ -36,7 +36,7 @@ import numpy as np
 
 from .backend import make_rng
 from .kernels import register
-from .validation import check_positive
+from .validation import as_param, check_positive
 
 __all__ = ["Projection", "tsodyks_markram"]
 
@@ -194,26 +194,11 @@ ParamSpec = Any  # scalar, (S,) array in the order of the given (i, j), or calla
 
 
 def _per_synapse(spec: ParamSpec, n: int, name: str, rng, *, positive=False, nonneg=False, unit_interval=False):
-    if callable(spec):
-        values = spec(rng, n)
-    else:
-        values = spec
-    if values is None or isinstance(values, bool):
-        raise TypeError(f"{name} must be a real scalar, an array of shape ({n},) or a callable (rng, n) -> array")
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim == 0:
-        arr = np.full(n, float(arr))
-    if arr.shape != (n,):
-        raise ValueError(f"{name} must be a scalar or have shape ({n},) (one per synapse), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
-    if positive and np.any(arr <= 0):
-        raise ValueError(f"{name} must be > 0, got minimum {arr.min()}")
-    if nonneg and np.any(arr < 0):
-        raise ValueError(f"{name} must be >= 0, got minimum {arr.min()}")
+    """``spec`` (a scalar, an ``(n,)`` array or a callable ``(rng, n) -> (n,)``) as a new checked ``(n,)`` array."""
+    arr = as_param(spec(rng, n) if callable(spec) else spec, n, name, positive=positive, nonneg=nonneg)
     if unit_interval and np.any((arr <= 0) | (arr > 1)):
         raise ValueError(f"{name} must be in (0, 1]")
-    return arr.copy()
+    return arr
 
 
 class Projection:
