@@ -23,6 +23,7 @@ _LAZY = {
     "SpikeTimes": "inputs",
     "PoissonInput": "inputs",
     "Current": "inputs",
+    "correlated_spike_times": "inputs",
     "SpikeMonitor": "monitors",
     "StateMonitor": "monitors",
     "RateMonitor": "monitors",
@@ -63,6 +64,7 @@ __all__ = [
     "StateMonitor",
     "TraceMonitor",
     "connectivity",
+    "correlated_spike_times",
     "tsodyks_markram",
 ]
 

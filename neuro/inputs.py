@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validation import timestep
+from .backend import make_rng
+from .validation import check_nonneg, check_positive, check_probability, timestep
 
-__all__ = ["Current", "PoissonInput", "SpikeSource", "SpikeTimes"]
+__all__ = ["Current", "PoissonInput", "SpikeSource", "SpikeTimes", "correlated_spike_times"]
 
 
 class SpikeSource:
@@ -209,3 +210,40 @@ class Current:
         if k >= T:
             return 0.0
         return self.amplitude[..., k, :]
+
+
+def correlated_spike_times(n: int, n_correlated: int, rate: float, c: float, duration: float, dt: float, *,
+                           trials: int = 1, seed=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Poisson spike times of ``n`` inputs whose first ``n_correlated`` share a common train.
+
+    Time is cut into ``duration / dt`` slots (ms); every input spikes in a slot
+    with probability ``rate * dt`` (``rate`` in Hz). Per trial a common train
+    of the same rate is drawn, and each of the first ``n_correlated`` inputs
+    copies it in a slot with probability ``c``: all inputs keep the rate, and
+    two correlated inputs have a correlation coefficient of about ``c**2``. The trials
+    are drawn one after another from the one generator of ``seed``.
+    Returns ``(indices, times, trials)``, as :meth:`neuro.Network.spike_times`
+    takes them.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    if isinstance(n_correlated, bool) or not isinstance(n_correlated, (int, np.integer)) or not 0 <= n_correlated <= n:
+        raise ValueError(f"n_correlated must be an int in [0, n={n}], got {n_correlated!r}")
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
+        raise ValueError(f"trials must be an int >= 1, got {trials!r}")
+    c = check_probability(c, "c")
+    dt = check_positive(dt, "dt")
+    steps = int(check_positive(duration, "duration") / dt)
+    p = check_probability(check_nonneg(rate, "rate") * dt / 1000.0, "rate * dt / 1000 (spike probability per slot)")
+    rng = make_rng(seed)
+    indices, times, trial_of = [], [], []
+    for b in range(trials):
+        common = rng.random(steps) < p
+        spikes = rng.random((steps, n)) < p
+        copy = rng.random((steps, n_correlated)) < c
+        spikes[:, :n_correlated] = np.where(copy, common[:, None], spikes[:, :n_correlated])
+        t, k = np.nonzero(spikes)
+        indices.append(k)
+        times.append(t * dt)
+        trial_of.append(np.full(len(k), b))
+    return np.concatenate(indices), np.concatenate(times), np.concatenate(trial_of)

@@ -168,21 +168,11 @@ def run_stdp(seed: int, quick: bool) -> dict:
     """
     import neuro
 
-    rng = np.random.default_rng(seed)
     n, half, dt, B, c, w0 = 40, 20, 1.0, 2, 0.3, 2.0
     T = 4000.0 if quick else 15000.0  # ms
-    steps, p = int(T / dt), 10.0 * dt / 1000.0
-    idx, tim, tri = [], [], []
-    for b in range(B):
-        common = rng.random(steps) < p
-        S = rng.random((steps, n)) < p
-        S[:, :half] = np.where(rng.random((steps, half)) < c, common[:, None], S[:, :half])
-        t, k = np.nonzero(S)
-        idx.append(k)
-        tim.append(t * dt)
-        tri.append(np.full(len(k), b))
+    spikes = neuro.correlated_spike_times(n, half, 10.0, c, T, dt, trials=B, seed=seed)
     net = neuro.Network(dt=dt, seed=seed)
-    inp = net.spike_times(n, np.concatenate(idx), np.concatenate(tim), np.concatenate(tri), name="in")
+    inp = net.spike_times(n, *spikes, name="in")
     out = net.population(1, neuro.LIF(I_bg=13.0), name="out")
     proj = net.connect(inp, out, "all_to_all", weight=w0)
     rule = P.STDP(a_plus=0.04, a_minus=0.048, tau_plus=20.0, tau_minus=20.0, dt=dt, w_min=0.0, w_max=2 * w0)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from neuro import LIF, DtWarning, Izhikevich, Network
+from neuro import LIF, DtWarning, Izhikevich, Network, correlated_spike_times
 from neuro import connectivity as conn
 
 
@@ -330,3 +330,29 @@ def test_parallel_trials_equal_serial():
     np.testing.assert_array_equal(ma["spikes"].t, mb["spikes"].t)
     np.testing.assert_array_equal(ma["spikes"].trial, mb["spikes"].trial)
     np.testing.assert_array_equal(ma["state"].v, mb["state"].v)
+
+
+def test_correlated_spike_times_rates_and_correlations_match_theory():
+    """Every input at ``rate``; correlated pairs at correlation ~c**2, independent ones ~0."""
+    n, k, rate, c, T, dt = 10, 4, 20.0, 0.5, 200_000.0, 1.0
+    idx, times, trials = correlated_spike_times(n, k, rate, c, T, dt, trials=2, seed=3)
+    assert set(np.unique(trials)) == {0, 1} and np.all(times % dt == 0) and times.max() < T
+    slots = np.zeros((2, int(T / dt), n))
+    slots[trials, (times / dt).astype(int), idx] = 1
+    p = rate * dt / 1000.0
+    np.testing.assert_allclose(slots.mean(axis=(0, 1)), p, rtol=0.05)
+    r = np.corrcoef(slots[0].T)
+    pairs = r[:k, :k][np.triu_indices(k, 1)]
+    assert np.all(np.abs(pairs - c**2) < 0.03), pairs
+    others = r[np.triu_indices(n, 1)][np.triu_indices(n, 1)[1] >= k]  # pairs with an independent input
+    assert np.all(np.abs(others) < 0.03), others
+    same = correlated_spike_times(n, k, rate, c, 1000.0, dt, trials=2, seed=3)
+    np.testing.assert_array_equal(same[0], correlated_spike_times(n, k, rate, c, 1000.0, dt, trials=2, seed=3)[0])
+    with pytest.raises(ValueError, match="n_correlated"):
+        correlated_spike_times(n, n + 1, rate, c, T, dt)
+    with pytest.raises(ValueError, match="c must be a probability"):
+        correlated_spike_times(n, k, rate, 1.5, T, dt)
+    with pytest.raises(ValueError, match="spike probability per slot"):
+        correlated_spike_times(n, k, 2000.0, c, T, dt)
+    with pytest.raises(ValueError, match="trials"):
+        correlated_spike_times(n, k, rate, c, T, dt, trials=0)

@@ -41,18 +41,10 @@ def test_stdp_on_projection_equals_dense_replay_of_the_recorded_spikes():
 
 
 def test_stdp_in_a_spiking_network_strengthens_correlated_inputs():
-    rng = np.random.default_rng(0)
     n, half, dt, T, B, c, w0 = 40, 20, 1.0, 5000.0, 2, 0.3, 2.0
-    steps, p = int(T / dt), 10.0 * dt / 1000  # 10 Hz
-    idx, tim, tri = [], [], []
-    for b in range(B):
-        common = rng.random(steps) < p
-        S = rng.random((steps, n)) < p
-        S[:, :half] = np.where(rng.random((steps, half)) < c, common[:, None], S[:, :half])
-        t, k = np.nonzero(S)
-        idx.append(k), tim.append(t * dt), tri.append(np.full(len(k), b))
+    spikes = neuro.correlated_spike_times(n, half, 10.0, c, T, dt, trials=B, seed=0)  # 10 Hz
     net = neuro.Network(dt=dt, seed=0)
-    inp = net.spike_times(n, np.concatenate(idx), np.concatenate(tim), np.concatenate(tri), name="in")
+    inp = net.spike_times(n, *spikes, name="in")
     out = net.population(1, neuro.LIF(I_bg=13.0), name="out")
     proj = net.connect(inp, out, "all_to_all", weight=w0)
     rule = P.STDP(a_plus=0.04, a_minus=0.048, tau_plus=20.0, tau_minus=20.0, dt=dt, w_min=0.0, w_max=2 * w0)
