@@ -69,38 +69,31 @@ def test_layer_norm_and_rms_norm_match_torch():
         _check_module(ours, theirs, x, rtol=1e-9, atol=1e-11)
 
 
-def test_embedding_matches_torch_with_repeated_indices():
-    te = torch.nn.Embedding(6, 3).double()
-    ours = nn.Embedding(6, 3, dtype=np.float64, seed=0)
+@pytest.mark.parametrize("padding_idx", [None, 2, -1])
+def test_embedding_matches_torch_with_repeated_indices(padding_idx):
+    te = torch.nn.Embedding(6, 3, padding_idx=padding_idx).double()
+    ours = nn.Embedding(6, 3, padding_idx=padding_idx, dtype=np.float64, seed=0)
+    if padding_idx is not None:
+        row = padding_idx % 6
+        assert np.all(ours.weight.numpy()[row] == 0) and ours.padding_idx == row
     ours.load_state_dict(_torch_sd(te))
-    idx = np.array([[0, 5, 0], [2, 2, 2]])
+    idx = np.array([[0, 5, 0], [2, 2, 2], [5, 1, 2]])  # repeats, and both padding rows (2 and 5)
     y, yt = ours(idx), te(torch.tensor(idx))
     np.testing.assert_allclose(y.numpy(), yt.detach().numpy())
     g = np.random.default_rng(1).standard_normal(y.shape)
     y.backward(g)
     yt.backward(torch.tensor(g))
     np.testing.assert_allclose(ours.weight.grad, te.weight.grad.numpy(), rtol=1e-12)
+    if padding_idx is not None:
+        assert np.all(ours.weight.grad[row] == 0)
+
+
+def test_embedding_bad_input():
+    ours = nn.Embedding(6, 3, dtype=np.float64, seed=0)
     with pytest.raises(ValueError, match="indices must be in"):
         ours(np.array([6]))
     with pytest.raises(TypeError, match="integers"):
         ours(np.array([1.0]))
-
-
-@pytest.mark.parametrize("padding_idx", [2, -1])
-def test_embedding_padding_idx_matches_torch(padding_idx):
-    te = torch.nn.Embedding(6, 3, padding_idx=padding_idx).double()
-    ours = nn.Embedding(6, 3, padding_idx=padding_idx, dtype=np.float64, seed=0)
-    row = padding_idx % 6
-    assert np.all(ours.weight.numpy()[row] == 0) and ours.padding_idx == row
-    ours.load_state_dict(_torch_sd(te))
-    idx = np.array([[0, row, 1], [row, row, 5]])
-    y, yt = ours(idx), te(torch.tensor(idx))
-    np.testing.assert_allclose(y.numpy(), yt.detach().numpy())
-    g = np.random.default_rng(2).standard_normal(y.shape)
-    y.backward(g)
-    yt.backward(torch.tensor(g))
-    np.testing.assert_allclose(ours.weight.grad, te.weight.grad.numpy(), rtol=1e-12)
-    assert np.all(ours.weight.grad[row] == 0)
     with pytest.raises(ValueError, match="padding_idx"):
         nn.Embedding(6, 3, padding_idx=6)
     with pytest.raises(TypeError, match="padding_idx"):
