@@ -27,6 +27,7 @@ import scipy.sparse
 from neuro.backend import array_module, asnumpy, make_rng, resolve_dtype
 from neuro.kernels import call
 
+from .estimator import Estimator
 from .checks import (
     UnstableReservoirWarning,
     as_float_array,
@@ -72,7 +73,7 @@ def _warn_radius(radius: float, what: str) -> None:
         )
 
 
-class ESN:
+class ESN(Estimator):
     """An echo-state network with a sparse random reservoir and a ridge readout.
 
     Parameters
@@ -82,7 +83,11 @@ class ESN:
     leak_rate : float in (0, 1], ``a`` in the update.
     input_scaling : float or ``(F,)`` array, magnitude of the nonzero ``W_in`` entries (+-, equal odds).
     connectivity : float in (0, 1], fraction of nonzero entries of ``W`` (values N(0, 1) before rescaling).
-    input_connectivity : float in (0, 1], fraction of nonzero entries of ``W_in`` (and ``W_fb``).
+    input_connectivity : float in (0, 1], fraction of nonzero entries of ``W_in`` (and ``W_fb``):
+        exactly ``round(input_connectivity * N * F)`` of them, as ReservoirPy.
+    connect_every_unit : bool, give every unit at least one nonzero ``W_in`` (``W_fb``) entry, so no
+        unit is cut off from the input (denser than ``input_connectivity`` for narrow inputs; the
+        behaviour of this ESN before version 0.2). False (default): ReservoirPy's density.
     bias_scaling : float >= 0, magnitude of the +- bias entries (0: no bias).
     activation : ``"tanh"``, ``"identity"``, ``"sigmoid"`` or an elementwise callable.
     feedback : bool, feed the readout's previous output back into the reservoir.
@@ -95,6 +100,10 @@ class ESN:
     threads : int or None, CPU threads sharing each step's rows in :meth:`run` (the states are the
         same). None (default): all of numba's threads for reservoirs with enough work per step
         (see :func:`reservoirs.recurrence.resolve_threads`), one for small ones; pass 1 on busy cores.
+
+    An ESN follows scikit-learn's estimator protocol (``get_params``, ``set_params``, ``score`` =
+    R^2 of :meth:`predict`, ``sklearn.base.clone``); ``set_params`` rebuilds the reservoir from the
+    new arguments (with an int ``seed``, the same arguments give the same weights).
 
     Besides standalone use, an ESN is a component of :class:`neuro.Simulator`
     (``reset``/``step``/``ports``: input port ``"u"`` ``(B, F)``, output ports
@@ -119,7 +128,9 @@ class ESN:
         dtype: Any = None,
         input_dim: int | None = None,
         threads: int | None = None,
+        connect_every_unit: bool = False,
     ):
+        self._params = {name: value for name, value in locals().items() if name not in ("self", "__class__")}
         units = check_int(units, "units")
         radius = check_positive(spectral_radius, "spectral_radius")
         _warn_radius(radius, "spectral_radius")
@@ -136,6 +147,9 @@ class ESN:
             raise ValueError(f"input_scaling must be a finite float or a 1-D array (one per feature), got {input_scaling!r}")
         self.input_scaling = scaling
         self.input_connectivity = check_probability(input_connectivity, "input_connectivity")
+        if not isinstance(connect_every_unit, (bool, np.bool_)):
+            raise TypeError(f"connect_every_unit must be a bool, got {type(connect_every_unit).__name__}")
+        self.connect_every_unit = bool(connect_every_unit)
         self.feedback_scaling = check_positive(feedback_scaling, "feedback_scaling")
         self.spectral_radius = radius
         self._in_rng, self._fb_rng = in_rng, fb_rng
@@ -188,6 +202,7 @@ class ESN:
                 raise ValueError(f"W_fb must have shape (N, O) with N = {n}, got {W_fb.shape}")
         _warn_radius(_spectral_radius(W) if n else 0.0, "the spectral radius of W")
         self = cls.__new__(cls)
+        self._params = None
         self._setup(W, W_in, bias, W_fb, leak_rate, activation, ridge, dtype, threads)
         self.feedback = W_fb is not None
         self.input_scaling = None
@@ -209,6 +224,30 @@ class ESN:
         self.dtype = dtype
         self._device_cache: dict = {}
 
+    # ------------------------------------------------------------ scikit-learn protocol
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor arguments as given (``TypeError`` for an ESN made by :meth:`from_weights`)."""
+        if self._params is None:
+            raise TypeError("an ESN made by ESN.from_weights has no constructor arguments; copy it with copy.deepcopy")
+        return dict(self._params)
+
+    def set_params(self, **params: Any) -> "ESN":
+        """Change constructor arguments and rebuild the reservoir from them (the fitted readout is dropped)."""
+        merged = self.get_params()
+        for name in params:
+            if name not in merged:
+                raise ValueError(f"invalid parameter {name!r} for ESN; valid parameters: {', '.join(sorted(merged))}")
+        merged.update(params)
+        self.__dict__ = type(self)(**merged).__dict__  # built whole first: a bad value leaves self as it was
+        return self
+
+    def __repr__(self) -> str:
+        if self._params is None:
+            width = "?" if self.W_in is None else self.W_in.shape[1]
+            return f"ESN.from_weights(units={self.units}, inputs={width}, leak_rate={self.leak_rate})"
+        return super().__repr__()
+
     # ------------------------------------------------------------ helpers
 
     def _f(self, xp, z):
@@ -226,7 +265,7 @@ class ESN:
                 raise ValueError(f"input_scaling has {scaling.shape[0]} entries but u has {n_features} features")
             self.W_in = bernoulli_matrix(
                 (self.units, n_features), scaling=scaling, connectivity=self.input_connectivity,
-                seed=self._in_rng, dtype=self.dtype,
+                every_row=self.connect_every_unit, seed=self._in_rng, dtype=self.dtype,
             )
         elif self.W_in.shape[1] != n_features:
             raise ValueError(f"u has {n_features} features but this ESN's W_in expects {self.W_in.shape[1]}")
@@ -242,7 +281,7 @@ class ESN:
                 raise ValueError("this ESN was built without feedback weights W_fb")
             self.W_fb = bernoulli_matrix(
                 (self.units, n_outputs), scaling=self.feedback_scaling, connectivity=self.input_connectivity,
-                seed=self._fb_rng, dtype=self.dtype,
+                every_row=self.connect_every_unit, seed=self._fb_rng, dtype=self.dtype,
             )
         elif self.W_fb.shape[1] != n_outputs:
             raise ValueError(f"y has {n_outputs} outputs but this ESN's W_fb expects {self.W_fb.shape[1]}")

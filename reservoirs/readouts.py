@@ -19,6 +19,7 @@ import scipy.special
 from neuro.backend import asnumpy
 
 from .checks import as_float_array, check_int, check_positive
+from .estimator import Estimator
 
 __all__ = ["RLS", "Ridge", "SoftmaxReadout"]
 
@@ -41,7 +42,12 @@ def _pair(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     return X2, y2, flat
 
 
-class _Linear:
+def _check_bool(value: Any, name: str) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+
+
+class _Linear(Estimator):
     """Shared prediction code of the linear readouts."""
 
     coef_: np.ndarray | None = None
@@ -89,9 +95,14 @@ class Ridge(_Linear):
     """
 
     def __init__(self, ridge: float = 1e-6, *, fit_intercept: bool = True):
-        self.ridge = check_positive(ridge, "ridge", allow_zero=True)
-        self.fit_intercept = bool(fit_intercept)
+        self.ridge = ridge
+        self.fit_intercept = fit_intercept
+        self._validate_params()
         self.reset()
+
+    def _validate_params(self) -> None:
+        check_positive(self.ridge, "ridge", allow_zero=True)
+        _check_bool(self.fit_intercept, "fit_intercept")
 
     def reset(self) -> "Ridge":
         """Forget everything accumulated."""
@@ -188,13 +199,17 @@ class RLS(_Linear):
     """
 
     def __init__(self, alpha: float = 1.0, *, forgetting: float = 1.0, fit_intercept: bool = True):
-        self.alpha = check_positive(alpha, "alpha")
-        forgetting = check_positive(forgetting, "forgetting")
-        if forgetting > 1.0:
-            raise ValueError(f"forgetting must be in (0, 1], got {forgetting}")
+        self.alpha = alpha
         self.forgetting = forgetting
-        self.fit_intercept = bool(fit_intercept)
+        self.fit_intercept = fit_intercept
+        self._validate_params()
         self.reset()
+
+    def _validate_params(self) -> None:
+        check_positive(self.alpha, "alpha")
+        if check_positive(self.forgetting, "forgetting") > 1.0:
+            raise ValueError(f"forgetting must be in (0, 1], got {self.forgetting}")
+        _check_bool(self.fit_intercept, "fit_intercept")
 
     def reset(self) -> "RLS":
         """Forget the weights and ``P``."""
@@ -254,7 +269,7 @@ class RLS(_Linear):
         return self
 
 
-class SoftmaxReadout:
+class SoftmaxReadout(Estimator):
     """Multinomial logistic (softmax) regression for classification readouts.
 
     Minimizes ``mean_i -log p(c_i | x_i) + (l2 / 2) ||coef_||^2`` (intercept
@@ -274,18 +289,26 @@ class SoftmaxReadout:
     """
 
     SOLVERS = ("lbfgs", "ann")
+    _estimator_type = "classifier"
 
     def __init__(
         self, l2: float = 1e-4, *, solver: str = "lbfgs", max_iter: int = 1000, tol: float = 1e-10, lr: float = 0.05
     ):
-        self.l2 = check_positive(l2, "l2", allow_zero=True)
-        if solver not in self.SOLVERS:
-            raise ValueError(f"solver must be one of {self.SOLVERS}, got {solver!r}")
+        self.l2 = l2
         self.solver = solver
-        self.max_iter = check_int(max_iter, "max_iter")
-        self.tol = check_positive(tol, "tol")
-        self.lr = check_positive(lr, "lr")
+        self.max_iter = max_iter
+        self.tol = tol
+        self.lr = lr
+        self._validate_params()
         self.coef_ = self.intercept_ = self.classes_ = None
+
+    def _validate_params(self) -> None:
+        check_positive(self.l2, "l2", allow_zero=True)
+        if self.solver not in self.SOLVERS:
+            raise ValueError(f"solver must be one of {self.SOLVERS}, got {self.solver!r}")
+        check_int(self.max_iter, "max_iter")
+        check_positive(self.tol, "tol")
+        check_positive(self.lr, "lr")
 
     def _loss(self, theta, X, Y):
         n, d = X.shape
@@ -359,6 +382,12 @@ class SoftmaxReadout:
         """Most probable label per sample ``(n,)``."""
         return self.classes_[np.argmax(self.decision_function(X), axis=1)]
 
-    def score(self, X: Any, labels: Any) -> float:
-        """Fraction of correctly classified samples."""
-        return float(np.mean(self.predict(X) == np.asarray(labels).reshape(-1)))
+    def score(self, X: Any, labels: Any, sample_weight: Any = None) -> float:
+        """Fraction of correctly classified samples (weighted by ``sample_weight`` ``(n,)`` if given), as scikit-learn."""
+        correct = self.predict(X) == np.asarray(asnumpy(labels)).reshape(-1)
+        if sample_weight is None:
+            return float(np.mean(correct))
+        weights = as_float_array(asnumpy(sample_weight), "sample_weight", np.float64, ndims=(1,))
+        if weights.shape != correct.shape:
+            raise ValueError(f"sample_weight must have shape {correct.shape}, got {weights.shape}")
+        return float(np.average(correct, weights=weights))

@@ -7,8 +7,8 @@ kind of reservoir, though not the same random draws):
   fraction ``connectivity`` of nonzero entries drawn from N(0, 1), then
   rescaled so that its spectral radius (largest eigenvalue modulus, found
   with ARPACK through ``scipy.sparse.linalg.eigs``) equals the one asked for;
-* input ``W_in`` ``(units, F)``: a fraction ``input_connectivity`` of entries
-  equal to +-``input_scaling`` (Bernoulli signs), the rest zero;
+* input ``W_in`` ``(units, F)``: exactly ``round(input_connectivity * units * F)``
+  entries equal to +-``input_scaling`` (Bernoulli signs), the rest zero;
 * bias ``(units,)``: +-``bias_scaling`` (Bernoulli signs), zero by default.
 """
 
@@ -104,20 +104,35 @@ def random_sparse(
 
 
 def bernoulli_matrix(
-    shape: tuple[int, ...], *, scaling: Any = 1.0, connectivity: float = 1.0, seed: Any = None, dtype: Any = None
+    shape: tuple[int, ...],
+    *,
+    scaling: Any = 1.0,
+    connectivity: float = 1.0,
+    every_row: bool = False,
+    seed: Any = None,
+    dtype: Any = None,
 ) -> np.ndarray:
     """Dense array of ``shape`` with entries +-1 (equal odds) on a ``connectivity`` fraction, 0 elsewhere.
 
-    ``scaling`` (a scalar, or one value per column) multiplies the result,
-    so input features may get different gains (ReservoirPy's ``input_scaling``).
-    Each row keeps at least one nonzero entry when ``connectivity > 0``.
+    Exactly ``round(connectivity * size)`` entries are nonzero, at positions
+    drawn without replacement: the density ReservoirPy's ``bernoulli``
+    initializer gives (through ``scipy.sparse.random``) for every shape, so a
+    ``(300, 1)`` input matrix at connectivity 0.1 has 30 nonzeros.
+    ``every_row=True`` (2-D shapes) then gives each row without a nonzero one
+    at a random column, so every unit receives input (denser than asked for
+    narrow matrices). ``scaling`` (a scalar, or one value per column)
+    multiplies the result, so input features may get different gains
+    (ReservoirPy's ``input_scaling``).
     """
     connectivity = check_probability(connectivity, "connectivity")
     rng = make_rng(seed)
     signs = rng.choice(np.array([-1.0, 1.0]), size=shape)
     if connectivity < 1.0:
-        mask = rng.random(shape) < connectivity
-        if len(shape) == 2 and shape[1] > 0:
+        size = int(np.prod(shape))
+        mask = np.zeros(size, dtype=bool)
+        mask[rng.choice(size, size=int(round(connectivity * size)), replace=False)] = True
+        mask = mask.reshape(shape)
+        if every_row and len(shape) == 2 and shape[1] > 0:
             empty = ~mask.any(axis=1)
             mask[np.flatnonzero(empty), rng.integers(0, shape[1], size=int(empty.sum()))] = True
         signs = signs * mask

@@ -71,7 +71,9 @@ def test_ridge_equals_reservoirpy_ridge():
 
 def test_esn_fit_predict_equals_reservoirpy_pipeline():
     rng = np.random.default_rng(5)
-    esn = _esn(units=150, ridge=1e-3)
+    # every unit driven by the input: with input-free units the states are nearly collinear and the two
+    # ridge solvers (Cholesky here, ReservoirPy's solve) differ by the conditioning (~1e-7 on outputs ~10)
+    esn = _esn(units=150, ridge=1e-3, connect_every_unit=True)
     u = rng.uniform(-1, 1, (1200, 1))
     y = np.roll(u, 3, axis=0) * np.roll(u, 1, axis=0)
     esn.fit(u[:900], y[:900], warmup=50)
