@@ -17,7 +17,16 @@ import numpy as np
 
 from neuro.backend import asnumpy
 
-__all__ = ["Estimator"]
+__all__ = ["Estimator", "NotFittedError"]
+
+
+class NotFittedError(RuntimeError, ValueError, AttributeError):
+    """A method that needs a fitted estimator was called before ``fit``.
+
+    A ``ValueError`` and ``AttributeError`` like ``sklearn.exceptions.NotFittedError``
+    (so scikit-learn's checks recognize it), and a ``RuntimeError`` as this
+    project raised before.
+    """
 
 
 class Estimator:

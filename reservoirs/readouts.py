@@ -14,25 +14,48 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 import scipy.optimize
+import scipy.sparse
 import scipy.special
 
 from neuro.backend import asnumpy
 
 from .checks import as_float_array, check_int, check_positive
-from .estimator import Estimator
+from .estimator import Estimator, NotFittedError
 
 __all__ = ["RLS", "Ridge", "SoftmaxReadout"]
 
 
 def _features(X: Any, name: str = "X") -> np.ndarray:
+    if scipy.sparse.issparse(X):
+        raise TypeError(f"{name} is a scipy.sparse matrix; the readouts take dense arrays (use {name}.toarray())")
     X = as_float_array(asnumpy(X) if not isinstance(X, list) else X, name, np.float64, ndims=(1, 2, 3))
     if X.ndim == 1:
         X = X[:, None]
-    return X.reshape(-1, X.shape[-1])
+    if X.shape[-1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required ({name})")
+    X = X.reshape(-1, X.shape[-1])
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has 0 samples; at least 1 is required")
+    return X
+
+
+def _check_n_features(X2: np.ndarray, estimator: Any, n: int | None = None) -> None:
+    n = estimator.n_features_in_ if n is None else n
+    if X2.shape[-1] != n:
+        raise ValueError(f"X has {X2.shape[-1]} features, but {type(estimator).__name__} is expecting {n} features as input")
+
+
+def _check_widths(X2: np.ndarray, y2: np.ndarray, n_features: int, n_outputs: int, estimator: Any) -> None:
+    """Later ``partial_fit`` data must have the widths of the first (scikit-learn's wording for X)."""
+    _check_n_features(X2, estimator, n_features)
+    if y2.shape[1] != n_outputs:
+        raise ValueError(f"y has {y2.shape[1]} outputs, but {type(estimator).__name__} was fitted with {n_outputs}")
 
 
 def _pair(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     """Flattened ``(n, N)`` features and ``(n, O)`` targets; the bool says ``y`` was 1-D."""
+    if y is None:
+        raise ValueError("this readout requires y to be passed, but the target y is None")
     X2 = _features(X)
     y_arr = as_float_array(asnumpy(y), "y", np.float64, ndims=(1, 2, 3))
     flat = y_arr.ndim == 1
@@ -50,19 +73,36 @@ def _check_bool(value: Any, name: str) -> None:
 class _Linear(Estimator):
     """Shared prediction code of the linear readouts."""
 
+    # fitted attributes exist on the instance only once fitted (scikit-learn's convention); reads before see None
     coef_: np.ndarray | None = None
     intercept_: np.ndarray | None = None
     _flat = False
 
     @property
-    def n_features_in_(self) -> int | None:
-        return None if self.coef_ is None else self.coef_.shape[1]
+    def n_features_in_(self) -> int:
+        """Number of features seen in fit (``AttributeError`` before, as scikit-learn)."""
+        if self.coef_ is None:
+            raise AttributeError(f"this {type(self).__name__} is not fitted yet, so it has no n_features_in_")
+        return self.coef_.shape[1]
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.coef_ is not None or getattr(self, "_stale", False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    def _forget(self) -> None:
+        vars(self).pop("coef_", None)
+        vars(self).pop("intercept_", None)
 
     def _check_fitted(self):
         if getattr(self, "_stale", False):
             self.solve()
         if self.coef_ is None:
-            raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit first")
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
 
     def predict(self, X: Any) -> np.ndarray:
         """Outputs ``X @ coef_.T + intercept_``: ``(..., O)`` for features ``(..., N)`` (``(...,)`` if fitted on 1-D y)."""
@@ -70,8 +110,7 @@ class _Linear(Estimator):
         arr = as_float_array(asnumpy(X), "X", np.float64, ndims=(1, 2, 3))
         if arr.ndim == 1:
             arr = arr[None, :] if arr.shape[0] == self.coef_.shape[1] and self.coef_.shape[1] > 1 else arr[:, None]
-        if arr.shape[-1] != self.coef_.shape[1]:
-            raise ValueError(f"X has {arr.shape[-1]} features but this readout was fitted with {self.coef_.shape[1]}")
+        _check_n_features(arr, self)
         out = arr @ self.coef_.T + self.intercept_
         return out[..., 0] if self._flat else out
 
@@ -109,7 +148,7 @@ class Ridge(_Linear):
         self._n = 0
         self._shift = self._sxx = self._sxy = self._sx = self._sy = None
         self._stale = False
-        self.coef_ = self.intercept_ = None
+        self._forget()
         return self
 
     def partial_fit(self, X: Any, y: Any) -> "Ridge":
@@ -122,11 +161,7 @@ class Ridge(_Linear):
         """Add samples to the running totals without solving (call :meth:`solve` after the last batch)."""
         X2, y2, flat = _pair(X, y)
         if self._n:
-            if X2.shape[1] != self._sxx.shape[0] or y2.shape[1] != self._sxy.shape[1]:
-                raise ValueError(
-                    f"partial_fit got {X2.shape[1]} features and {y2.shape[1]} outputs, "
-                    f"earlier calls had {self._sxx.shape[0]} and {self._sxy.shape[1]}"
-                )
+            _check_widths(X2, y2, self._sxx.shape[0], self._sxy.shape[1], self)
         elif X2.shape[0]:
             self._shift = X2.mean(axis=0) if self.fit_intercept else np.zeros(X2.shape[1])
             self._sxx = np.zeros((X2.shape[1], X2.shape[1]))
@@ -215,7 +250,7 @@ class RLS(_Linear):
         """Forget the weights and ``P``."""
         self._w = None  # (O, N + intercept)
         self._P = None
-        self.coef_ = self.intercept_ = None
+        self._forget()
         return self
 
     def initialize(self, n_features: int, n_outputs: int) -> "RLS":
@@ -253,11 +288,8 @@ class RLS(_Linear):
         if self._w is None:
             self.initialize(X2.shape[1], y2.shape[1])
             self._flat = flat
-        elif X2.shape[1] != self.coef_.shape[1] or y2.shape[1] != self._w.shape[0]:
-            raise ValueError(
-                f"partial_fit got {X2.shape[1]} features and {y2.shape[1]} outputs, expected "
-                f"{self.coef_.shape[1]} and {self._w.shape[0]}"
-            )
+        else:
+            _check_widths(X2, y2, self.coef_.shape[1], self._w.shape[0], self)
         out = np.empty_like(y2)
         for i in range(X2.shape[0]):
             out[i] = self.update(X2[i], y2[i])
@@ -290,6 +322,9 @@ class SoftmaxReadout(Estimator):
 
     SOLVERS = ("lbfgs", "ann")
     _estimator_type = "classifier"
+    coef_: np.ndarray | None = None  # (n_classes, N); set by fit (on the instance)
+    intercept_: np.ndarray | None = None
+    classes_: np.ndarray | None = None
 
     def __init__(
         self, l2: float = 1e-4, *, solver: str = "lbfgs", max_iter: int = 1000, tol: float = 1e-10, lr: float = 0.05
@@ -300,7 +335,6 @@ class SoftmaxReadout(Estimator):
         self.tol = tol
         self.lr = lr
         self._validate_params()
-        self.coef_ = self.intercept_ = self.classes_ = None
 
     def _validate_params(self) -> None:
         check_positive(self.l2, "l2", allow_zero=True)
@@ -322,16 +356,24 @@ class SoftmaxReadout(Estimator):
         grad = np.concatenate([(G.T @ X + self.l2 * W).ravel(), G.sum(axis=0)])
         return loss, grad
 
-    def fit(self, X: Any, labels: Any) -> "SoftmaxReadout":
-        """Fit on features ``X`` ``(n, N)`` and integer (or any sortable) labels ``(n,)``."""
+    def fit(self, X: Any, y: Any) -> "SoftmaxReadout":
+        """Fit on features ``X`` ``(n, N)`` and labels ``y`` ``(n,)`` (integers, strings, or any sortable type).
+
+        ``ValueError`` for continuous (non-integral float) labels, as scikit-learn's classifiers.
+        """
         X2 = _features(X)
-        labels = np.asarray(asnumpy(labels)).reshape(-1)
+        if y is None:
+            raise ValueError("SoftmaxReadout requires y to be passed, but the target y is None")
+        labels = np.asarray(asnumpy(y)).reshape(-1)
         if labels.shape[0] != X2.shape[0]:
-            raise ValueError(f"X and labels must have the same number of samples, got {X2.shape[0]} and {labels.shape[0]}")
-        self.classes_, idx = np.unique(labels, return_inverse=True)
-        if self.classes_.size < 2:
-            raise ValueError("labels must contain at least two classes")
-        k, d = self.classes_.size, X2.shape[1]
+            raise ValueError(f"X and y must have the same number of samples, got {X2.shape[0]} and {labels.shape[0]}")
+        if labels.dtype.kind == "f" and not np.all(np.isfinite(labels) & (labels == np.round(labels))):
+            raise ValueError("Unknown label type: continuous; y must hold class labels (integers or strings)")
+        classes, idx = np.unique(labels, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(f"y must hold at least two classes, got 1 class ({classes[0]!r})")
+        self.classes_ = classes
+        k, d = classes.size, X2.shape[1]
         if self.solver == "ann":
             return self._fit_ann(X2, idx, k)
         Y = np.eye(k)[idx]
@@ -365,26 +407,42 @@ class SoftmaxReadout(Estimator):
         self.n_iter_ = steps
         return self
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Logits ``(n, n_classes)``."""
+    @property
+    def n_features_in_(self) -> int:
+        """Number of features seen in fit (``AttributeError`` before, as scikit-learn)."""
         if self.coef_ is None:
-            raise RuntimeError("this SoftmaxReadout is not fitted yet; call fit first")
+            raise AttributeError("this SoftmaxReadout is not fitted yet, so it has no n_features_in_")
+        return self.coef_.shape[1]
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.coef_ is not None
+
+    def _logits(self, X: Any) -> np.ndarray:
+        if self.coef_ is None:
+            raise NotFittedError("this SoftmaxReadout is not fitted yet; call fit first")
         X2 = _features(X)
-        if X2.shape[1] != self.coef_.shape[1]:
-            raise ValueError(f"X has {X2.shape[1]} features but the readout was fitted with {self.coef_.shape[1]}")
+        _check_n_features(X2, self)
         return X2 @ self.coef_.T + self.intercept_
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits ``(n, n_classes)``; for two classes ``(n,)``, the second class's logit minus the first's.
+
+        The two-class form is scikit-learn's (positive means ``classes_[1]``).
+        """
+        logits = self._logits(X)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(n, n_classes)``, columns in the order of ``classes_``."""
-        return scipy.special.softmax(self.decision_function(X), axis=1)
+        return scipy.special.softmax(self._logits(X), axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable label per sample ``(n,)``."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        return self.classes_[np.argmax(self._logits(X), axis=1)]
 
-    def score(self, X: Any, labels: Any, sample_weight: Any = None) -> float:
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Fraction of correctly classified samples (weighted by ``sample_weight`` ``(n,)`` if given), as scikit-learn."""
-        correct = self.predict(X) == np.asarray(asnumpy(labels)).reshape(-1)
+        correct = self.predict(X) == np.asarray(asnumpy(y)).reshape(-1)
         if sample_weight is None:
             return float(np.mean(correct))
         weights = as_float_array(asnumpy(sample_weight), "sample_weight", np.float64, ndims=(1,))
