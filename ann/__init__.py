@@ -14,6 +14,7 @@ Sub-modules: :mod:`ann.functional` (activations, losses, layer functions),
 :mod:`ann.train`, :mod:`ann.io`.
 """
 
+from neuro.version import __version__
 from . import activations, functional, init, io, losses, nn, optim, text, train, warnings
 from .warnings import AnnWarning, NonFiniteLossWarning
 from .gradcheck import GradcheckError, gradcheck

@@ -6,6 +6,7 @@
 :mod:`experiments.studies`.
 """
 
+from neuro.version import __version__
 from .registry import DEFAULT_EXPERIMENT, Context, all_experiments, experiment, get, run_experiment
 
 __all__ = ["DEFAULT_EXPERIMENT", "Context", "all_experiments", "experiment", "get", "run_experiment"]

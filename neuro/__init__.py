@@ -7,6 +7,7 @@ Brian2 and CuPy only when used (``neuro.brian2`` is never imported here).
 
 from importlib import import_module
 
+from .version import __version__
 from . import backend
 from .backend import array_module, asnumpy, get_backend, make_rng, set_backend, to_device, use_backend
 

@@ -16,6 +16,7 @@ connection (:func:`attach_to_simulator`), an ``ann`` layer
 coupling protocol (:class:`PlasticSynapses`).
 """
 
+from neuro.version import __version__
 from ._checks import PlasticityWarning
 from .attach import (
     ESNAdaptation,

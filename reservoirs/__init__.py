@@ -11,6 +11,7 @@
 * :mod:`reservoirs.weights` - random sparse / orthogonal matrices and ``spectral_radius``.
 """
 
+from neuro.version import __version__
 from . import metrics, tasks, weights
 from .checks import ReservoirWarning, UnstableReservoirWarning
 from .esn import ESN

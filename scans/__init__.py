@@ -15,6 +15,7 @@ Importing ``scans`` registers the kernels ``scans.scan_add``,
 :mod:`neuro.kernels`.
 """
 
+from neuro.version import __version__
 from . import ops
 from .algorithms import OpCount
 from .ops import Op
