@@ -16,3 +16,17 @@ def test_import_neuro_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_every_package_has_the_distribution_version():
+    from importlib.metadata import version
+
+    import ann
+    import experiments
+    import neuro
+    import plasticity
+    import reservoirs
+    import scans
+
+    expected = version("neurokit-sim")
+    assert [m.__version__ for m in (neuro, scans, ann, reservoirs, plasticity, experiments)] == [expected] * 6
