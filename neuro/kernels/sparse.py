@@ -38,10 +38,14 @@ def _check(x, threshold):
 
 
 def reference(x, threshold=0.0):
-    """``(y, nnz)`` with ``y`` the shape and dtype of ``x`` and ``nnz`` a Python int."""
+    """``(y, nnz)`` with ``y`` the shape and dtype of ``x`` and ``nnz`` a Python int.
+
+    ``threshold`` is first cast to ``x``'s dtype, as the fast paths do (so a
+    ``numpy.float64`` threshold on float32 data compares in float32).
+    """
     _check(x, threshold)
     xp = array_module(x)
-    y = xp.where(x <= threshold, xp.zeros((), x.dtype), x)
+    y = xp.where(x <= x.dtype.type(threshold), xp.zeros((), x.dtype), x)
     return y, int(xp.count_nonzero(y))
 
 
@@ -69,7 +73,8 @@ def _launch(kernel, x, threshold=0.0):
     _check(x, threshold)
     import cupy
 
-    x = cupy.ascontiguousarray(x)
+    shape = x.shape
+    x = cupy.ascontiguousarray(x)  # (1,) for a 0-d x, as numpy.ascontiguousarray
     y = cupy.empty_like(x)
     nnz = cupy.zeros(1, dtype=cupy.uint64)
     n = x.size
@@ -77,7 +82,7 @@ def _launch(kernel, x, threshold=0.0):
         threads = 256
         blocks = min((n + threads - 1) // threads, 4096)
         kernel((blocks,), (threads,), (x, y, nnz, np.int64(n), x.dtype.type(threshold)))
-    return y, int(nnz.get()[0])
+    return y.reshape(shape), int(nnz.get()[0])
 
 
 sparse_relu_kernel = register(

@@ -94,3 +94,23 @@ def test_sparse_relu_cuda_equals_reference(dtype):
     assert isinstance(y, cupy.ndarray)
     np.testing.assert_array_equal(y.get(), y_ref.get())
     assert nnz == n_ref
+
+
+def test_sparse_relu_numpy_scalar_threshold_compares_in_the_data_dtype():
+    # float32(0.1) > float64(0.1): the reference once compared in float64 while the fast paths cast first
+    x = np.array([0.1, 0.2, -1.0], dtype=np.float32)
+    for impl in ("reference", "cpu"):
+        y, nnz = call("sparse_relu", x, threshold=np.float64(0.1), impl=impl)
+        np.testing.assert_array_equal(y, np.array([0.0, 0.2, 0.0], dtype=np.float32))
+        assert nnz == 1
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("impl", ["reference", "cuda"])
+def test_sparse_relu_cuda_keeps_0d_shape(impl):
+    import cupy
+
+    y, nnz = call("sparse_relu", cupy.asarray(np.float32(2.5)), impl=impl)
+    assert isinstance(y, cupy.ndarray) and y.shape == () and nnz == 1
+    y, nnz = call("sparse_relu", cupy.asarray(np.float64(-2.5)), threshold=np.float64(0.0), impl=impl)
+    assert y.shape == () and nnz == 0
