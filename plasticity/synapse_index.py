@@ -20,9 +20,11 @@ def _members(order, ptr, neurons, xp):
     total = int(counts.sum())
     if total == 0:
         return xp.zeros(0, dtype=xp.int64)
-    first = xp.cumsum(counts) - counts
-    offsets = xp.arange(total, dtype=xp.int64) - xp.repeat(first, counts)
-    return order[xp.repeat(starts, counts) + offsets]
+    ends = xp.cumsum(counts)
+    k = xp.arange(total, dtype=xp.int64)
+    # the neuron each output position belongs to: no repeat() with array counts (CuPy 13 rejects device counts)
+    seg = xp.searchsorted(ends, k, side="right")
+    return order[starts[seg] + k - (ends - counts)[seg]]
 
 
 class SynapseIndex:

@@ -51,3 +51,17 @@ def test_train_and_intrinsic_on_cupy():
     ip.step(X[:10], s)
     ip.step(cupy.asarray(X[:10]), sg)
     np.testing.assert_allclose(asnumpy(sg["gain"]), s["gain"], rtol=1e-12)
+
+
+def test_synapse_index_on_cupy_equals_numpy():
+    # its member lists once used repeat() with device counts, which CuPy 13 rejects
+    import cupy
+
+    rng = np.random.default_rng(9)
+    i, j = rng.integers(0, 7, size=40), rng.integers(0, 5, size=40)
+    idx, idx_g = P.SynapseIndex(i, j, 7, 5), P.SynapseIndex(cupy.asarray(i), cupy.asarray(j), 7, 5)
+    for neurons in ([0], [2, 5, 6], [], list(range(7))):
+        got = idx_g.of_pre(cupy.asarray(np.array(neurons, dtype=np.int64)))
+        assert isinstance(got, cupy.ndarray)
+        np.testing.assert_array_equal(asnumpy(got), idx.of_pre(np.array(neurons, dtype=np.int64)))
+    np.testing.assert_array_equal(asnumpy(idx_g.of_post(cupy.asarray([1, 4]))), idx.of_post(np.array([1, 4])))
