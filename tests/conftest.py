@@ -1,6 +1,7 @@
 """Shared test configuration.
 
 * Tests marked ``gpu`` are skipped, with the reason, where no CUDA GPU is usable.
+* Under fakecupy, a test that uses a CuPy API that CuPy 13 rejects fails.
 * BLAS (and PyTorch's intra-op pool) run single-threaded for the whole session:
   the tests use small matrices, where a second thread only adds spinning and,
   on a loaded 2-core machine, slows small solves down by orders of magnitude.
@@ -37,3 +38,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _no_cupy13_incompatibility():
+    """Under fakecupy, a test fails if the code it runs uses a CuPy API that CuPy 13 rejects."""
+    import sys
+
+    fake = getattr(sys.modules.get("cupy"), "_fake", None)
+    if fake is None:
+        yield
+        return
+    before = len(fake.EVENTS)
+    yield
+    bad = [f"{where}: {msg}" for kind, msg, where in fake.EVENTS[before:] if kind == "CUPY13"]
+    assert not bad, "CuPy-13 incompatibilities (the gpu extra allows cupy>=13):\n" + "\n".join(bad)
