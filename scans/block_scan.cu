@@ -18,7 +18,9 @@
 //   MODE_WRITE_SUMS  write each tile's total to block_sums[block]
 //   MODE_WRITE_Y     write the inclusive scan of the tile to y
 //   MODE_USE_CARRY   combine carry[block] (the exclusive prefix of all
-//                    earlier tiles of the row) in front of every output
+//                    earlier tiles of the row) in front of every output;
+//                    the first tile of a row takes no carry (its prefix is
+//                    the identity, whatever carry[block] holds)
 //   MODE_WRITE_A     (affine only) also write the `a` part of the scan
 //
 // Pass 1 (MODE_WRITE_SUMS) reads the input once; the block sums are scanned
@@ -27,7 +29,9 @@
 // result once. A single-tile row needs only pass 2 without carries.
 //
 // affine elements are maps h -> a*h + b; combine(first, second) applies
-// first, then second: (a2*a1, a2*b1 + b2); identity (1, 0).
+// first, then second: (a2*a1, a2*b1 + b2). The identity map is flagged and
+// combined exactly (combine(identity, y) = y): the arithmetic identity (1, 0)
+// is not one in IEEE floats, since y.a * 0 is NaN when y.a is infinite.
 
 #define NUM_BANKS 32
 #define LOG_NUM_BANKS 5
@@ -50,16 +54,21 @@ struct AddOp {
 };
 
 template <typename T>
-struct Map {  // h -> a*h + b
+struct Map {  // h -> a*h + b, or the identity map when `identity` is set
     T a;
     T b;
+    bool identity;
 };
 
 template <typename T>
 struct AffineOp {
     using E = Map<T>;
-    __device__ static E identity() { return E{T(1), T(0)}; }
-    __device__ static E combine(const E& x, const E& y) { return E{y.a * x.a, y.a * x.b + y.b}; }
+    __device__ static E identity() { return E{T(1), T(0), true}; }
+    __device__ static E combine(const E& x, const E& y) {
+        if (x.identity) return y;
+        if (y.identity) return x;
+        return E{y.a * x.a, y.a * x.b + y.b, false};
+    }
 };
 
 __device__ __forceinline__ int padded(int i) { return i + CONFLICT_FREE_OFFSET(i); }
@@ -127,7 +136,8 @@ __device__ void scan_add(const T* __restrict__ x, T* __restrict__ y, T* __restri
     const T total = block_exclusive_scan<Op>(temp);
     if ((mode & MODE_WRITE_SUMS) && threadIdx.x == 0) block_sums[block] = total;
     if (mode & MODE_WRITE_Y) {
-        const T prefix = (mode & MODE_USE_CARRY) ? carry[block] : Op::identity();
+        const bool carried = (mode & MODE_USE_CARRY) && (block % tiles_per_row) != 0;
+        const T prefix = carried ? carry[block] : Op::identity();
         T* yr = y + row * n + start;
         if (i0 < remaining) yr[i0] = Op::combine(prefix, Op::combine(temp[padded(i0)], v0));
         if (i1 < remaining) yr[i1] = Op::combine(prefix, Op::combine(temp[padded(i1)], v1));
@@ -151,8 +161,8 @@ __device__ void scan_affine(const T* __restrict__ a, const T* __restrict__ b, T*
     const long long base = row * n + start;
     const int i0 = threadIdx.x;
     const int i1 = threadIdx.x + BLOCK;
-    const E v0 = i0 < remaining ? E{a[base + i0], b[base + i0]} : Op::identity();
-    const E v1 = i1 < remaining ? E{a[base + i1], b[base + i1]} : Op::identity();
+    const E v0 = i0 < remaining ? E{a[base + i0], b[base + i0], false} : Op::identity();
+    const E v1 = i1 < remaining ? E{a[base + i1], b[base + i1], false} : Op::identity();
     temp[padded(i0)] = v0;
     temp[padded(i1)] = v1;
     const E total = block_exclusive_scan<Op>(temp);
@@ -161,7 +171,8 @@ __device__ void scan_affine(const T* __restrict__ a, const T* __restrict__ b, T*
         sums_b[block] = total.b;
     }
     if (mode & MODE_WRITE_Y) {
-        const E prefix = (mode & MODE_USE_CARRY) ? E{carry_a[block], carry_b[block]} : Op::identity();
+        const bool carried = (mode & MODE_USE_CARRY) && (block % tiles_per_row) != 0;
+        const E prefix = carried ? E{carry_a[block], carry_b[block], false} : Op::identity();
         if (i0 < remaining) {
             const E out = Op::combine(prefix, Op::combine(temp[padded(i0)], v0));
             yb[base + i0] = out.b;

@@ -38,7 +38,6 @@ MODE_WRITE_A = 8
 
 _IDENTITY = {"add": (0.0,), "affine": (1.0, 0.0)}
 
-
 def scan_rows(kernel, kind: str, inputs: tuple, outputs: tuple) -> None:
     """Inclusive scan of each row of ``inputs`` (C-contiguous ``(R, n)`` arrays) into ``outputs``.
 
@@ -76,7 +75,7 @@ def scan_rows(kernel, kind: str, inputs: tuple, outputs: tuple) -> None:
     carry = []
     for s, ident in zip(scanned, _IDENTITY[kind]):
         c = xp.empty((R, tiles), dtype=dtype)
-        c[:, 0] = ident
+        c[:, 0] = ident  # not read by the kernel; the arithmetic identity, for emulators that do read it
         c[:, 1:] = s[:, :-1]
         carry.append(c)
     launch(outputs, none, tuple(carry), MODE_WRITE_Y | MODE_USE_CARRY | write_a)

@@ -64,7 +64,7 @@ class EmulatedKernel:
                 for s, part in zip(sums, local):
                     s.reshape(-1)[blk] = part[-1]
             if mode & gpu.MODE_WRITE_Y:
-                if mode & gpu.MODE_USE_CARRY:
+                if mode & gpu.MODE_USE_CARRY and tile > 0:  # a row's first tile takes no carry
                     prefix = tuple(c.reshape(-1)[blk] for c in carry)
                     if self.kind == "add":
                         local = (prefix[0] + local[0],)
@@ -215,6 +215,41 @@ def test_cuda_source_on_cpu_affine_both_parts(cuda_on_cpu):
     gpu.scan_rows(CpuKernel(cuda_on_cpu, "scan_affine_f64"), "affine", (a, b), (ya, yb))
     np.testing.assert_allclose(ya, np.cumprod(a, axis=1), rtol=1e-12)
     np.testing.assert_allclose(yb, scans.linear_recurrence(a, b, axis=1), rtol=1e-11, atol=1e-11)
+
+
+def _sequential_recurrence(a, b):
+    """h[t] = a[t] h[t-1] + b[t] from h = 0, row by row: the plain-loop reference."""
+    h = np.empty_like(b)
+    for r in range(b.shape[0]):
+        state = b.dtype.type(0)
+        for t in range(b.shape[1]):
+            state = a[r, t] * state + b[r, t]
+            h[r, t] = state
+    return h
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cuda_source_on_cpu_identity_is_exact_with_infinities(cuda_on_cpu, dtype):
+    # (1, 0) is no IEEE identity: combine((1, 0), y) computed y.a * 0, NaN for an infinite y.a
+    kernel = CpuKernel(cuda_on_cpu, f"scan_affine_{'f32' if dtype == np.float32 else 'f64'}")
+    a, b = np.array([[2.0, np.inf]], dtype=dtype), np.ones((1, 2), dtype=dtype)
+    ya, yb = np.empty_like(a), np.empty_like(b)
+    gpu.scan_rows(kernel, "affine", (a, b), (ya, yb))
+    np.testing.assert_array_equal(yb, [[1.0, np.inf]])
+    np.testing.assert_array_equal(ya, [[2.0, np.inf]])
+    # several tiles: an infinity at the first element of a row's second tile meets the identity in the
+    # down-sweep and the carry h[511] (finite) in front; the plain loop gives +-inf from there on
+    rng = np.random.default_rng(4)
+    a = rng.uniform(0.5, 0.9, (2, 1100)).astype(dtype)
+    b = rng.standard_normal((2, 1100)).astype(dtype)
+    a[0, 512] = np.inf
+    yb = np.empty_like(b)
+    gpu.scan_rows(kernel, "affine", (a, b), (None, yb))
+    want = _sequential_recurrence(a, b)
+    assert np.isinf(want[0, 512:]).all() and not np.isnan(yb).any()
+    np.testing.assert_array_equal(yb[0, 512:], want[0, 512:])
+    np.testing.assert_allclose(yb[:, :512], want[:, :512], rtol=1e-4 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(yb[1], want[1], rtol=1e-4 if dtype == np.float32 else 1e-12)
 
 
 # ------------------------------------------------------------- real GPU
