@@ -99,21 +99,21 @@ def launch_recurrence(kernel, a, b, h0, *, reverse=False):
     """
     xp = array_module(a, b, h0)
     P, T, Q = b.shape
-    out_shape = (P, T, Q)
+    dtype = xp.result_type(a, b, h0)  # the dtype of the kernel the registry picked for these arrays
     if b.size == 0:
-        return xp.empty(out_shape, dtype=b.dtype)
+        return xp.empty((P, T, Q), dtype=dtype)
 
     def rows(x, copy):
         x = xp.moveaxis(x, 1, 2)  # (P, Q, T)
         if reverse:
             x = x[..., ::-1]
-        x = xp.array(x, dtype=b.dtype, order="C", copy=True) if copy else xp.ascontiguousarray(x, dtype=b.dtype)
+        x = xp.array(x, dtype=dtype, order="C", copy=True) if copy else xp.ascontiguousarray(x, dtype=dtype)
         return x.reshape(P * Q, T)
 
     a_rows, b_rows = rows(a, False), rows(b, True)
     # column 0 is the first step taken (t = T-1 when reverse, after the flip)
-    b_rows[:, 0] += a_rows[:, 0] * h0.reshape(P * Q)
-    h = xp.empty((P * Q, T), dtype=b.dtype)
+    b_rows[:, 0] += a_rows[:, 0] * h0.reshape(P * Q).astype(dtype, copy=False)
+    h = xp.empty((P * Q, T), dtype=dtype)
     scan_rows(kernel, "affine", (a_rows, b_rows), (None, h))
     h = h.reshape(P, Q, T)
     if reverse:

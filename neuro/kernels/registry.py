@@ -146,7 +146,9 @@ def call(name: str, *args: Any, impl: str | None = None, **kwargs: Any) -> Any:
         return kernel.cpu(*args, **kwargs)
     if not kernel.has_cuda or not on_gpu:
         raise ValueError(f"kernel {name!r} has no CUDA kernel for these arrays (CUDA needs CuPy arrays)")
-    dtype = next(a.dtype for a in args if is_cupy_array(a))
+    # the kernel of the arrays' common dtype: each launcher casts its data to that same dtype
+    xp = array_module(*args)
+    dtype = xp.result_type(*(a for a in args if is_cupy_array(a)))
     return kernel.cuda_launch(kernel.cuda_kernel(dtype), *args, **kwargs)
 
 

@@ -308,3 +308,19 @@ def test_cuda_generic_ops_run_on_cupy():
     A0, B0 = scans.scan(ops.affine, (a, x), algorithm="sequential")
     np.testing.assert_allclose(cupy.asnumpy(A), A0, rtol=1e-10)
     np.testing.assert_allclose(cupy.asnumpy(B), B0, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not neuro.backend.gpu_available(), reason="no CUDA GPU")
+def test_cuda_kernel_call_with_mixed_dtypes_uses_the_common_dtype():
+    # the registry once picked the kernel by the first array's dtype (float32) while the launcher cast
+    # the data to b's (float64): silent garbage
+    import cupy
+
+    rng = np.random.default_rng(5)
+    a, b, h0 = rng.uniform(0.5, 1.0, (1, 700, 2)), rng.standard_normal((1, 700, 2)), rng.standard_normal((1, 2))
+    a32 = a.astype(np.float32)
+    want = call("scans.linear_recurrence", a32.astype(np.float64), b, h0, impl="cpu")
+    got = call("scans.linear_recurrence", cupy.asarray(a32), cupy.asarray(b), cupy.asarray(h0), impl="cuda")
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-10, atol=1e-10)
