@@ -291,10 +291,20 @@ class ESN(Estimator):
         value = getattr(self, name)
         if xp is np or value is None:
             return value
-        key = (name, id(value))  # pragma: no cover - needs a GPU
-        if key not in self._device_cache:  # pragma: no cover
-            self._device_cache[key] = xp.asarray(value)
-        return self._device_cache[key]  # pragma: no cover
+        return self._cached(name, value, xp.asarray)
+
+    def _cached(self, name: str, host: Any, to_device: Callable):
+        """The device copy of ``host`` (the current value of attribute ``name``), made once.
+
+        The cache keeps the host object it copied and compares identity, so a
+        weight reassigned to a new array is copied again (an ``id()`` key could
+        be reused by a new array once the old one is freed). In-place changes
+        need :meth:`weights_changed`.
+        """
+        hit = self._device_cache.get(name)
+        if hit is None or hit[0] is not host:
+            hit = self._device_cache[name] = (host, to_device(host))
+        return hit[1]
 
     def _split(self, u: Any, name: str = "u"):
         """``(list of (B, T, F) arrays, kind)`` with kind ``"single"``, ``"batch"`` or ``"list"``."""
@@ -366,13 +376,10 @@ class ESN(Estimator):
             pre = pre + fb @ self._on(xp, "W_fb").T
         return (1.0 - self.leak_rate) * x + self.leak_rate * self._f(xp, pre)
 
-    def _device_W(self, xp):  # pragma: no cover - needs a GPU
-        key = ("W", id(self.W))
-        if key not in self._device_cache:
-            import cupyx.scipy.sparse
+    def _device_W(self, xp):
+        import cupyx.scipy.sparse
 
-            self._device_cache[key] = cupyx.scipy.sparse.csr_matrix(self.W)
-        return self._device_cache[key]
+        return self._cached("W", self.W, cupyx.scipy.sparse.csr_matrix)
 
     def _readout_step(self, xp, x):
         r = self.readout

@@ -38,6 +38,9 @@ MODE_WRITE_A = 8
 
 _IDENTITY = {"add": (0.0,), "affine": (1.0, 0.0)}
 
+#: CUDA's limit on gridDim.x; larger batches are launched in slices of rows.
+MAX_GRID = 2**31 - 1
+
 def scan_rows(kernel, kind: str, inputs: tuple, outputs: tuple) -> None:
     """Inclusive scan of each row of ``inputs`` (C-contiguous ``(R, n)`` arrays) into ``outputs``.
 
@@ -50,8 +53,14 @@ def scan_rows(kernel, kind: str, inputs: tuple, outputs: tuple) -> None:
     if R == 0 or n == 0:
         return
     dtype = inputs[-1].dtype
-    dummy = xp.empty(1, dtype=dtype)
     tiles = math.ceil(n / TILE)
+    max_rows = MAX_GRID // tiles
+    if R > max_rows:  # one block per tile would exceed the grid limit: slices of rows (contiguous views)
+        for r0 in range(0, R, max_rows):
+            rows = slice(r0, r0 + max_rows)
+            scan_rows(kernel, kind, tuple(x[rows] for x in inputs), tuple(None if o is None else o[rows] for o in outputs))
+        return
+    dummy = xp.empty(1, dtype=dtype)
     grid = (R * tiles,)
     n64, tiles64 = np.int64(n), np.int64(tiles)
     write_a = MODE_WRITE_A if kind == "affine" and outputs[0] is not None else 0

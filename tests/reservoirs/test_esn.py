@@ -243,6 +243,11 @@ def test_esn_on_cupy_equals_numpy():
     esn = ESN(80, leak_rate=0.5, bias_scaling=0.1, seed=11)
     u = np.random.default_rng(12).uniform(-1, 1, (4, 50, 2))
     ref = esn.run(u)
-    np.testing.assert_allclose(cupy.asnumpy(esn.run(cupy.asarray(u))), ref, rtol=0, atol=1e-12)
+    # cuSPARSE's summation order and CUDA's tanh round differently from SciPy and NumPy: ~1e-15 per step
+    np.testing.assert_allclose(cupy.asnumpy(esn.run(cupy.asarray(u))), ref, rtol=0, atol=1e-10)
     esn.fit(u, u[..., :1])
-    np.testing.assert_allclose(cupy.asnumpy(esn.predict(cupy.asarray(u))), esn.predict(u), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(cupy.asnumpy(esn.predict(cupy.asarray(u))), esn.predict(u), rtol=0, atol=1e-8)
+    # reassigned weights are copied to the device again (the cache once keyed on id(), which can be reused)
+    esn.W_in = esn.W_in * 2.0
+    esn.W = esn.W * 0.5
+    np.testing.assert_allclose(cupy.asnumpy(esn.run(cupy.asarray(u))), esn.run(u), rtol=0, atol=1e-10)

@@ -102,6 +102,22 @@ def test_hierarchical_recurrence_host_logic(shape, reverse):
     np.testing.assert_array_equal(b, b_before)
 
 
+@pytest.mark.parametrize("kind", ["add", "affine"])
+def test_batches_beyond_the_grid_limit_are_launched_in_row_slices(monkeypatch, kind):
+    monkeypatch.setattr(gpu, "MAX_GRID", 7)  # 3 tiles a row: at most 2 rows a launch
+    rng = np.random.default_rng(6)
+    kernel = EmulatedKernel(kind)
+    if kind == "add":
+        x = rng.standard_normal((5, 1100))
+        got = gpu.launch_add(kernel, x, axis=-1)
+        np.testing.assert_allclose(got, np.cumsum(x, axis=-1), rtol=1e-10, atol=1e-10)
+    else:
+        a, b = rng.uniform(0.9, 1.0, (5, 1100, 1)), rng.standard_normal((5, 1100, 1))
+        got = gpu.launch_recurrence(kernel, a, b, np.zeros((5, 1)))
+        np.testing.assert_allclose(got, call("scans.linear_recurrence", a, b, np.zeros((5, 1)), impl="cpu"), rtol=1e-9, atol=1e-9)
+    assert max(grid for grid, _ in kernel.launches) <= 7
+
+
 def test_add_launcher_axis_and_empty():
     x = np.random.default_rng(0).standard_normal((3, 600, 2))
     np.testing.assert_allclose(gpu.launch_add(EmulatedKernel("add"), x, axis=1), np.cumsum(x, axis=1), rtol=1e-10, atol=1e-10)
