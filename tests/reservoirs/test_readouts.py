@@ -142,3 +142,15 @@ def test_softmax_readout_trained_with_ann_reaches_the_same_optimum():
     np.testing.assert_array_equal(adam.predict(X), exact.predict(X))
     with pytest.raises(ValueError, match="solver"):
         SoftmaxReadout(solver="newton")
+
+
+@pytest.mark.gpu
+def test_softmax_readout_scores_cupy_labels():
+    # score compared host predictions with device labels and failed
+    import cupy
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((120, 4))
+    y = (X[:, 0] > 0).astype(np.int64)
+    clf = SoftmaxReadout().fit(cupy.asarray(X), cupy.asarray(y))
+    assert clf.score(cupy.asarray(X), cupy.asarray(y)) == clf.score(X, y) > 0.9
