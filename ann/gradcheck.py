@@ -6,7 +6,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from neuro.backend import asnumpy
+from neuro.backend import asnumpy, is_cupy_array
 
 from .tensor import Tensor
 
@@ -25,10 +25,10 @@ def _prepare(inputs: Sequence) -> list:
                 t = Tensor(x.data.astype(np.float64), requires_grad=x.requires_grad)
             else:
                 t = x
-        elif isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        elif (isinstance(x, np.ndarray) or is_cupy_array(x)) and x.dtype.kind == "f":
             t = Tensor(x.astype(np.float64), requires_grad=True)
         else:
-            raise TypeError(f"inputs[{i}] must be a Tensor or a floating numpy array, got {type(x).__name__}")
+            raise TypeError(f"inputs[{i}] must be a Tensor or a floating numpy/cupy array, got {type(x).__name__}")
         prepared.append(t)
     if not any(t.requires_grad for t in prepared):
         raise ValueError("gradcheck needs at least one input with requires_grad=True")
@@ -76,7 +76,7 @@ def analytical_jacobian(fn: Callable, inputs: list) -> list:
             for i in with_grad:
                 inputs[i].grad = None
             outs = _outputs(fn, inputs)
-            seed = np.zeros(o.size)
+            seed = o.xp.zeros(o.size, dtype=o.dtype)  # on the output's device
             seed[r] = 1.0
             outs[k].backward(seed.reshape(o.shape))
             for col, i in enumerate(with_grad):

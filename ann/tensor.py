@@ -319,7 +319,12 @@ class Tensor:
                 )
             g = xp.ones_like(self.data)
         else:
-            g = _to_array(grad, self.dtype)
+            if xp is not np and isinstance(grad.data if isinstance(grad, Tensor) else grad, np.ndarray):
+                raise TypeError(
+                    "grad is a NumPy array but this tensor is on the GPU (CuPy): pass a CuPy array "
+                    "(as PyTorch refuses a CPU gradient for a CUDA tensor)"
+                )
+            g = xp.asarray(_to_array(grad, self.dtype))
             if g.shape != self.shape:
                 raise ValueError(f"grad must have the shape of the tensor {self.shape}, got {g.shape}")
 

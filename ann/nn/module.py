@@ -150,7 +150,8 @@ class Module:
                 p.grad = None
             for name, b in list(m._buffers.items()):
                 data = b if backend is None else to_device(b, backend)
-                m._buffers[name] = data if dtype is None or np.asarray(data).dtype.kind != "f" else data.astype(dtype)
+                floating = getattr(data, "dtype", None) is not None and data.dtype.kind == "f"  # no host copy of CuPy data
+                m._buffers[name] = data.astype(dtype) if dtype is not None and floating else data
         return self
 
     def num_parameters(self) -> int:

@@ -55,3 +55,27 @@ def test_every_activation_on_cupy_matches_numpy():
             out.append((asnumpy(y.data), asnumpy(x.grad)))
         np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-10, err_msg=name)
         np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-10, atol=1e-14, err_msg=name)
+
+
+def test_gradcheck_runs_on_cupy_and_backward_refuses_a_host_gradient():
+    # the seed gradients were NumPy arrays: backward on a CuPy graph failed, so gradcheck could not run
+    import cupy
+
+    rng = np.random.default_rng(3)
+    x = ann.Tensor(cupy.asarray(rng.standard_normal((3, 4))), requires_grad=True)
+    w = cupy.asarray(rng.standard_normal((4, 2)))
+    assert ann.gradcheck(lambda t, m: F.gelu(t @ m).tanh(), [x, w])
+    y = x * 2.0
+    with pytest.raises(TypeError, match="NumPy array but this tensor is on the GPU"):
+        y.backward(np.ones((3, 4)))
+    y.backward(cupy.ones((3, 4)))
+    assert isinstance(x.grad, cupy.ndarray)
+
+
+def test_module_to_dtype_on_cupy_casts_parameters_and_buffers():
+    import cupy
+
+    model = nn.Sequential(nn.Linear(4, 3, seed=0), nn.LayerNorm(3))
+    model.to(backend="cupy").to(dtype=np.float64)
+    for value in model.state_dict().values():
+        assert isinstance(value, cupy.ndarray) and value.dtype == np.float64
