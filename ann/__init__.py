@@ -11,12 +11,14 @@ PyTorch-like API::
 Sub-modules: :mod:`ann.functional` (activations, losses, layer functions),
 :mod:`ann.activations` (the activation registry), :mod:`ann.losses`,
 :mod:`ann.nn` (Module and layers), :mod:`ann.init`, :mod:`ann.optim`,
-:mod:`ann.train`, :mod:`ann.io`.
+:mod:`ann.train`, :mod:`ann.io`; :class:`ModuleComponent` runs any module inside a
+:class:`neuro.Simulator`.
 """
 
 from neuro.version import __version__
 from . import activations, functional, init, io, losses, nn, optim, text, train, warnings
 from .warnings import AnnWarning, NonFiniteLossWarning
+from .component import ModuleComponent
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import (
     Tensor,
@@ -42,6 +44,7 @@ from .tensor import (
 )
 
 __all__ = [
+    "ModuleComponent",
     "Tensor",
     "as_tensor",
     "zeros",
