@@ -55,6 +55,22 @@ def _check_leak(leak_rate: Any) -> float:
     return leak_rate
 
 
+def _leak_from_tau(leak_rate: Any, tau: Any, dt: Any) -> Any:
+    """The leak rate: ``leak_rate``, or ``dt / tau`` from a time constant (ms); 1 when neither is given."""
+    if dt is not None:
+        dt = check_positive(dt, "dt")
+    if tau is None:
+        return 1.0 if leak_rate is None else leak_rate
+    if leak_rate is not None:
+        raise ValueError("give either leak_rate or tau (with dt), not both")
+    if dt is None:
+        raise ValueError("tau needs dt, the tick in ms (leak_rate = dt / tau)")
+    tau = check_positive(tau, "tau")
+    if dt > tau:
+        raise ValueError(f"dt={dt} ms is larger than tau={tau} ms: the leak rate dt / tau would exceed 1")
+    return dt / tau
+
+
 def _check_activation(activation: Any) -> str | Callable:
     if callable(activation):
         return activation
@@ -80,7 +96,11 @@ class ESN(Estimator):
     ----------
     units : int, number of reservoir units ``N``.
     spectral_radius : float > 0, spectral radius ``W`` is rescaled to (warns if >= 1).
-    leak_rate : float in (0, 1], ``a`` in the update.
+    leak_rate : float in (0, 1], ``a`` in the update; None (default): 1, or ``dt / tau`` when ``tau`` is given.
+    tau : float, ms, optional; a time constant instead of a leak rate: ``leak_rate = dt / tau`` (the
+        Euler step of ``tau dx/dt = -x + f(...)``), so the reservoir's memory in ms does not depend on
+        the :class:`neuro.Simulator` tick. Needs ``dt`` <= ``tau``.
+    dt : float, ms, optional; the tick (with ``tau``). An ESN with ``dt`` checks it against the Simulator's.
     input_scaling : float or ``(F,)`` array, magnitude of the nonzero ``W_in`` entries (+-, equal odds).
     connectivity : float in (0, 1], fraction of nonzero entries of ``W`` (values N(0, 1) before rescaling).
     input_connectivity : float in (0, 1], fraction of nonzero entries of ``W_in`` (and ``W_fb``):
@@ -115,7 +135,7 @@ class ESN(Estimator):
         units: int,
         *,
         spectral_radius: float = 0.9,
-        leak_rate: float = 1.0,
+        leak_rate: float | None = None,
         input_scaling: Any = 1.0,
         connectivity: float = 0.1,
         input_connectivity: float = 0.1,
@@ -129,8 +149,11 @@ class ESN(Estimator):
         input_dim: int | None = None,
         threads: int | None = None,
         connect_every_unit: bool = False,
+        tau: float | None = None,
+        dt: float | None = None,
     ):
         self._params = {name: value for name, value in locals().items() if name not in ("self", "__class__")}
+        leak_rate = _leak_from_tau(leak_rate, tau, dt)
         units = check_int(units, "units")
         radius = check_positive(spectral_radius, "spectral_radius")
         _warn_radius(radius, "spectral_radius")
@@ -141,6 +164,7 @@ class ESN(Estimator):
         bias_scaling = check_positive(bias_scaling, "bias_scaling", allow_zero=True)
         bias = bernoulli_matrix((units,), scaling=bias_scaling, seed=bias_rng, dtype=dtype)
         self._setup(W, None, bias, None, leak_rate, activation, ridge, dtype, threads)
+        self.tau, self.dt = tau, dt
         self.feedback = bool(feedback)
         scaling = np.asarray(input_scaling, dtype=np.float64)
         if scaling.ndim > 1 or not np.all(np.isfinite(scaling)):
@@ -163,19 +187,23 @@ class ESN(Estimator):
         W_in: Any,
         bias: Any = None,
         *,
-        leak_rate: float = 1.0,
+        leak_rate: float | None = None,
         activation: str | Callable = "tanh",
         ridge: float = 1e-6,
         W_fb: Any = None,
         dtype: Any = None,
         threads: int | None = None,
+        tau: float | None = None,
+        dt: float | None = None,
     ) -> "ESN":
         """An ESN with user-supplied matrices.
 
         ``W`` ``(N, N)`` dense or scipy.sparse; ``W_in`` ``(N, F)``; ``bias``
         ``(N,)`` (or a scalar; default 0); ``W_fb`` ``(N, O)`` turns feedback on.
         Warns (:class:`UnstableReservoirWarning`) if ``W``'s spectral radius is >= 1.
+        ``leak_rate``, ``tau`` and ``dt`` as in the constructor.
         """
+        leak_rate = _leak_from_tau(leak_rate, tau, dt)
         dtype = resolve_dtype(dtype)
         if scipy.sparse.issparse(W):
             W = scipy.sparse.csr_matrix(W, dtype=dtype)
@@ -204,6 +232,7 @@ class ESN(Estimator):
         self = cls.__new__(cls)
         self._params = None
         self._setup(W, W_in, bias, W_fb, leak_rate, activation, ridge, dtype, threads)
+        self.tau, self.dt = tau, dt
         self.feedback = W_fb is not None
         self.input_scaling = None
         self.spectral_radius = None

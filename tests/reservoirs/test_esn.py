@@ -251,3 +251,29 @@ def test_esn_on_cupy_equals_numpy():
     esn.W_in = esn.W_in * 2.0
     esn.W = esn.W * 0.5
     np.testing.assert_allclose(cupy.asnumpy(esn.run(cupy.asarray(u))), esn.run(u), rtol=0, atol=1e-10)
+
+
+def test_tau_gives_the_leak_rate_and_runs_inside_a_simulator():
+    from neuro import Simulator
+
+    u = np.random.default_rng(13).uniform(-1, 1, (2, 50, 1))
+    timed = ESN(60, tau=2.0, dt=0.5, input_dim=1, seed=14)
+    plain = ESN(60, leak_rate=0.25, input_dim=1, seed=14)
+    assert timed.leak_rate == 0.25 and timed.dt == 0.5
+    np.testing.assert_array_equal(timed.run(u), plain.run(u))
+    sim = Simulator(dt=0.5)
+    sim.add("esn", timed)
+    mon = sim.monitor("esn.x")
+    sim.reset(batch_size=2).run(25.0, inputs={"esn.u": u})
+    got = mon.values if mon.values.shape[:2] == (2, 50) else np.moveaxis(mon.values, 0, 1)
+    np.testing.assert_allclose(got, plain.run(u), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="dt=0.5 ms"):
+        Simulator(dt=0.1).add("esn", timed)
+    with pytest.raises(ValueError, match="tau needs dt"):
+        ESN(10, tau=2.0)
+    with pytest.raises(ValueError, match="either leak_rate or tau"):
+        ESN(10, tau=2.0, dt=0.1, leak_rate=0.5)
+    with pytest.raises(ValueError, match="larger than tau"):
+        ESN(10, tau=0.05, dt=0.1)
+    made = ESN.from_weights(np.eye(3) * 0.5, np.ones((3, 1)), tau=4.0, dt=1.0)
+    assert made.leak_rate == 0.25
