@@ -4,6 +4,9 @@
 * memory: :func:`memory_capacity` (Jaeger 2001);
 * computational power (Legenstein & Maass 2007): :func:`separation`,
   :func:`kernel_quality`, :func:`generalization_rank`;
+* the same on state arrays from any substrate (ESN states, LSM traces, rate
+  populations): :func:`separation_of_states`, :func:`rank_of_states`,
+  :func:`memory_capacity_of_states`;
 * stability: :func:`effective_spectral_radius`, :func:`echo_state_check`,
   :func:`esp_sufficient` and :func:`reservoirs.spectral_radius`.
 """
@@ -20,7 +23,7 @@ from neuro.backend import asnumpy, make_rng
 
 from .checks import as_float_array, check_int, check_positive
 from .readouts import Ridge
-from .tasks import delayed_recall
+from .tasks import delayed_recall, delayed_targets
 from .weights import spectral_radius
 
 __all__ = [
@@ -30,6 +33,9 @@ __all__ = [
     "generalization_rank",
     "kernel_quality",
     "memory_capacity",
+    "memory_capacity_of_states",
+    "rank_of_states",
+    "separation_of_states",
     "nrmse",
     "rsquare",
     "separation",
@@ -110,6 +116,37 @@ def memory_capacity(
     """
     max_delay = check_int(max_delay, "max_delay")
     n_steps = check_int(n_steps, "n_steps")
+    u, _ = delayed_recall(n_steps, max_delay, seed=seed, dtype=esn.dtype)
+    return memory_capacity_of_states(
+        asnumpy(esn.run(u)), u, max_delay, warmup=warmup, ridge=ridge, test_fraction=test_fraction, per_delay=per_delay
+    )
+
+
+def memory_capacity_of_states(
+    states: Any,
+    u: Any,
+    max_delay: int,
+    *,
+    warmup: int | None = None,
+    ridge: float = 1e-9,
+    test_fraction: float = 0.5,
+    per_delay: bool = False,
+):
+    """:func:`memory_capacity` from the states ``(T, N)`` any system gave for the input ``u`` ``(T,)`` or ``(T, 1)``.
+
+    The targets are ``u(t - k)``, ``k = 1 .. max_delay``; the first ``warmup``
+    steps (default ``max(max_delay, 100)``) are dropped, a ridge readout per
+    delay is fitted on the first part of the rest and the squared
+    correlation scored on the last ``test_fraction``. ``u`` should be
+    i.i.d. (e.g. ``U[-1, 1]``) for MC to mean memory.
+    """
+    states = as_float_array(asnumpy(states), "states", np.float64, ndims=(2,))
+    u = as_float_array(asnumpy(u), "u", np.float64, ndims=(1, 2))
+    u = u[:, None] if u.ndim == 1 else u
+    if u.shape[1] != 1 or u.shape[0] != states.shape[0]:
+        raise ValueError(f"u must be one input feature (T,) or (T, 1) with T = {states.shape[0]} (the states' length), got {u.shape}")
+    max_delay = check_int(max_delay, "max_delay")
+    n_steps = states.shape[0]
     warmup = max(max_delay, 100) if warmup is None else check_int(warmup, "warmup", minimum=0)
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
@@ -119,9 +156,8 @@ def memory_capacity(
     n_test = int(round(usable * test_fraction))
     if n_test < 10 or usable - n_test < 10:
         raise ValueError(f"n_steps ({n_steps}) leaves too few steps after warmup ({warmup}) to fit and score")
-    u, targets = delayed_recall(n_steps, max_delay, seed=seed, dtype=esn.dtype)
-    states = asnumpy(esn.run(u))[warmup:]
-    targets = targets[warmup:]
+    targets = delayed_targets(u[:, 0], max_delay)[warmup:]
+    states = states[warmup:]
     split = usable - n_test
     readout = Ridge(ridge).fit(states[:split], targets[:split])
     pred = readout.predict(states[split:])
@@ -142,7 +178,20 @@ def separation(esn: Any, u_a: Any, u_b: Any, h0: Any = None) -> np.ndarray:
     xb = asnumpy(esn.run(u_b, h0))
     if xa.shape != xb.shape or xa.ndim != 2:
         raise ValueError(f"u_a and u_b must be sequences (T, F) of the same shape, got states {xa.shape} and {xb.shape}")
-    return np.linalg.norm(xa - xb, axis=1)
+    return separation_of_states(xa, xb)
+
+
+def separation_of_states(states_a: Any, states_b: Any) -> np.ndarray:
+    """Euclidean distance between two state trajectories, step by step: ``(..., T, N)`` twice -> ``(..., T)``.
+
+    From any substrate: ESN states, LSM traces (``LSM.run``), filtered spike
+    counts, rates. Identical trajectories give zeros.
+    """
+    xa = as_float_array(asnumpy(states_a), "states_a", np.float64, ndims=(2, 3))
+    xb = as_float_array(asnumpy(states_b), "states_b", np.float64, ndims=(2, 3))
+    if xa.shape != xb.shape:
+        raise ValueError(f"states_a and states_b must have the same shape, got {xa.shape} and {xb.shape}")
+    return np.linalg.norm(xa - xb, axis=-1)
 
 
 def state_rank(esn: Any, inputs: Any, *, at: int = -1, rtol: float | None = None) -> int:
@@ -154,7 +203,22 @@ def state_rank(esn: Any, inputs: Any, *, at: int = -1, rtol: float | None = None
     states = asnumpy(esn.run(inputs))
     if states.ndim != 3:
         raise ValueError(f"inputs must be a batch (M, T, F), got states of shape {states.shape}")
-    X = states[:, at, :]
+    return rank_of_states(states, at=at, rtol=rtol)
+
+
+def rank_of_states(states: Any, *, at: int = -1, rtol: float | None = None) -> int:
+    """Numerical rank of the states of ``M`` trials: ``(M, T, N)`` at step ``at``, or ``(M, N)`` directly.
+
+    Kernel quality (``M`` different inputs, higher is better) and
+    generalization rank (``M`` noisy copies of one input, lower is better) of
+    Legenstein & Maass (2007) for any substrate. Singular values below
+    ``rtol * s_max`` count as zero (default ``max(M, N) * eps``, as
+    ``numpy.linalg.matrix_rank``).
+    """
+    states = asnumpy(states)
+    dtype = states.dtype if getattr(states, "dtype", None) is not None and states.dtype.kind == "f" else np.float64
+    states = as_float_array(states, "states", dtype, ndims=(2, 3))
+    X = states[:, at, :] if states.ndim == 3 else states
     s = np.linalg.svd(X, compute_uv=False)
     if s.size == 0 or s[0] == 0:
         return 0

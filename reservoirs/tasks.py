@@ -20,7 +20,7 @@ from neuro.backend import make_rng, resolve_dtype
 
 from .checks import check_int, check_positive
 
-__all__ = ["bin_spikes", "delayed_recall", "mackey_glass", "narma10", "spike_template_task"]
+__all__ = ["bin_spikes", "delayed_recall", "delayed_targets", "mackey_glass", "narma10", "spike_template_task"]
 
 
 @numba.njit(cache=True)
@@ -146,11 +146,16 @@ def delayed_recall(
         raise ValueError(f"high must be greater than low, got low={low}, high={high}")
     rng = make_rng(seed)
     u = rng.uniform(low, high, size=n_steps)
-    targets = np.zeros((n_steps, max_delay))
-    for k in range(1, max_delay + 1):
-        targets[k:, k - 1] = u[:-k] if k < n_steps else []
     dtype = resolve_dtype(dtype)
-    return u[:, None].astype(dtype), targets.astype(dtype)
+    return u[:, None].astype(dtype), delayed_targets(u, max_delay).astype(dtype)
+
+
+def delayed_targets(u: np.ndarray, max_delay: int) -> np.ndarray:
+    """``(T, max_delay)``: column ``k - 1`` is ``u(t - k)`` for the 1-D input ``u`` ``(T,)``, 0 for ``t < k``."""
+    targets = np.zeros((u.shape[0], max_delay), dtype=u.dtype)
+    for k in range(1, min(max_delay, u.shape[0] - 1) + 1):
+        targets[k:, k - 1] = u[:-k]
+    return targets
 
 
 def spike_template_task(

@@ -88,3 +88,48 @@ def test_spectral_radius_and_echo_state_checks():
     with pytest.warns(UnstableReservoirWarning):
         unstable = ESN.from_weights(W * 4.0, rng.uniform(-1, 1, (300, 1)) * 0.01)
     assert metrics.echo_state_check(unstable, u * 0.01, n_trials=4, seed=11)[-1] > 0.1
+
+
+def test_state_array_metrics_equal_the_esn_forms_on_esn_states():
+    from reservoirs.metrics import (
+        generalization_rank,
+        kernel_quality,
+        memory_capacity,
+        memory_capacity_of_states,
+        rank_of_states,
+        separation,
+        separation_of_states,
+    )
+    from reservoirs.tasks import delayed_recall
+
+    esn = ESN(40, spectral_radius=0.9, seed=21, input_dim=1)
+    rng = np.random.default_rng(22)
+    u_a, u_b = rng.uniform(-1, 1, (60, 1)), rng.uniform(-1, 1, (60, 1))
+    np.testing.assert_array_equal(separation_of_states(esn.run(u_a), esn.run(u_b)), separation(esn, u_a, u_b))
+    inputs = rng.uniform(-1, 1, (12, 30, 1))
+    assert rank_of_states(esn.run(inputs)) == kernel_quality(esn, inputs)
+    assert rank_of_states(esn.run(inputs)[:, -1]) == kernel_quality(esn, inputs)
+    u, _ = delayed_recall(2000, 15, seed=3)
+    assert memory_capacity_of_states(esn.run(u), u, 15) == memory_capacity(esn, 15, n_steps=2000, seed=3)
+    assert generalization_rank(esn, u_a, 8, 0.0) == 1  # identical copies span one direction
+
+
+def test_state_array_metrics_behave_as_theory_on_constructed_states():
+    from reservoirs.metrics import memory_capacity_of_states, rank_of_states, separation_of_states
+
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal((5, 50, 8))  # e.g. LSM traces (B, T, N)
+    np.testing.assert_array_equal(separation_of_states(x, x), np.zeros((5, 50)))
+    np.testing.assert_allclose(separation_of_states(x[0], x[0] + 3.0 / np.sqrt(8)), np.full(50, 3.0))
+    basis = rng.standard_normal((3, 8))
+    low_rank = rng.standard_normal((20, 3)) @ basis  # 20 state vectors in a 3-D subspace
+    assert rank_of_states(low_rank) == 3
+    assert rank_of_states(rng.standard_normal((20, 8))) == 8
+    # a perfect delay line (state k holds u(t - k)) remembers each delay exactly: MC = number of delays held
+    u = rng.uniform(-1, 1, 3000)
+    line = np.stack([np.roll(u, k) for k in range(1, 6)], axis=1)
+    assert memory_capacity_of_states(line, u, 8) == pytest.approx(5.0, abs=0.02)
+    with pytest.raises(ValueError, match="same shape"):
+        separation_of_states(x, x[:, :10])
+    with pytest.raises(ValueError, match="one input feature"):
+        memory_capacity_of_states(line, u[:100], 5)
