@@ -118,3 +118,20 @@ def test_native_and_brian2_engines_agree():
     for pop in ("E", "I"):
         np.testing.assert_allclose(native_rates[pop], ref_rates[pop], rtol=0.05)
     np.testing.assert_allclose(native, ref, atol=1e-6)
+
+
+def test_static_input_synapses_keep_the_liquid_active_under_steady_input():
+    rng = np.random.default_rng(0)
+    trials = [[np.sort(rng.uniform(0, 300.0, rng.poisson(6))) for _ in range(4)] for _ in range(6)]
+    traces = {}
+    for kind in ("dynamic", "static"):
+        lsm = LSM.maass2002(seed=1, input_synapses=kind)
+        traces[kind] = lsm.run(trials, 300.0, sample_times=[30.0, 300.0]).mean(axis=(0, 2))
+        net = lsm.network()
+        assert net["inE"].dynamic == net["inI"].dynamic == (kind == "dynamic")
+        assert net["EE"].dynamic  # the recurrent synapses keep their dynamics either way
+    # depressing input synapses: the response to steady 20 Hz input decays; static ones sustain it
+    assert traces["dynamic"][1] < 0.25 * traces["dynamic"][0]
+    assert traces["static"][1] > 5 * traces["dynamic"][1]
+    with pytest.raises(ValueError, match="input_synapses must be one of"):
+        LSM.maass2002(input_synapses="plastic")
