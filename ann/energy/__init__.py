@@ -1,0 +1,10 @@
+"""Energy-based models: energy losses, restricted Boltzmann machines, Langevin sampling, Hopfield memories.
+
+* :mod:`.losses`: the energy losses of LeCun et al. (2006) as Module classes
+  (the functions live in :mod:`ann.losses` and :mod:`ann.functional`).
+"""
+
+from .losses import *  # noqa: F401,F403
+from .losses import __all__ as _losses_all
+
+__all__ = [*_losses_all]
