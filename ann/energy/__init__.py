@@ -2,9 +2,11 @@
 
 * :mod:`.losses`: the energy losses of LeCun et al. (2006) as Module classes
   (the functions live in :mod:`ann.losses` and :mod:`ann.functional`).
+* :mod:`.rbm`: restricted Boltzmann machines (Bernoulli or Gaussian visible units), CD-k and PCD.
 """
 
 from .losses import *  # noqa: F401,F403
 from .losses import __all__ as _losses_all
+from .rbm import RBM
 
-__all__ = [*_losses_all]
+__all__ = [*_losses_all, "RBM"]

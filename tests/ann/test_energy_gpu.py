@@ -1,0 +1,38 @@
+"""Energy-based models on CuPy arrays equal the NumPy run with the same seed (needs a CUDA GPU or fakecupy)."""
+
+import numpy as np
+import pytest
+
+from ann.energy import RBM
+from neuro.backend import asnumpy, gpu_available
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not gpu_available(), reason="no CUDA GPU")]
+
+
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+def test_rbm_on_cupy_equals_numpy(visible):
+    import cupy
+
+    r = np.random.default_rng(0)
+    data = (r.random((30, 6)) < 0.4).astype(float)
+    runs = []
+    for backend in ("numpy", "cupy"):
+        rbm = RBM(6, 4, visible=visible, sigma=0.8, backend=backend, seed=1)
+        x = data if backend == "numpy" else cupy.asarray(data)
+        hist = rbm.fit(x, epochs=3, batch_size=8, lr=0.05, k=2, persistent=True, momentum=0.5, weight_decay=1e-3,
+                       seed=2)
+        assert isinstance(rbm.W, cupy.ndarray) == (backend == "cupy")
+        out = {"W": rbm.W, "b": rbm.b, "c": rbm.c, "F": rbm.free_energy(x), "logZ": rbm.log_partition(),
+               "err": hist["reconstruction_error"], "gibbs": rbm.gibbs(x[:5], k=3, seed=4),
+               "sample": rbm.sample(7, steps=5, seed=5)}
+        if visible == "bernoulli":
+            out["pll"] = rbm.pseudo_log_likelihood(x)
+        runs.append({k: asnumpy(v) if not isinstance(v, (float, list)) else v for k, v in out.items()})
+    for key in runs[0]:
+        np.testing.assert_allclose(runs[1][key], runs[0][key], rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def test_rbm_refuses_arrays_of_the_other_module():
+    rbm = RBM(3, 2, backend="cupy", seed=0)
+    with pytest.raises(TypeError, match="NumPy .host. array but the RBM's parameters are on cupy"):
+        rbm.free_energy(np.zeros((1, 3)))
