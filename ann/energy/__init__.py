@@ -3,10 +3,13 @@
 * :mod:`.losses`: the energy losses of LeCun et al. (2006) as Module classes
   (the functions live in :mod:`ann.losses` and :mod:`ann.functional`).
 * :mod:`.rbm`: restricted Boltzmann machines (Bernoulli or Gaussian visible units), CD-k and PCD.
+* :mod:`.langevin`: Langevin sampling from an energy Module or callable, and contrastive-divergence
+  training with a replay buffer (Du & Mordatch 2019).
 """
 
 from .losses import *  # noqa: F401,F403
 from .losses import __all__ as _losses_all
+from .langevin import EBMTrainer, ReplayBuffer, langevin_sample
 from .rbm import RBM
 
-__all__ = [*_losses_all, "RBM"]
+__all__ = [*_losses_all, "RBM", "langevin_sample", "ReplayBuffer", "EBMTrainer"]

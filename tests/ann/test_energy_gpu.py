@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ann.energy import RBM
+from ann.energy import RBM, langevin_sample
 from neuro.backend import asnumpy, gpu_available
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not gpu_available(), reason="no CUDA GPU")]
@@ -36,3 +36,18 @@ def test_rbm_refuses_arrays_of_the_other_module():
     rbm = RBM(3, 2, backend="cupy", seed=0)
     with pytest.raises(TypeError, match="NumPy .host. array but the RBM's parameters are on cupy"):
         rbm.free_energy(np.zeros((1, 3)))
+
+
+def test_langevin_on_cupy_equals_numpy():
+    import cupy
+
+    prec = np.array([[2.0, 0.5], [0.5, 1.0]])
+    x0 = np.random.default_rng(0).standard_normal((16, 2))
+    out = []
+    for xp in (np, cupy):
+        p = xp.asarray(prec)
+        x = langevin_sample(lambda t: 0.5 * ((t @ p) * t).sum(axis=1), xp.asarray(x0), steps=20, step_size=0.05,
+                            grad_clip=1.0, seed=1)
+        assert isinstance(x, xp.ndarray)
+        out.append(asnumpy(x))
+    np.testing.assert_allclose(out[1], out[0], rtol=1e-10, atol=1e-12)
