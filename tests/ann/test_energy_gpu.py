@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ann.energy import RBM, langevin_sample
+from ann.energy import RBM, Hopfield, ModernHopfield, langevin_sample
 from neuro.backend import asnumpy, gpu_available
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not gpu_available(), reason="no CUDA GPU")]
@@ -51,3 +51,20 @@ def test_langevin_on_cupy_equals_numpy():
         assert isinstance(x, xp.ndarray)
         out.append(asnumpy(x))
     np.testing.assert_allclose(out[1], out[0], rtol=1e-10, atol=1e-12)
+
+
+def test_hopfield_on_cupy_equals_numpy():
+    import cupy
+
+    r = np.random.default_rng(0)
+    xi = r.choice([-1.0, 1.0], (6, 40))
+    cues = np.where(r.random(xi.shape) < 0.2, -xi, xi)
+    out = []
+    for xp, backend in ((np, "numpy"), (cupy, "cupy")):
+        net = Hopfield(40, backend=backend).store(xp.asarray(xi))
+        s, trace = net.recall(xp.asarray(cues), seed=1, energy_trace=True)
+        modern = ModernHopfield(xp.asarray(xi), beta=0.5)
+        out.append([asnumpy(a) for a in (net.W, s, trace, net.recall(xp.asarray(cues), mode="sync"),
+                                         modern.retrieve(xp.asarray(cues), steps=2), modern.energy(xp.asarray(cues)))])
+    for a, b in zip(out[1], out[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
