@@ -27,6 +27,7 @@ the device, so a NumPy and a CuPy run with the same seed give the same numbers.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from neuro.backend import array_module, is_cupy_array, make_rng, resolve_dtype, 
 from neuro.validation import check_nonneg, check_positive
 
 from ..nn.layers import _check_positive_int as _check_int
+from ..warnings import NonFiniteLossWarning
 
 __all__ = ["RBM", "MAX_ENUMERATED_UNITS"]
 
@@ -301,7 +303,8 @@ class RBM:
         Unlike scikit-learn's ``BernoulliRBM.fit`` the training settings are arguments here, not
         constructor parameters. ``callback(rbm, epoch)`` (optional) runs after each epoch; what it
         returns (if not None) is collected in ``history["callback"]``. Returns
-        ``{"reconstruction_error": [per epoch], "callback": [...]}``.
+        ``{"reconstruction_error": [per epoch], "callback": [...]}``. Warns
+        (:class:`~ann.warnings.NonFiniteLossWarning`) when an epoch's error is not finite.
         """
         data = self._v(data, "data")
         epochs = _check_int(epochs, "epochs")
@@ -317,6 +320,9 @@ class RBM:
                 batch = data[order[start:start + batch_size]]
                 error = error + self._cd(batch, *settings, persistent, rng) * batch.shape[0]
             history["reconstruction_error"].append(float(error) / n)
+            if not np.isfinite(history["reconstruction_error"][-1]):
+                warnings.warn(f"RBM training diverged in epoch {epoch + 1} (non-finite reconstruction error); "
+                              "lower lr or momentum", NonFiniteLossWarning, stacklevel=2)
             if callback is not None:
                 out = callback(self, epoch)
                 if out is not None:

@@ -68,3 +68,26 @@ def test_hopfield_on_cupy_equals_numpy():
                                          modern.retrieve(xp.asarray(cues), steps=2), modern.energy(xp.asarray(cues)))])
     for a, b in zip(out[1], out[0]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_energy_losses_on_cupy_equal_numpy():
+    import cupy
+
+    import ann
+    import ann.functional as F
+
+    r = np.random.default_rng(0)
+    E = r.standard_normal((6, 4))
+    t = r.integers(0, 4, 6)
+    names = ["energy_loss", "energy_perceptron_loss", "energy_hinge_loss", "energy_log_loss",
+             "energy_square_square_loss", "energy_square_exp_loss", "energy_nll_loss"]
+    for name in names:
+        out = []
+        for xp in (np, cupy):
+            x = ann.Tensor(xp.asarray(E), requires_grad=True)
+            loss = getattr(F, name)(x, xp.asarray(t))
+            loss.backward()
+            assert isinstance(x.grad, xp.ndarray)
+            out.append((float(loss.item()), asnumpy(x.grad)))
+        np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-12, atol=1e-15, err_msg=name)

@@ -211,3 +211,12 @@ def test_rbm_bad_input_errors():
         RBM(4, 3, visible="gaussian").pseudo_log_likelihood(np.zeros((1, 4)))
     with pytest.raises(ValueError, match="v must be finite"):
         RBM(2, 3, visible="gaussian").free_energy(np.array([[np.nan, 0.0]]))
+
+
+def test_diverging_training_warns():
+    import ann
+
+    rbm = RBM(4, 3, visible="gaussian", sigma=0.1, seed=0)
+    x = np.random.default_rng(0).normal(0, 5, (20, 4))
+    with np.errstate(all="ignore"), pytest.warns(ann.NonFiniteLossWarning, match="diverged"):
+        rbm.fit(x, epochs=40, lr=1e3, momentum=0.9, seed=0)
