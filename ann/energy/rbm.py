@@ -35,6 +35,7 @@ from neuro.backend import array_module, is_cupy_array, make_rng, resolve_dtype, 
 from neuro.validation import check_nonneg, check_positive
 
 from ..nn.layers import _check_positive_int as _check_int
+from ..tensor import _special
 from ..warnings import NonFiniteLossWarning
 
 __all__ = ["RBM", "MAX_ENUMERATED_UNITS"]
@@ -49,7 +50,7 @@ def _softplus(xp, x):
 
 
 def _sigmoid(xp, x):
-    return 0.5 * (xp.tanh(0.5 * x) + 1)  # exact and overflow-free: sigmoid(x) = (1 + tanh(x/2)) / 2
+    return _special(xp).expit(x)
 
 
 def _logsumexp(xp, x, axis=None):
@@ -93,7 +94,7 @@ class RBM:
         self.rng = make_rng(seed)
         w = self.rng.normal(0.0, 0.01, (self.n_hidden, self.n_visible))
         self.W = to_device(w, backend, self.dtype)
-        xp = self.xp
+        self._xp = xp = array_module(self.W)
         self.b = xp.zeros(self.n_visible, dtype=self.dtype)
         self.c = xp.zeros(self.n_hidden, dtype=self.dtype)
         sig = np.asarray(sigma, dtype=np.float64)
@@ -110,7 +111,7 @@ class RBM:
     @property
     def xp(self):
         """The array module of the parameters (numpy or cupy)."""
-        return array_module(self.W)
+        return self._xp
 
     def reset_training_state(self) -> None:
         """Forget the momentum buffers and the persistent chains."""
@@ -274,25 +275,27 @@ class RBM:
             v_model = self._gibbs(v, k, rng)
         ph_model = self._hidden_probs(v_model)
         grads = self._gradients(v, ph_data, v_model, ph_model)
-        grads[0] -= weight_decay * self.W
+        if weight_decay:
+            grads[0] -= weight_decay * self.W
         if self._velocity is None:
             self._velocity = [self.xp.zeros_like(p) for p in (self.W, self.b, self.c)]
         for p, vel, g in zip((self.W, self.b, self.c), self._velocity, grads):
-            vel *= momentum
-            vel += lr * g
+            g *= lr
+            if momentum:
+                vel *= momentum
+                vel += g
+            else:
+                vel[...] = g
             p += vel
         return error
 
     def _gradients(self, v_data, ph_data, v_model, ph_model):
-        n, m = v_data.shape[0], v_model.shape[0]
-        sd, sm = self._scaled(v_data), self._scaled(v_model)
-        dW = ph_data.T @ sd / n - ph_model.T @ sm / m
+        inv_n, inv_m = 1.0 / v_data.shape[0], 1.0 / v_model.shape[0]  # sums times 1/n: cheaper than mean()
+        dW = (ph_data.T @ self._scaled(v_data)) * inv_n - (ph_model.T @ self._scaled(v_model)) * inv_m
+        db = v_data.sum(axis=0) * inv_n - v_model.sum(axis=0) * inv_m  # <v - b>/sigma^2 = (<v> - b)/sigma^2
         if self.visible == "gaussian":
-            s2 = self.sigma**2
-            db = (v_data - self.b).mean(axis=0) / s2 - (v_model - self.b).mean(axis=0) / s2
-        else:
-            db = v_data.mean(axis=0) - v_model.mean(axis=0)
-        dc = ph_data.mean(axis=0) - ph_model.mean(axis=0)
+            db /= self.sigma**2
+        dc = ph_data.sum(axis=0) * inv_n - ph_model.sum(axis=0) * inv_m
         return [dW, db, dc]
 
     def fit(self, data, *, epochs: int = 10, batch_size: int = 10, lr: float = 0.1, k: int = 1,
