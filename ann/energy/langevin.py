@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from neuro.backend import array_module, make_rng
+from neuro.backend import array_module, make_rng, resolve_dtype, to_device
 from neuro.validation import check_nonneg, check_positive
 
 from ..nn.layers import _check_positive_int
@@ -128,21 +128,21 @@ class ReplayBuffer:
     :meth:`sample` draws ``n`` starts: each is, with probability ``reinit_prob`` (or always while
     the buffer is empty), fresh noise uniform in ``init_range``, else a stored sample chosen at
     random. :meth:`push` appends samples, dropping the oldest beyond ``capacity``.
-    ``shape``: one sample's shape; arrays are made with ``xp`` (numpy by default).
+    ``shape``: one sample's shape; the samples live on ``backend`` (default: the current one).
     """
 
     def __init__(self, capacity: int, shape, *, reinit_prob: float = 0.05, init_range=(-1.0, 1.0), dtype=np.float32,
-                 xp=np, seed=None):
+                 backend: str | None = None, seed=None):
         self.capacity = _check_positive_int(capacity, "capacity")
         self.shape = tuple(int(s) for s in shape)
         if not 0.0 <= reinit_prob <= 1.0:
             raise ValueError(f"reinit_prob must be in [0, 1], got {reinit_prob}")
         self.reinit_prob = float(reinit_prob)
         self.init_range = _check_clamp(init_range)
-        self.dtype = np.dtype(dtype)
-        self.xp = xp
+        self.dtype = resolve_dtype(dtype)
         self.rng = make_rng(seed)
-        self.data = xp.zeros((0,) + self.shape, dtype=self.dtype)
+        self.data = to_device(np.zeros((0,) + self.shape), backend, self.dtype)
+        self.xp = array_module(self.data)
 
     def __len__(self) -> int:
         return int(self.data.shape[0])

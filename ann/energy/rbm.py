@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 
 from neuro.backend import array_module, is_cupy_array, make_rng, resolve_dtype, to_device
-from neuro.validation import check_nonneg, check_positive
+from neuro.validation import as_param, check_nonneg, check_positive
 
 from ..nn.layers import _check_positive_int as _check_int
 from ..tensor import _special
@@ -97,13 +97,7 @@ class RBM:
         self._xp = xp = array_module(self.W)
         self.b = xp.zeros(self.n_visible, dtype=self.dtype)
         self.c = xp.zeros(self.n_hidden, dtype=self.dtype)
-        sig = np.asarray(sigma, dtype=np.float64)
-        if sig.ndim == 0:
-            sig = np.full(self.n_visible, float(sig))
-        if sig.shape != (self.n_visible,) or not np.all(np.isfinite(sig)) or np.any(sig <= 0):
-            raise ValueError(f"sigma must be a finite number > 0 or an array of shape ({self.n_visible},) of them, "
-                             f"got {sigma!r}")
-        self.sigma = xp.asarray(sig, dtype=self.dtype)
+        self.sigma = xp.asarray(as_param(sigma, self.n_visible, "sigma", positive=True), dtype=self.dtype)
         self.reset_training_state()
 
     # ------------------------------------------------------------------ helpers

@@ -91,3 +91,27 @@ def test_energy_losses_on_cupy_equal_numpy():
             out.append((float(loss.item()), asnumpy(x.grad)))
         np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-12, err_msg=name)
         np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+def test_ebm_trainer_on_cupy_equals_numpy():
+    import cupy
+
+    from ann import nn, optim
+    from ann.energy import EBMTrainer, ReplayBuffer
+
+    data = np.random.default_rng(0).standard_normal((3, 16, 2))
+    runs = []
+    for xp, backend in ((np, "numpy"), (cupy, "cupy")):
+        model = nn.MLP([2, 8, 1], activation="tanh", dtype=np.float64, seed=0)  # energies (B, 1)
+        model.to(backend=backend)
+        buffer = ReplayBuffer(32, (2,), dtype=np.float64, backend=backend, seed=1)
+        trainer = EBMTrainer(model, optim.Adam(model.parameters(), lr=0.01), buffer, steps=5, step_size=0.1,
+                             noise_scale=0.01, grad_clip=1.0, alpha=0.1, seed=2)
+        stats = [trainer.step(xp.asarray(batch)) for batch in data]
+        assert isinstance(buffer.data, xp.ndarray)
+        runs.append((stats, asnumpy(buffer.data), {k: asnumpy(v) for k, v in model.state_dict().items()}))
+    for a, b in zip(runs[1][0], runs[0][0]):
+        assert a == pytest.approx(b, rel=1e-9)
+    np.testing.assert_allclose(runs[1][1], runs[0][1], rtol=1e-9, atol=1e-12)
+    for k in runs[0][2]:
+        np.testing.assert_allclose(runs[1][2][k], runs[0][2][k], rtol=1e-9, atol=1e-12)
