@@ -24,7 +24,6 @@ test digit per class, its mean-field reconstruction and a Gibbs sample),
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits
 
 from ann.energy import RBM, Hopfield, ModernHopfield, overlap
 from experiments.registry import experiment
@@ -38,6 +37,8 @@ LOADS = [0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0]
 
 def binarized_digits(seed: int):
     """``(x_train, x_test, y_test)``: 64 binary pixels (intensity > 8 of 16), an 80/20 shuffled split."""
+    from sklearn.datasets import load_digits  # bundled with scikit-learn; imported here to keep `neuro` light
+
     d = load_digits()
     x = (d.data > 8).astype(np.float64)
     order = np.random.default_rng(seed).permutation(len(x))
