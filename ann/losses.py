@@ -347,7 +347,7 @@ def _most_offending(energies: Tensor, t) -> Tensor:
 
 
 def energy_loss(energies, target, reduction: str = "mean") -> Tensor:
-    """Energy loss ``E_y``: pushes the correct answer's energy down only (LeCun 2006, eq. 5).
+    """Energy loss ``E_y``: pushes the correct answer's energy down only (LeCun et al. 2006, section 2.2).
 
     ``energies`` ``(N, C)``, ``target`` integer ``(N,)``. Without a contrastive
     term it can collapse (every energy driven down); use it only with
@@ -359,14 +359,14 @@ def energy_loss(energies, target, reduction: str = "mean") -> Tensor:
 
 
 def energy_perceptron_loss(energies, target, reduction: str = "mean") -> Tensor:
-    """Generalized perceptron loss ``E_y - min_y' E_y'`` (min over all answers; >= 0; eq. 6)."""
+    """Generalized perceptron loss ``E_y - min_y' E_y'`` (min over all answers; >= 0)."""
     _check_reduction(reduction)
     energies, t = _energies(energies, target, "energy_perceptron_loss", contrastive=False)
     return _reduce(_correct(energies, t) - amin(energies, axis=1), reduction)
 
 
 def energy_hinge_loss(energies, target, margin: float = 1.0, reduction: str = "mean") -> Tensor:
-    """Generalized margin (hinge) loss ``max(0, m + E_y - E_bar)`` with margin ``m >= 0`` (eq. 8).
+    """Generalized margin (hinge) loss ``max(0, m + E_y - E_bar)`` with margin ``m >= 0``.
 
     ``E_bar`` is the lowest energy among the incorrect answers. The gradient at
     the hinge's kink is 0 (as ``torch.relu``).
@@ -378,14 +378,14 @@ def energy_hinge_loss(energies, target, margin: float = 1.0, reduction: str = "m
 
 
 def energy_log_loss(energies, target, reduction: str = "mean") -> Tensor:
-    """Log (soft-hinge) loss ``log(1 + exp(E_y - E_bar))`` (eq. 9), computed as a softplus (finite at 1e4)."""
+    """Log (soft-hinge) loss ``log(1 + exp(E_y - E_bar))``, computed as a softplus (finite at 1e4)."""
     _check_reduction(reduction)
     energies, t = _energies(energies, target, "energy_log_loss")
     return _reduce(softplus(_correct(energies, t) - _most_offending(energies, t)), reduction)
 
 
 def energy_square_square_loss(energies, target, margin: float = 1.0, reduction: str = "mean") -> Tensor:
-    """Square-square loss ``E_y**2 + max(0, m - E_bar)**2`` (eq. 11; meant for energies >= 0)."""
+    """Square-square loss ``E_y**2 + max(0, m - E_bar)**2`` (meant for energies >= 0)."""
     _check_reduction(reduction)
     margin = check_nonneg(margin, "margin")
     energies, t = _energies(energies, target, "energy_square_square_loss")
@@ -395,7 +395,7 @@ def energy_square_square_loss(energies, target, margin: float = 1.0, reduction: 
 
 
 def energy_square_exp_loss(energies, target, gamma: float = 1.0, reduction: str = "mean") -> Tensor:
-    """Square-exponential loss ``E_y**2 + gamma exp(-E_bar)`` (eq. 12; meant for energies >= 0).
+    """Square-exponential loss ``E_y**2 + gamma exp(-E_bar)`` (meant for energies >= 0).
 
     ``gamma > 0``. Overflows to ``inf`` where ``E_bar`` is below about -88
     (float32) or -709 (float64), as the formula does.
@@ -408,7 +408,7 @@ def energy_square_exp_loss(energies, target, gamma: float = 1.0, reduction: str 
 
 
 def energy_nll_loss(energies, target, beta: float = 1.0, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood loss ``E_y + (1/beta) log sum_y' exp(-beta E_y')`` (eq. 4).
+    """Negative log-likelihood loss ``E_y + (1/beta) log sum_y' exp(-beta E_y')``.
 
     The Gibbs distribution ``P(y) = softmax(-beta E)_y`` at inverse temperature
     ``beta > 0``; computed through log-softmax (finite at 1e4). With

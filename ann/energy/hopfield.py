@@ -181,7 +181,7 @@ class ModernHopfield:
     def retrieve(self, query, *, steps: int = 1):
         """``steps`` updates ``xi <- softmax(beta xi X^T) X`` of ``query`` ``(B, N)``; returns ``(B, N)``.
 
-        One step usually suffices for well-separated patterns (Ramsauer et al. 2020, Theorem 4).
+        One step usually suffices for well-separated patterns (Ramsauer et al. 2020).
         """
         steps = _check_positive_int(steps, "steps")
         xi = _states(query, self.n_units, self.X, "query", binary=False)

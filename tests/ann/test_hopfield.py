@@ -84,7 +84,7 @@ def test_modern_hopfield_update_and_energy_match_the_formulas():
     expected = (-scipy.special.logsumexp(0.8 * q @ X.T, axis=1) / 0.8 + 0.5 * (q * q).sum(1) + np.log(7) / 0.8
                 + 0.5 * M**2)
     np.testing.assert_allclose(net.energy(q), expected, rtol=1e-12)
-    # the update never raises the energy (Ramsauer et al. 2020, Theorem 1); huge scores do not overflow
+    # the update never raises the energy (Ramsauer et al. 2020: the update is a concave-convex procedure); huge scores do not overflow
     e = [net.energy(q)]
     for _ in range(5):
         q = net.retrieve(q)
