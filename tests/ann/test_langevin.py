@@ -110,3 +110,21 @@ def test_langevin_bad_input():
         ReplayBuffer(4, (2,)).push(np.zeros((3, 3)))
     with pytest.raises(TypeError, match="model must be an ann Module"):
         EBMTrainer(gaussian_energy, None, ReplayBuffer(4, (2,)))
+
+
+def test_langevin_on_an_mlp_energy_equals_pytorch():
+    """The same chain written in PyTorch (same weights, same noise draws) lands on the same points."""
+    import torch
+
+    model = nn.MLP([2, 16, 1], activation="tanh", dtype=np.float64, seed=0)
+    sd = {k: torch.tensor(v) for k, v in model.state_dict().items()}
+    x0 = np.random.default_rng(1).standard_normal((5, 2))
+    ours = langevin_sample(model, x0, steps=25, step_size=0.05, noise_scale=0.1, grad_clip=0.5, seed=2)
+    rng = np.random.default_rng(2)
+    x = torch.tensor(x0)
+    for _ in range(25):
+        x.requires_grad_(True)
+        e = (torch.tanh(x @ sd["0.weight"].T + sd["0.bias"]) @ sd["2.weight"].T + sd["2.bias"])[:, 0]
+        (g,) = torch.autograd.grad(e.sum(), x)
+        x = (x - 0.05 * g.clamp(-0.5, 0.5) + 0.1 * torch.tensor(rng.standard_normal(x.shape))).detach()
+    np.testing.assert_allclose(ours, x.numpy(), rtol=1e-12, atol=1e-12)
