@@ -96,6 +96,11 @@ def test_energy_losses_reachable_everywhere_and_closed_forms():
     np.testing.assert_allclose(F.energy_perceptron_loss(E, t, reduction="none").numpy(), [0.0, 0.0])
     # NLL at beta = 1 is the cross-entropy of the negated energies
     np.testing.assert_allclose(F.energy_nll_loss(E, t).numpy(), F.cross_entropy(ann.Tensor(-E), t).numpy(), rtol=1e-12)
+    # as beta grows the NLL loss tends to the perceptron loss (LeCun et al. 2006: the zero-temperature limit)
+    R = np.random.default_rng(0).standard_normal((5, 4))
+    tr = np.array([0, 1, 2, 3, 0])
+    np.testing.assert_allclose(F.energy_nll_loss(R, tr, beta=1e4, reduction="none").numpy(),
+                               F.energy_perceptron_loss(R, tr, reduction="none").numpy(), atol=1e-3)
     assert "margin=0.5" in repr(energy.EnergyHingeLoss(margin=0.5))
 
 
