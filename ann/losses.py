@@ -6,6 +6,14 @@ Classification losses take logits or log-probabilities of shape ``(N, C)`` or
 ``(N, C, d1, ...)`` (class axis 1, as PyTorch) and integer targets of shape
 ``(N,)`` / ``(N, d1, ...)``, or class probabilities of the logits' shape.
 
+Energy-based losses (LeCun et al. 2006, "A Tutorial on Energy-Based
+Learning", section 2) take energies ``(N, C)`` (low = compatible) over C
+answers and integer targets ``(N,)``: :func:`energy_loss`,
+:func:`energy_perceptron_loss`, :func:`energy_hinge_loss`,
+:func:`energy_log_loss`, :func:`energy_square_square_loss`,
+:func:`energy_square_exp_loss` and :func:`energy_nll_loss` (their Module
+forms are in :mod:`ann.energy`).
+
 The helpers :func:`entropy`, :func:`cross_entropy_of` and
 :func:`kl_divergence` work on plain probability arrays (NumPy or CuPy),
 along the last axis, in nats (``base=2`` for bits), with ``0 log 0 = 0``.
@@ -15,9 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuro.validation import check_nonneg, check_positive
 
-from .activations import log_softmax
-from .tensor import Tensor, _operand, _xp, _special, absolute, make_op, maximum, minimum, where
+from .activations import log_softmax, relu, softplus
+from .tensor import Tensor, _operand, _xp, _special, absolute, amin, exp, make_op, maximum, minimum, where
 
 __all__ = [
     "cross_entropy",
@@ -28,6 +37,13 @@ __all__ = [
     "l1_loss",
     "huber_loss",
     "kl_div",
+    "energy_loss",
+    "energy_perceptron_loss",
+    "energy_hinge_loss",
+    "energy_log_loss",
+    "energy_square_square_loss",
+    "energy_square_exp_loss",
+    "energy_nll_loss",
     "entropy",
     "cross_entropy_of",
     "kl_divergence",
@@ -54,8 +70,8 @@ def _check_same_shape(input: Tensor, target: Tensor, name: str) -> None:
         raise ValueError(f"{name}: input shape {input.shape} and target shape {target.shape} must be equal")
 
 
-def _class_targets(logits: Tensor, target, ignore_index: int, name: str):
-    """Validate integer targets; returns the target array."""
+def _class_targets(logits: Tensor, target, ignore_index: int | None, name: str):
+    """Validate integer targets (``ignore_index=None``: every target must be a class); returns the target array."""
     xp = _xp(logits.data)
     t = target.data if isinstance(target, Tensor) else xp.asarray(target)
     if t.dtype.kind not in "iu":
@@ -64,10 +80,11 @@ def _class_targets(logits: Tensor, target, ignore_index: int, name: str):
     if t.shape != expected:
         raise ValueError(f"{name}: target shape {t.shape} does not match input shape {logits.shape} (expected {expected})")
     n_classes = logits.shape[1]
-    valid = t != ignore_index
+    valid = t != ignore_index if ignore_index is not None else xp.ones(t.shape, dtype=bool)
     if bool(((t < 0) | (t >= n_classes))[valid].any()):
         bad = t[valid & ((t < 0) | (t >= n_classes))].ravel()[0]
-        raise ValueError(f"{name}: target values must be in [0, {n_classes - 1}] or ignore_index={ignore_index}; got {int(bad)}")
+        allowed = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
+        raise ValueError(f"{name}: target values must be in [0, {n_classes - 1}]{allowed}; got {int(bad)}")
     return t
 
 
@@ -294,6 +311,114 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> 
     if reduction == "batchmean":
         return loss.sum() * (1.0 / input.shape[0]) if input.ndim else loss.sum()
     return _reduce(loss, reduction)
+
+
+# ------------------------------------------------ energy-based losses
+#
+# Notation of LeCun et al. (2006): E_y is the energy of the correct answer,
+# E_bar = min over y' != y of E_y' the energy of the most offending incorrect
+# answer. Ties among the minima share the gradient evenly (as torch.amin).
+
+
+def _energies(energies, target, name: str, contrastive: bool = True):
+    """Validated ``(energies (N, C) Tensor, targets (N,))``."""
+    energies = _operand(energies)
+    if energies.ndim != 2:
+        raise ValueError(f"{name}: energies must have shape (N, C), got {energies.shape}")
+    if contrastive and energies.shape[1] < 2:
+        raise ValueError(f"{name}: energies need C >= 2 answers to contrast, got shape {energies.shape}")
+    if energies.dtype.kind != "f":
+        raise TypeError(f"{name}: energies must be floating, got dtype {energies.dtype}")
+    if not bool(_xp(energies.data).isfinite(energies.data).all()):
+        raise ValueError(f"{name}: energies must be finite (got inf or nan)")
+    return energies, _class_targets(energies, target, None, name)
+
+
+def _correct(energies: Tensor, t) -> Tensor:
+    """``E[n, t[n]]`` ``(N,)``."""
+    return energies[_xp(energies.data).arange(energies.shape[0]), t]
+
+
+def _most_offending(energies: Tensor, t) -> Tensor:
+    """``min over y != t[n] of E[n, y]`` ``(N,)``."""
+    xp = _xp(energies.data)
+    is_target = xp.arange(energies.shape[1])[None, :] == t[:, None]
+    return amin(where(is_target, float("inf"), energies), axis=1)
+
+
+def energy_loss(energies, target, reduction: str = "mean") -> Tensor:
+    """Energy loss ``E_y``: pushes the correct answer's energy down only (LeCun et al. 2006, section 2.2).
+
+    ``energies`` ``(N, C)``, ``target`` integer ``(N,)``. Without a contrastive
+    term it can collapse (every energy driven down); use it only with
+    architectures where lowering one energy raises the others.
+    """
+    _check_reduction(reduction)
+    energies, t = _energies(energies, target, "energy_loss", contrastive=False)
+    return _reduce(_correct(energies, t), reduction)
+
+
+def energy_perceptron_loss(energies, target, reduction: str = "mean") -> Tensor:
+    """Generalized perceptron loss ``E_y - min_y' E_y'`` (min over all answers; >= 0)."""
+    _check_reduction(reduction)
+    energies, t = _energies(energies, target, "energy_perceptron_loss", contrastive=False)
+    return _reduce(_correct(energies, t) - amin(energies, axis=1), reduction)
+
+
+def energy_hinge_loss(energies, target, margin: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Generalized margin (hinge) loss ``max(0, m + E_y - E_bar)`` with margin ``m >= 0``.
+
+    ``E_bar`` is the lowest energy among the incorrect answers. The gradient at
+    the hinge's kink is 0 (as ``torch.relu``).
+    """
+    _check_reduction(reduction)
+    margin = check_nonneg(margin, "margin")
+    energies, t = _energies(energies, target, "energy_hinge_loss")
+    return _reduce(relu(margin + _correct(energies, t) - _most_offending(energies, t)), reduction)
+
+
+def energy_log_loss(energies, target, reduction: str = "mean") -> Tensor:
+    """Log (soft-hinge) loss ``log(1 + exp(E_y - E_bar))``, computed as a softplus (finite at 1e4)."""
+    _check_reduction(reduction)
+    energies, t = _energies(energies, target, "energy_log_loss")
+    return _reduce(softplus(_correct(energies, t) - _most_offending(energies, t)), reduction)
+
+
+def energy_square_square_loss(energies, target, margin: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Square-square loss ``E_y**2 + max(0, m - E_bar)**2`` (meant for energies >= 0)."""
+    _check_reduction(reduction)
+    margin = check_nonneg(margin, "margin")
+    energies, t = _energies(energies, target, "energy_square_square_loss")
+    e_y = _correct(energies, t)
+    push = relu(margin - _most_offending(energies, t))
+    return _reduce(e_y * e_y + push * push, reduction)
+
+
+def energy_square_exp_loss(energies, target, gamma: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Square-exponential loss ``E_y**2 + gamma exp(-E_bar)`` (meant for energies >= 0).
+
+    ``gamma > 0``. Overflows to ``inf`` where ``E_bar`` is below about -88
+    (float32) or -709 (float64), as the formula does.
+    """
+    _check_reduction(reduction)
+    gamma = check_positive(gamma, "gamma")
+    energies, t = _energies(energies, target, "energy_square_exp_loss")
+    e_y = _correct(energies, t)
+    return _reduce(e_y * e_y + gamma * exp(-_most_offending(energies, t)), reduction)
+
+
+def energy_nll_loss(energies, target, beta: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood loss ``E_y + (1/beta) log sum_y' exp(-beta E_y')``.
+
+    The Gibbs distribution ``P(y) = softmax(-beta E)_y`` at inverse temperature
+    ``beta > 0``; computed through log-softmax (finite at 1e4). With
+    ``beta = 1`` this equals ``cross_entropy(-energies, target)``.
+    """
+    _check_reduction(reduction)
+    beta = check_positive(beta, "beta")
+    energies, t = _energies(energies, target, "energy_nll_loss", contrastive=False)
+    logp = log_softmax(energies * (-beta), axis=1)
+    return _reduce(_correct(logp, t) * (-1.0 / beta), reduction)
 
 
 # --------------------------------------------------- information theory

@@ -3,4 +3,4 @@
 Add a study by writing a module here and importing it below.
 """
 
-from . import activations, compare_rules  # noqa: F401
+from . import activations, compare_rules, rbm_digits  # noqa: F401
