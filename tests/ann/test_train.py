@@ -70,6 +70,14 @@ def test_accuracy_metrics():
         accuracy(np.ones((3, 2, 2)), np.ones(4))
 
 
+@pytest.mark.parametrize("k", [0, -1, 4])
+def test_top_k_accuracy_rejects_k_outside_the_classes(k):
+    with pytest.raises(ValueError, match=r"k must be in \[1, 3\]"):
+        top_k_accuracy(np.ones((2, 3)), np.array([0, 1]), k=k)
+    with pytest.raises(TypeError, match="k must be an int"):
+        top_k_accuracy(np.ones((2, 3)), np.array([0, 1]), k=1.5)
+
+
 def test_early_stopping_stops_and_restores_the_best_weights():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 5)).astype(np.float32)
