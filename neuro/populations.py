@@ -15,7 +15,7 @@ import numpy as np
 from .inputs import Current
 from .neurons import LIF, LIF_KERNEL, NeuronModel, model_time_constants
 from .synapses import NEVER
-from .validation import timestep
+from .validation import check_finite, timestep
 
 __all__ = ["Population"]
 
@@ -75,12 +75,13 @@ class Population:
         if v is None or callable(v):
             return
         if isinstance(v, tuple):
-            if len(v) != 3 or v[0] != "uniform" or not v[1] <= v[2]:
-                raise ValueError(f"v_init as a tuple must be ('uniform', low, high) with low <= high, got {v!r}")
+            if len(v) != 3 or v[0] != "uniform" or not (np.isfinite(v[1:]).all() and v[1] <= v[2]):
+                raise ValueError(f"v_init as a tuple must be ('uniform', low, high) with finite low <= high, got {v!r}")
             return
         arr = np.asarray(v, dtype=np.float64)
         if arr.ndim > 2 or (arr.ndim >= 1 and arr.shape[-1] != self.n):
             raise ValueError(f"v_init must be a scalar, ({self.n},) or (B, {self.n}), got shape {arr.shape}")
+        check_finite(arr, "v_init")
 
     def time_constants(self) -> dict[str, float]:
         return model_time_constants(self.model, self.params)
@@ -93,8 +94,10 @@ class Population:
         if isinstance(v, tuple):
             return np.stack([rng.uniform(v[1], v[2], self.n) for rng in rngs])
         if callable(v):
-            return np.concatenate([np.asarray(v(rng, (1, self.n)), dtype=np.float64).reshape(1, self.n)
-                                   for rng in rngs])
+            out = np.concatenate([np.asarray(v(rng, (1, self.n)), dtype=np.float64).reshape(1, self.n)
+                                  for rng in rngs])
+            check_finite(out, f"v_init of {self.name!r} (as the callable returned it)")
+            return out
         arr = np.asarray(v, dtype=np.float64)
         if arr.ndim == 2 and arr.shape[0] not in (1, batch_size):
             raise ValueError(f"v_init of {self.name!r} has {arr.shape[0]} trials, but batch_size is {batch_size}")

@@ -72,6 +72,19 @@ def _warn_radius(radius: float, what: str) -> None:
         )
 
 
+def _warn_diverged(esn: "ESN", states: list) -> None:
+    """Warn when states of an unbounded activation overflowed to inf/NaN (tanh and sigmoid cannot)."""
+    if esn.activation in ("tanh", "sigmoid") or all(bool(array_module(s).isfinite(s).all()) for s in states):
+        return
+    radius = "" if esn.spectral_radius is None else f" spectral_radius={esn.spectral_radius:.4g},"
+    warnings.warn(
+        f"ESN.run: the reservoir states diverged to inf/NaN (activation={esn.activation!r},{radius} "
+        f"leak_rate={esn.leak_rate}): lower the spectral radius of W below 1 or use a bounded activation",
+        UnstableReservoirWarning,
+        stacklevel=3,
+    )
+
+
 class ESN:
     """An echo-state network with a sparse random reservoir and a ridge readout.
 
@@ -441,6 +454,7 @@ class ESN:
                     fb = self._shifted(fb)
                 states = self._states(u3, x0, fb)
             out.append(states)
+        _warn_diverged(self, out)
         return self._join(out, kind)
 
     def _targets(self, y: Any, parts: list, kind: str):

@@ -356,3 +356,16 @@ def test_correlated_spike_times_rates_and_correlations_match_theory():
         correlated_spike_times(n, k, 2000.0, c, T, dt)
     with pytest.raises(ValueError, match="trials"):
         correlated_spike_times(n, k, rate, c, T, dt, trials=0)
+
+
+@pytest.mark.parametrize("v_init", [[np.nan, 0.0, 0.0], np.inf, ("uniform", 0.0, np.nan)])
+def test_population_rejects_non_finite_v_init(v_init):
+    with pytest.raises(ValueError, match="v_init"):
+        Network().population(3, v_init=v_init)
+
+
+def test_population_rejects_a_v_init_callable_returning_nan():
+    net = Network()
+    net.population(3, v_init=lambda rng, shape: np.full(shape, np.nan), name="p")
+    with pytest.raises(ValueError, match="v_init of 'p'"):
+        net.reset()

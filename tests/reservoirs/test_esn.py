@@ -246,3 +246,12 @@ def test_esn_on_cupy_equals_numpy():
     np.testing.assert_allclose(cupy.asnumpy(esn.run(cupy.asarray(u))), ref, rtol=0, atol=1e-12)
     esn.fit(u, u[..., :1])
     np.testing.assert_allclose(cupy.asnumpy(esn.predict(cupy.asarray(u))), esn.predict(u), rtol=0, atol=1e-10)
+
+
+def test_diverging_identity_reservoir_warns_at_run():
+    with pytest.warns(UnstableReservoirWarning, match="spectral_radius"):
+        esn = ESN(50, spectral_radius=1.5, activation="identity", seed=0)
+    with pytest.warns(UnstableReservoirWarning, match=r"diverged to inf/NaN \(activation='identity', spectral_radius=1.5"):
+        states = esn.run(np.ones((3000, 1)))
+    assert not np.isfinite(states).all()
+
