@@ -315,7 +315,7 @@ class ESN:
         indptr, indices, data = (xp.asarray(a) for a in (W.indptr, W.indices, W.data))
         impl = "reference" if callable(self.activation) else None
         out = xp.empty((B, T, self.units), dtype=self.dtype)
-        chunk = min(T, max(16, _CHUNK_ELEMENTS // max(1, B * self.units)))
+        chunk = max(1, min(T, max(16, _CHUNK_ELEMENTS // max(1, B * self.units))))  # T = 0: no steps
         drive = xp.empty((B, chunk, self.units), dtype=self.dtype)  # reused: fresh pages cost more than the math
         x = x0
         for t0 in range(0, T, chunk):

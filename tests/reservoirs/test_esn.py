@@ -255,3 +255,8 @@ def test_diverging_identity_reservoir_warns_at_run():
         states = esn.run(np.ones((3000, 1)))
     assert not np.isfinite(states).all()
 
+
+def test_run_on_an_empty_sequence_gives_no_states():
+    esn = ESN(10, seed=0)
+    assert esn.run(np.ones((0, 1))).shape == (0, 10)
+    assert esn.run(np.ones((2, 0, 1))).shape == (2, 0, 10)

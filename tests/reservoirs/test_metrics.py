@@ -88,3 +88,13 @@ def test_spectral_radius_and_echo_state_checks():
     with pytest.warns(UnstableReservoirWarning):
         unstable = ESN.from_weights(W * 4.0, rng.uniform(-1, 1, (300, 1)) * 0.01)
     assert metrics.echo_state_check(unstable, u * 0.01, n_trials=4, seed=11)[-1] > 0.1
+
+
+@pytest.mark.parametrize("W", [np.ones((2, 3)), np.ones(4), np.ones((2, 2, 2))])
+def test_esp_sufficient_needs_a_square_matrix(W):
+    with pytest.raises(ValueError, match="square"):
+        metrics.esp_sufficient(W)
+    import scipy.sparse
+    if W.ndim == 2:
+        with pytest.raises(ValueError, match="square"):
+            metrics.esp_sufficient(scipy.sparse.csr_matrix(W))
