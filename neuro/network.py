@@ -240,7 +240,7 @@ class Network:
         proj = Projection(pre, post, ii, jj, weight=weight, delay=delay, receptor=receptor, U=U, D=D, F=F,
                           name=self._name(name, "proj"), seed=rng)
         self.projections.append(proj)
-        post.incoming.append(proj)
+        post._connect_incoming(proj)
         return self._add(proj)
 
     # ------------------------------------------------------------ monitors

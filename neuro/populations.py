@@ -8,6 +8,7 @@ spike). ``spikes`` (B, N) bool holds the spikes of the latest step.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -50,9 +51,19 @@ class Population:
                 raise ValueError(f"positions must have shape ({n}, 3), got {positions.shape}")
         self.positions = positions
         self.currents: list[Current] = []
-        self.incoming: list = []  # projections onto this population
+        # weak references: the network holds the projections, and Projection.post holds this
+        # population, so strong ones would make a reference cycle (freed only by the cyclic GC)
+        self._incoming: list[weakref.ref] = []
         self.state: dict[str, np.ndarray] = {}
         self.spikes = None
+
+    @property
+    def incoming(self) -> list:
+        """The projections onto this population (of the network that holds them)."""
+        return [p for p in (ref() for ref in self._incoming) if p is not None]
+
+    def _connect_incoming(self, projection) -> None:
+        self._incoming.append(weakref.ref(projection))
 
     def __repr__(self) -> str:
         return f"Population({self.name!r}, n={self.n}, model={type(self.model).__name__})"

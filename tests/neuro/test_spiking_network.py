@@ -1,5 +1,7 @@
 """The engine: batched trials, monitors, inputs, connectivity, bad input and the dt warning."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -369,3 +371,66 @@ def test_population_rejects_a_v_init_callable_returning_nan():
     net.population(3, v_init=lambda rng, shape: np.full(shape, np.nan), name="p")
     with pytest.raises(ValueError, match="v_init of 'p'"):
         net.reset()
+
+
+def _plastic_network(n, p):
+    """A network with every kind of part that holds arrays: populations, sources, projections, monitors, a hook."""
+    import plasticity
+
+    net = Network(dt=0.1, seed=0)
+    exc = net.population(n, LIF(I_bg=12.0), name="E")
+    inp = net.poisson(20, rates=20.0, name="in")
+    net.spike_times(2, [0, 1], [1.0, 2.0], name="st")
+    net.connect(inp, exc, "fixed_probability", p=0.2, weight=2.0)
+    rec = net.connect(exc, exc, "fixed_probability", p=p, weight=0.5, U=0.5, D=100.0, F=50.0)
+    net.connect(net["st"], exc, "all_to_all", weight=1.0)
+    net.inject(exc, 0.5)
+    net.monitor_spikes(exc)
+    net.monitor_state(exc, ["v", "I_e"])
+    net.monitor_rate(exc)
+    net.monitor_traces(exc, 10.0, every=1.0)
+    plasticity.attach_to_network(net, rec, plasticity.STDP(dt=net.dt))
+    net.reset(batch_size=2)
+    net.run(2.0)
+    return net
+
+
+def test_a_dropped_network_is_freed_without_the_cyclic_gc():
+    import gc
+    import weakref
+
+    gc.collect()
+    gc.disable()  # reference counting alone must free everything: no reference cycles
+    try:
+        net = _plastic_network(50, 0.1)
+        parts = [net, *net.populations, *net.sources, *net.projections, *net.monitors, *(h for h, _ in net.hooks),
+                 net.populations[0].state["v"], net.projections[1].w]
+        refs = [weakref.ref(x) for x in parts]
+        assert len(net.populations[0].incoming) == 3
+        del net, parts
+        alive = [type(r()).__name__ for r in refs if r() is not None]
+        assert not alive, f"still alive after the network was dropped: {alive}"
+    finally:
+        gc.enable()
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the resident set size from /proc")
+def test_rebuilding_a_network_in_a_loop_keeps_memory_bounded():
+    import gc
+
+    gc.disable()
+    try:
+        _plastic_network(5000, 0.02)  # one build: imports and caches
+        base = _rss_mb()
+        for _ in range(30):
+            _plastic_network(5000, 0.02)  # ~500k synapses, ~40 MB each
+        grown = _rss_mb() - base
+    finally:
+        gc.enable()
+    assert grown < 200, f"RSS grew by {grown:.0f} MB over 30 rebuilds"
