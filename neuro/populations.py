@@ -8,6 +8,7 @@ spike). ``spikes`` (B, N) bool holds the spikes of the latest step.
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 from .inputs import Current
 from .neurons import LIF, LIF_KERNEL, NeuronModel, model_time_constants
 from .synapses import NEVER
-from .validation import check_finite, timestep
+from .validation import check_finite, check_memory, timestep
 
 __all__ = ["Population"]
 
@@ -42,6 +43,8 @@ class Population:
         if not isinstance(model, NeuronModel) or type(model) is NeuronModel:
             raise TypeError(f"model must be a neuro neuron model (LIF, Izhikevich, AdEx), got {type(model).__name__}")
         self.n, self.model, self.name = n, model, name
+        # per neuron: float64 parameters, then per trial about six state arrays and the ring buffers
+        check_memory(n * 8 * (len(dataclasses.fields(model)) + 6), f"n={n} (the parameters and state of population {name!r})")
         self.params = model.params(n)
         self.v_init = v_init
         self._check_v_init()

@@ -8,6 +8,7 @@ subclasses (``warnings.warn``), never errors.
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "NonFiniteWarning",
     "as_param",
     "check_finite",
+    "check_memory",
     "check_nonneg",
     "check_positive",
     "check_probability",
@@ -62,6 +64,25 @@ def check_finite(x: Any, name: str, *, on_nonfinite: str | None = None, stacklev
         warnings.warn(message + "; the results will not be finite", NonFiniteWarning, stacklevel=stacklevel)
         return
     raise ValueError(message + (" (on_nonfinite='warn' goes on with a warning)" if on_nonfinite else ""))
+
+
+def physical_memory() -> int | None:
+    """This machine's physical memory in bytes (``None`` where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """Refuse up front (``ValueError``) an allocation of ``nbytes`` larger than the physical memory.
+
+    ``what`` names the argument(s) that size it, e.g. ``"n=1000000000 (the population's state)"``.
+    """
+    total = physical_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{what} needs about {nbytes / 2**30:.1f} GiB, more than this machine's memory "
+                         f"({total / 2**30:.1f} GiB)")
 
 
 def _is_real(x: Any) -> bool:

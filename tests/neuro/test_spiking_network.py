@@ -434,3 +434,54 @@ def test_rebuilding_a_network_in_a_loop_keeps_memory_bounded():
     finally:
         gc.enable()
     assert grown < 200, f"RSS grew by {grown:.0f} MB over 30 rebuilds"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_state_monitor_values_are_views_of_one_array_in_the_network_dtype(dtype, fused):
+    import tracemalloc
+
+    def build(fused):
+        net = Network(dt=0.1, seed=3, dtype=dtype, fused=fused)
+        pop = net.population(40, LIF(I_bg=14.0), name="E", v_init=("uniform", 0.0, 10.0))
+        return net, net.monitor_state(pop, ["v", "I_e"], indices=[0, 5, 7], every=0.3)
+
+    net, mon = build(fused)
+    net.reset(batch_size=2)
+    net.run(20.0)
+    net.run(10.0)  # a second run extends the same record
+    v = mon.values["v"]
+    assert v.dtype == np.dtype(dtype) and v.shape == (100, 2, 3)
+    assert np.shares_memory(v, mon.v) and np.shares_memory(v, mon.values["v"])
+    tracemalloc.start()
+    for _ in range(5):
+        mon.values, mon.v, mon.I_e
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < v.nbytes / 2  # no copy per access
+    # the same record as a step-by-step run through the component protocol
+    ref_net, ref = build(False)
+    ref_net.reset(batch_size=2)
+    for _ in range(300):
+        ref_net.step()
+    np.testing.assert_array_equal(mon.t, ref.t)
+    np.testing.assert_array_equal(v, ref.v)
+    np.testing.assert_array_equal(mon.I_e, ref.I_e)
+
+
+def test_allocations_larger_than_memory_are_refused_up_front():
+    from neuro.validation import physical_memory
+
+    if physical_memory() is None:
+        pytest.skip("the OS does not report its physical memory")
+    # sizes of terabytes: more than any test machine has
+    with pytest.raises(ValueError, match=r"n=100000000000 .*needs about \d+\.\d GiB, more than this machine's memory"):
+        Network().population(10**11)
+    net = Network(seed=0)
+    pop = net.population(1000)
+    with pytest.raises(ValueError, match=r"batch_size=10000000000 .*GiB"):
+        net.reset(batch_size=10**10)
+    net.monitor_state(pop, "v")
+    net.reset()
+    with pytest.raises(ValueError, match=r"duration=10000000000.0 .*GiB"):
+        net.run(1e10)
