@@ -111,6 +111,10 @@ def _sequential_where_nonfinite(op, leaves: tuple, out: tuple, is_tuple: bool) -
     return tuple(f.reshape(shape) for f in flat)
 
 
+#: The ufunc of each built-in whose plain 1-D call takes the fast path of :func:`scan`.
+_PLAIN_UFUNCS = {ops.add: np.add, ops.mul: np.multiply, ops.maximum: np.maximum, ops.minimum: np.minimum}
+
+
 def _leaves(elems: Any) -> tuple[tuple, bool]:
     """``elems`` as a tuple of arrays, and whether it was given as a tuple (a list is one array-like)."""
     if isinstance(elems, tuple):
@@ -258,6 +262,11 @@ def scan(
         ``axis`` out of range, arrays of different lengths along ``axis``, an
         unknown ``algorithm``, or an exclusive scan without an identity.
     """
+    if (type(elems) is np.ndarray and elems.ndim == 1 and type(op) is ops.Op and algorithm == "auto"
+            and inclusive and type(axis) is int and -1 <= axis <= 0 and elems.dtype.kind in "biuf"):
+        ufunc = _PLAIN_UFUNCS.get(op)
+        if ufunc is not None:  # the common call, without the general machinery (same dtypes and values)
+            return ufunc.accumulate(elems[::-1])[::-1] if reverse else ufunc.accumulate(elems)
     leaves, is_tuple, axes = _prepare(op, elems, axis, algorithm)
     leaves = _numpy_dtype(op, leaves)
     if not inclusive and identity is _NO_IDENTITY and not getattr(op, "has_identity", False):
