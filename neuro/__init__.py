@@ -32,6 +32,7 @@ _LAZY = {
     "RateReadout": "components",
     "NeuroWarning": "validation",
     "DtWarning": "validation",
+    "NonFiniteWarning": "validation",
     "connectivity": None,
 }
 
@@ -53,6 +54,7 @@ __all__ = [
     "Network",
     "NeuroWarning",
     "NeuronModel",
+    "NonFiniteWarning",
     "PoissonInput",
     "Population",
     "Projection",
