@@ -155,13 +155,17 @@ def _sequential_where_nonfinite(a, b, h0, h, reverse):
     The parallel paths (reference, CUDA) reassociate the products of ``a``:
     after an overflow to inf that later decays, a composed decay underflows
     to 0 and meets the inf (``0 * inf``: NaN) where the loop carries inf.
-    Recomputing those rows (rare; finite rows are left alone) makes every
-    path give the loop's answer.
+    Recomputing those rows of finite inputs (rare; the others are left
+    alone) makes every path give the loop's answer.
     """
     xp = array_module(h)
     if h.size == 0:
         return h
     bad = ~xp.isfinite(h).all(axis=1)
+    if not bool(bad.any()):
+        return h
+    # only rows whose inputs are finite: NaN or inf given stays the caller's
+    bad &= xp.isfinite(a).all(axis=1) & xp.isfinite(b).all(axis=1) & xp.isfinite(h0)
     if not bool(bad.any()):
         return h
     p, q = xp.nonzero(bad)

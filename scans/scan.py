@@ -87,8 +87,8 @@ def _sequential_where_nonfinite(op, leaves: tuple, out: tuple, is_tuple: bool) -
     A parallel scan reassociates: after an overflow, a reassociated partial
     result can be ``inf - inf`` or ``0 * inf`` (NaN) where the loop, as
     ``numpy.cumsum``/``cumprod`` and the compiled recurrence, carries ``inf``.
-    Recomputing the non-finite columns (rare; finite ones are left alone)
-    makes every algorithm agree with the loop there.
+    Recomputing the non-finite columns of finite inputs (rare; the others
+    are left alone) makes every algorithm agree with the loop there.
     """
     xp = array_module(*out)
     if out[0].shape[0] == 0 or not any(o.dtype.kind in "fc" for o in out):
@@ -100,9 +100,14 @@ def _sequential_where_nonfinite(op, leaves: tuple, out: tuple, is_tuple: bool) -
             bad = col if bad is None else bad | col
     if not bool(bad.any()):
         return out
-    if any(o.shape != out[0].shape for o in out):  # broadcast leaves (an affine decay shared across rows)
-        return _sequential_columns(op, leaves, is_tuple)
     n, shape = out[0].shape[0], out[0].shape
+    for leaf in leaves:  # only columns whose inputs are finite: NaN or inf given stays the caller's
+        if leaf.dtype.kind in "fc":
+            bad = bad & xp.broadcast_to(xp.isfinite(leaf).all(axis=0), bad.shape)
+    if not bool(bad.any()):
+        return out
+    if any(o.shape != shape for o in out):  # broadcast leaves (an affine decay shared across rows)
+        return _sequential_columns(op, leaves, is_tuple)
     flat = tuple(o.reshape(n, -1) for o in out)
     cols_bad = xp.nonzero(bad.reshape(-1))[0]
     cols = tuple(xp.broadcast_to(leaf, shape).reshape(n, -1)[:, cols_bad] for leaf in leaves)
