@@ -7,12 +7,14 @@ arrays, ``optimizer/param_groups`` (JSON), ``scheduler`` (JSON), ``extra`` (JSON
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from neuro.backend import asnumpy
+from neuro.validation import check_finite
 
 __all__ = ["save", "load", "save_state_dict", "load_state_dict"]
 
@@ -30,10 +32,37 @@ def save_state_dict(path: str | Path, state: dict) -> None:
     np.savez(Path(path), **{k: asnumpy(v) for k, v in state.items()})
 
 
-def load_state_dict(path: str | Path) -> dict:
-    """Read a flat ``{name: array}`` dict written by :func:`save_state_dict` (``allow_pickle=False``)."""
-    with np.load(Path(path), allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
+def _read_npz(path: str | Path) -> dict:
+    """Every array of the ``.npz`` archive at ``path``; ``ValueError`` saying what is wrong with the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        kind = ("a .npy array" if head.startswith(b"\x93NUMPY")
+                else "a damaged (truncated?) zip archive" if head.startswith(b"PK") else "not a zip archive")
+        raise ValueError(f"{path} is not an .npz archive (as numpy.savez and ann.io.save write): it is {kind}, "
+                         f"starting with {head!r}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise ValueError(f"{path} is a damaged .npz archive ({exc})") from exc
+    except ValueError as exc:  # an object (pickled) array inside, or a damaged .npy member
+        raise ValueError(f"{path} holds an array that cannot be read without pickle, or a damaged one ({exc})") from exc
+
+
+def load_state_dict(path: str | Path, *, on_nonfinite: str = "raise") -> dict:
+    """Read a flat ``{name: array}`` dict written by :func:`save_state_dict` (``allow_pickle=False``).
+
+    ``on_nonfinite``: ``"raise"`` (``ValueError`` naming the array) or ``"warn"``
+    when an array holds NaN or inf (``Module.load_state_dict`` itself, like PyTorch's, does not check).
+    """
+    state = _read_npz(path)
+    for k, v in state.items():
+        check_finite(v, f"{path}: {k!r}", on_nonfinite=on_nonfinite, stacklevel=4)
+    return state
 
 
 def save(path: str | Path, model=None, optimizer=None, scheduler=None, extra: dict | None = None) -> None:
@@ -56,10 +85,19 @@ def save(path: str | Path, model=None, optimizer=None, scheduler=None, extra: di
     np.savez(Path(path), **arrays)
 
 
-def load(path: str | Path, model=None, optimizer=None, scheduler=None) -> dict:
-    """Restore what :func:`save` wrote into ``model`` / ``optimizer`` / ``scheduler``; returns ``extra``."""
-    with np.load(Path(path), allow_pickle=False) as f:
-        files = {k: f[k] for k in f.files}
+def load(path: str | Path, model=None, optimizer=None, scheduler=None, *, on_nonfinite: str = "raise") -> dict:
+    """Restore what :func:`save` wrote into ``model`` / ``optimizer`` / ``scheduler``; returns ``extra``.
+
+    Raises ``ValueError`` for a file that is no ``.npz`` archive, optimizer
+    state whose shapes do not match ``optimizer``'s parameters (another
+    model's), and NaN or inf in the model's arrays (``on_nonfinite="warn"``:
+    a warning instead).
+    """
+    files = _read_npz(path)
+    if model is not None:
+        for k, v in files.items():
+            if k.startswith("model/"):
+                check_finite(v, f"{path}: {k!r}", on_nonfinite=on_nonfinite, stacklevel=4)
     if model is not None:
         state = {k[len("model/"):]: v for k, v in files.items() if k.startswith("model/")}
         if not state:

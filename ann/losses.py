@@ -65,6 +65,12 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
+def _weighted_mean(losses: Tensor, w) -> Tensor:
+    """``losses.sum() / w.sum()``; ``nan`` when every weight is zero or every target ignored (as PyTorch)."""
+    total = float(w.sum())
+    return losses.sum() * (1.0 / total if total != 0 else float("nan"))
+
+
 def _check_same_shape(input: Tensor, target: Tensor, name: str) -> None:
     if input.shape != target.shape:
         raise ValueError(f"{name}: input shape {input.shape} and target shape {target.shape} must be equal")
@@ -123,7 +129,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
         w = xp.where(valid, wd.astype(input.dtype)[xp.where(valid, t, 0)], 0)
         losses = losses * w
     if reduction == "mean":
-        return losses.sum() * (1.0 / float(w.sum()))
+        return _weighted_mean(losses, w)
     return _reduce(losses, reduction)
 
 
@@ -191,7 +197,7 @@ def cross_entropy(
     else:
         losses = nll_w
     if reduction == "mean":
-        return losses.sum() * (1.0 / float(w.sum()))
+        return _weighted_mean(losses, w)
     return _reduce(losses, reduction)
 
 
@@ -202,8 +208,10 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
     target = _operand(target, input)
     _check_same_shape(input, target, "binary_cross_entropy")
     xp = _xp(input.data)
-    if bool(((input.data < 0) | (input.data > 1)).any()):
-        raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1]")
+    # written so that NaN fails the check too (PyTorch raises on NaN input or target)
+    for name, arr in (("input", input.data), ("target", target.data)):
+        if not bool(((arr >= 0) & (arr <= 1)).all()):
+            raise ValueError(f"binary_cross_entropy: {name} must hold probabilities in [0, 1] (no NaN)")
     p, t = input.data, target.data
 
     def fwd():
@@ -435,6 +443,23 @@ def _prob_arrays(*arrays):
     return xp, out
 
 
+def _check_distribution(xp, p, axis, name):
+    """``p`` must sum to 1 along ``axis`` (to float32 rounding), else a ``ValueError`` naming it."""
+    sums = p.sum(axis=axis)
+    if not bool((xp.abs(sums - 1) <= 1e-4).all()):
+        worst = float(sums.ravel()[int(xp.argmax(xp.abs(sums - 1).ravel()))])
+        raise ValueError(f"{name} must be a probability distribution summing to 1 along axis {axis}, got a sum of {worst}")
+
+
+def _check_base(base):
+    if base is None:
+        return
+    if isinstance(base, bool) or not isinstance(base, (int, float, np.integer, np.floating)):
+        raise TypeError(f"base must be a real number or None, got {type(base).__name__}")
+    if not (np.isfinite(base) and base > 0 and base != 1):
+        raise ValueError(f"base must be a finite number > 0 and != 1 (e.g. 2 for bits), got {base}")
+
+
 def _log_base(xp, x, base):
     with np.errstate(divide="ignore"):
         lx = xp.log(x)
@@ -442,23 +467,34 @@ def _log_base(xp, x, base):
 
 
 def entropy(p, axis: int = -1, base: float | None = None):
-    """Shannon entropy ``-sum p log p`` along ``axis`` (nats, or ``base``), with ``0 log 0 = 0``."""
+    """Shannon entropy ``-sum p log p`` along ``axis`` (nats, or ``base``), with ``0 log 0 = 0``.
+
+    ``p`` must sum to 1 along ``axis`` (unlike ``scipy.stats.entropy``, which normalizes).
+    """
+    _check_base(base)
     xp, (p,) = _prob_arrays(p)
+    _check_distribution(xp, p, axis, "p")
     terms = xp.where(p > 0, p * _log_base(xp, xp.where(p > 0, p, 1), base), 0)
     return -terms.sum(axis=axis)
 
 
 def cross_entropy_of(p, q, axis: int = -1, base: float | None = None):
-    """Cross-entropy ``-sum p log q`` along ``axis``; ``inf`` where ``q = 0 < p``."""
+    """Cross-entropy ``-sum p log q`` along ``axis``; ``inf`` where ``q = 0 < p``. ``p`` and ``q`` must sum to 1."""
+    _check_base(base)
     xp, (p, q) = _prob_arrays(p, q)
+    _check_distribution(xp, p, axis, "p")
+    _check_distribution(xp, q, axis, "q")
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = xp.where(p > 0, p * _log_base(xp, q, base), 0)
     return -terms.sum(axis=axis)
 
 
 def kl_divergence(p, q, axis: int = -1, base: float | None = None):
-    """Kullback-Leibler divergence ``sum p log(p / q)`` along ``axis``; ``inf`` where ``q = 0 < p``."""
+    """Kullback-Leibler divergence ``sum p log(p / q)`` along ``axis``; ``inf`` where ``q = 0 < p``. ``p`` and ``q`` must sum to 1."""
+    _check_base(base)
     xp, (p, q) = _prob_arrays(p, q)
+    _check_distribution(xp, p, axis, "p")
+    _check_distribution(xp, q, axis, "q")
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = xp.where(p > 0, p * (_log_base(xp, xp.where(p > 0, p, 1), base) - _log_base(xp, q, base)), 0)
     return terms.sum(axis=axis)

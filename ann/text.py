@@ -84,8 +84,15 @@ def encode(text: str, vocab: str) -> np.ndarray:
 
 
 def decode(ids, vocab: str) -> str:
-    """The string of ``vocab`` characters for the integer ``ids`` (any 1-D sequence)."""
-    return "".join(vocab[int(i)] for i in np.asarray(ids).ravel())
+    """The string of ``vocab`` characters for the integer ``ids`` (any 1-D sequence), each in ``[0, len(vocab))``."""
+    ids = np.asarray(ids)
+    if ids.size and ids.dtype.kind not in "iu":
+        raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
+    ids = ids.ravel()
+    bad = (ids < 0) | (ids >= len(vocab))
+    if bad.any():
+        raise ValueError(f"ids must be in [0, {len(vocab) - 1}] (indices into vocab), got {int(ids[bad][0])}")
+    return "".join(vocab[i] for i in ids.tolist())
 
 
 def unigram_entropy(ids, vocab_size: int | None = None) -> float:

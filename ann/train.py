@@ -7,6 +7,7 @@ targets ``(N,)`` (integer classes) or ``(N, ...)``.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
@@ -132,7 +133,11 @@ def top_k_accuracy(output, target, k: int = 5) -> float:
     out, t = _values(output), _values(target)
     if out.ndim != 2 or t.shape != (out.shape[0],):
         raise ValueError(f"top_k_accuracy needs output (N, C) and target (N,), got {out.shape} and {t.shape}")
-    top = np.argpartition(-out, min(k, out.shape[1]) - 1, axis=1)[:, :k]
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be an int, got {type(k).__name__}")
+    if not 1 <= k <= out.shape[1]:
+        raise ValueError(f"k must be in [1, {out.shape[1]}] (the number of classes), got {k}")
+    top = np.argpartition(-out, k - 1, axis=1)[:, :k]
     return float((top == t[:, None]).any(axis=1).mean())
 
 

@@ -92,6 +92,24 @@ def paired(name, ours, peer, **kw) -> Result:
     return replace(r, ours_median_s=o, peer_median_s=p, ratio=o / p, params={**r.params, "calls_per_timing": [k_ours, k_peer]})
 
 
+# ---------------------------------------------------------- per-call overhead
+
+
+def overhead_results(quick: bool) -> list[Result]:
+    """A plain 1-D ``scan(ops.add, x)`` on a short array: the cost of a call, against ``numpy.cumsum``."""
+    repeats = 5 if quick else 15
+    out = []
+    for n, dtype in ((100, np.float64), (100, np.int32)):
+        x = np.arange(n).astype(dtype)
+        out.append(paired(
+            f"scan(ops.add) 1-D n={n} {np.dtype(dtype).name} vs cumsum (per-call overhead)",
+            lambda: scans.scan(ops.add, x), lambda: np.cumsum(x),
+            ours_label="scans.scan(ops.add, x)", peer_label="numpy.cumsum(x)",
+            repeats=repeats, params={"n": n, "dtype": np.dtype(dtype).name},
+        ))
+    return out
+
+
 # ------------------------------------------------------ recurrence figures
 
 
@@ -245,7 +263,7 @@ def algorithm_plot(rows: list[dict], path: Path) -> None:
 
 
 def run(quick: bool = False) -> list[Result]:
-    results = recurrence_results(quick)
+    results = overhead_results(quick) + recurrence_results(quick)
     alg_results, rows = algorithm_results(quick)
     results += alg_results
     table = algorithm_table(rows)

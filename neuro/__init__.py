@@ -33,6 +33,7 @@ _LAZY = {
     "RateReadout": "components",
     "NeuroWarning": "validation",
     "DtWarning": "validation",
+    "NonFiniteWarning": "validation",
     "connectivity": None,
 }
 
@@ -54,6 +55,7 @@ __all__ = [
     "Network",
     "NeuroWarning",
     "NeuronModel",
+    "NonFiniteWarning",
     "PoissonInput",
     "Population",
     "Projection",

@@ -101,7 +101,10 @@ class StateMonitor(Monitor):
 
     ``values[var]`` (K, B, len(indices)) after a run, also as attribute
     (``mon.v``); ``t`` (K,) ms. Recorded at the start of each step ``n``
-    with ``n`` a multiple of ``every / dt``.
+    with ``n`` a multiple of ``every / dt``, in the network's dtype. Each
+    variable is stored in one array, sized before each ``run`` for the
+    steps it will record; ``values`` gives views of it (no copy), valid
+    until the next ``run`` or ``reset``.
     """
 
     def __init__(self, source, variables, indices=None, every: float | None = None):
@@ -125,36 +128,68 @@ class StateMonitor(Monitor):
                 raise ValueError(f"{self.source.name!r} has no state variable {var!r}; "
                                  f"it has {sorted(self.source.state)}")
         self._every_steps = 1 if self.every is None else max(1, int(round(self.every / dt)))
-        self._steps, self._values = [], {v: [] for v in self.variables}
+        self._n_rec = 0
+        self._step_store = np.empty(0, np.int64)
+        shape = (0, batch_size, len(self.indices))
+        self._store = {v: np.empty(shape, self.source.state[v].dtype) for v in self.variables}
+
+    def _count(self, step0: int, n_steps: int) -> int:
+        """How many of the steps ``step0 .. step0 + n_steps - 1`` are recorded."""
+        e = self._every_steps
+        return max(0, -(-(step0 + n_steps) // e) - (-(-step0 // e)))
+
+    def _nbytes(self, step0: int, n_steps: int) -> int:
+        """Bytes the record grows by over ``n_steps`` steps from ``step0``."""
+        per = self.batch_size * len(self.indices) * sum(self.source.state[v].dtype.itemsize for v in self.variables)
+        return self._count(step0, n_steps) * per
+
+    def _reserve(self, step0: int, n_steps: int) -> None:
+        """Grow the stored arrays (one copy) to hold the records of the next ``n_steps`` steps."""
+        need = self._n_rec + self._count(step0, n_steps)
+        if need <= len(self._step_store):
+            return
+        steps = np.empty(need, np.int64)
+        steps[: self._n_rec] = self._step_store[: self._n_rec]
+        self._step_store = steps
+        for var, old in self._store.items():
+            new = np.empty((need,) + old.shape[1:], old.dtype)
+            new[: self._n_rec] = old[: self._n_rec]
+            self._store[var] = new
+
+    def _append(self, step: int, row: dict) -> None:
+        if self._n_rec == len(self._step_store):  # a caller that did not reserve (step by step): grow by half
+            self._reserve(step, max(1, self._n_rec // 2) * self._every_steps)
+        k = self._n_rec
+        self._step_store[k] = step
+        for var in self.variables:
+            self._store[var][k] = row[var]
+        self._n_rec = k + 1
 
     def _start(self, step):
         if step % self._every_steps == 0:
-            self._steps.append(step)
-            for var in self.variables:
-                self._values[var].append(self.source.state[var][:, self.indices].astype(np.float64))
+            state = self.source.state
+            self._append(step, {var: state[var][:, self.indices] for var in self.variables})
 
     def _record_chunk(self, step0, values):
         """Record values var -> (K, B, n) of steps ``step0 ..`` at the start of each step (the fused engine)."""
         K = next(iter(values.values())).shape[0]
         for k in range(K):
             if (step0 + k) % self._every_steps == 0:
-                self._steps.append(step0 + k)
-                for var in self.variables:
-                    self._values[var].append(np.array(values[var][k], dtype=np.float64))
+                self._append(step0 + k, {var: values[var][k] for var in self.variables})
 
     def _set(self, steps, values):
         """Replace the record (used by the Brian2 bridge): steps (K,), values var -> (K, B, n)."""
-        self._steps = list(steps)
-        self._values = {v: list(values[v]) for v in self.variables}
+        self._step_store = np.asarray(steps, np.int64).copy()
+        self._n_rec = len(self._step_store)
+        self._store = {v: np.asarray(values[v], dtype=self._store[v].dtype) for v in self.variables}
 
     @property
     def t(self) -> np.ndarray:
-        return np.asarray(self._steps, dtype=np.float64) * self.dt
+        return self._step_store[: self._n_rec] * self.dt
 
     @property
     def values(self) -> dict[str, np.ndarray]:
-        n = len(self.indices)
-        return {v: (np.stack(x) if x else np.zeros((0, self.batch_size, n))) for v, x in self._values.items()}
+        return {v: x[: self._n_rec] for v, x in self._store.items()}
 
     def __getattr__(self, key):
         if key in self.__dict__.get("variables", ()):

@@ -45,7 +45,7 @@ from .monitors import RateMonitor, SpikeMonitor, StateMonitor, TraceMonitor
 from .neurons import LIF, NeuronModel
 from .populations import Population
 from .synapses import Projection
-from .validation import check_positive, warn_dt
+from .validation import check_memory, check_positive, warn_dt
 
 __all__ = ["Network"]
 
@@ -240,7 +240,7 @@ class Network:
         proj = Projection(pre, post, ii, jj, weight=weight, delay=delay, receptor=receptor, U=U, D=D, F=F,
                           name=self._name(name, "proj"), seed=rng)
         self.projections.append(proj)
-        post.incoming.append(proj)
+        post._connect_incoming(proj)
         return self._add(proj)
 
     # ------------------------------------------------------------ monitors
@@ -309,6 +309,7 @@ class Network:
         exceeds a time constant.
         """
         batch_size = self._check_n(batch_size, "batch_size")
+        self._check_trial_memory(batch_size)
         warn_dt(self.dt, self.time_constants())
         rngs = trial_generators(self.seed if seed is None else seed, batch_size)
         components = self.populations + self.sources
@@ -329,6 +330,14 @@ class Network:
         self._step = 0
         self._stale = self._needs_reset = False
         return self
+
+    def _check_trial_memory(self, batch_size: int) -> None:
+        """Refuse a ``batch_size`` whose state (populations, ring buffers, synapse state) exceeds the memory."""
+        item = np.dtype(self.dtype).itemsize
+        length = 1 + max((int(np.round(pr.delay.max(initial=0) / self.dt)) for pr in self.projections), default=0)
+        per_trial = sum(p.n * (item * (5 + 2 * length) + 9) for p in self.populations)
+        per_trial += sum(pr.n_synapses * (2 * item + 8) for pr in self.projections if pr.dynamic)
+        check_memory(batch_size * per_trial, f"batch_size={batch_size} (the state of every trial)")
 
     def _ensure_reset(self):
         if self._needs_reset:
@@ -372,6 +381,9 @@ class Network:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         self._ensure_reset()
         n_steps = int(round(duration / self.dt))
+        recorders = [m for m in self.monitors if isinstance(m, StateMonitor)]
+        check_memory(sum(m._nbytes(self._step, n_steps) for m in recorders),
+                     f"duration={duration} (ms: the state monitors' records of {n_steps} steps)")
         if engine == "brian2":
             from . import brian2 as bridge
 
@@ -379,6 +391,8 @@ class Network:
             return self
         if engine_options:
             raise TypeError(f"unexpected options for engine 'neuro': {sorted(engine_options)}")
+        for m in recorders:
+            m._reserve(self._step, n_steps)
         if self.fused and n_steps > 1:
             from . import engine as fused_engine
 

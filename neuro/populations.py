@@ -8,6 +8,8 @@ spike). ``spikes`` (B, N) bool holds the spikes of the latest step.
 
 from __future__ import annotations
 
+import dataclasses
+import weakref
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,7 @@ import numpy as np
 from .inputs import Current
 from .neurons import LIF, LIF_KERNEL, NeuronModel, model_time_constants
 from .synapses import NEVER
-from .validation import timestep
+from .validation import check_finite, check_memory, timestep
 
 __all__ = ["Population"]
 
@@ -41,6 +43,8 @@ class Population:
         if not isinstance(model, NeuronModel) or type(model) is NeuronModel:
             raise TypeError(f"model must be a neuro neuron model (LIF, Izhikevich, AdEx), got {type(model).__name__}")
         self.n, self.model, self.name = n, model, name
+        # per neuron: float64 parameters, then per trial about six state arrays and the ring buffers
+        check_memory(n * 8 * (len(dataclasses.fields(model)) + 6), f"n={n} (the parameters and state of population {name!r})")
         self.params = model.params(n)
         self.v_init = v_init
         self._check_v_init()
@@ -50,9 +54,19 @@ class Population:
                 raise ValueError(f"positions must have shape ({n}, 3), got {positions.shape}")
         self.positions = positions
         self.currents: list[Current] = []
-        self.incoming: list = []  # projections onto this population
+        # weak references: the network holds the projections, and Projection.post holds this
+        # population, so strong ones would make a reference cycle (freed only by the cyclic GC)
+        self._incoming: list[weakref.ref] = []
         self.state: dict[str, np.ndarray] = {}
         self.spikes = None
+
+    @property
+    def incoming(self) -> list:
+        """The projections onto this population (of the network that holds them)."""
+        return [p for p in (ref() for ref in self._incoming) if p is not None]
+
+    def _connect_incoming(self, projection) -> None:
+        self._incoming.append(weakref.ref(projection))
 
     def __repr__(self) -> str:
         return f"Population({self.name!r}, n={self.n}, model={type(self.model).__name__})"
@@ -75,12 +89,13 @@ class Population:
         if v is None or callable(v):
             return
         if isinstance(v, tuple):
-            if len(v) != 3 or v[0] != "uniform" or not v[1] <= v[2]:
-                raise ValueError(f"v_init as a tuple must be ('uniform', low, high) with low <= high, got {v!r}")
+            if len(v) != 3 or v[0] != "uniform" or not (np.isfinite(v[1:]).all() and v[1] <= v[2]):
+                raise ValueError(f"v_init as a tuple must be ('uniform', low, high) with finite low <= high, got {v!r}")
             return
         arr = np.asarray(v, dtype=np.float64)
         if arr.ndim > 2 or (arr.ndim >= 1 and arr.shape[-1] != self.n):
             raise ValueError(f"v_init must be a scalar, ({self.n},) or (B, {self.n}), got shape {arr.shape}")
+        check_finite(arr, "v_init")
 
     def time_constants(self) -> dict[str, float]:
         return model_time_constants(self.model, self.params)
@@ -93,8 +108,10 @@ class Population:
         if isinstance(v, tuple):
             return np.stack([rng.uniform(v[1], v[2], self.n) for rng in rngs])
         if callable(v):
-            return np.concatenate([np.asarray(v(rng, (1, self.n)), dtype=np.float64).reshape(1, self.n)
-                                   for rng in rngs])
+            out = np.concatenate([np.asarray(v(rng, (1, self.n)), dtype=np.float64).reshape(1, self.n)
+                                  for rng in rngs])
+            check_finite(out, f"v_init of {self.name!r} (as the callable returned it)")
+            return out
         arr = np.asarray(v, dtype=np.float64)
         if arr.ndim == 2 and arr.shape[0] not in (1, batch_size):
             raise ValueError(f"v_init of {self.name!r} has {arr.shape[0]} trials, but batch_size is {batch_size}")

@@ -8,15 +8,21 @@ subclasses (``warnings.warn``), never errors.
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from typing import Any
 
 import numpy as np
 
+from .backend import array_module
+
 __all__ = [
     "DtWarning",
     "NeuroWarning",
+    "NonFiniteWarning",
     "as_param",
+    "check_finite",
+    "check_memory",
     "check_nonneg",
     "check_positive",
     "check_probability",
@@ -31,6 +37,52 @@ class NeuroWarning(UserWarning):
 
 class DtWarning(NeuroWarning):
     """The time step ``dt`` is larger than a time constant of the model."""
+
+
+class NonFiniteWarning(NeuroWarning):
+    """An input holds NaN or inf (given ``on_nonfinite="warn"``): the results will not be finite."""
+
+
+#: Accepted values of the ``on_nonfinite`` options.
+NONFINITE_POLICIES = ("raise", "warn")
+
+
+def check_finite(x: Any, name: str, *, on_nonfinite: str | None = None, stacklevel: int = 3) -> None:
+    """Reject NaN/inf in the NumPy or CuPy array ``x`` with a ``ValueError`` naming ``name``.
+
+    ``on_nonfinite`` is the caller's option, where it offers one: ``"raise"``
+    (the error, which then mentions the option) or ``"warn"`` (a
+    :class:`NonFiniteWarning`, and go on); ``None``: always the error.
+    """
+    if on_nonfinite not in (None, *NONFINITE_POLICIES):
+        raise ValueError(f"on_nonfinite must be one of {NONFINITE_POLICIES}, got {on_nonfinite!r}")
+    xp = array_module(x)
+    if x.dtype.kind not in "fc" or x.size == 0 or bool(xp.isfinite(x).all()):
+        return
+    message = f"{name} contains {int((~xp.isfinite(x)).sum())} NaN or infinite value(s)"
+    if on_nonfinite == "warn":
+        warnings.warn(message + "; the results will not be finite", NonFiniteWarning, stacklevel=stacklevel)
+        return
+    raise ValueError(message + (" (on_nonfinite='warn' goes on with a warning)" if on_nonfinite else ""))
+
+
+def physical_memory() -> int | None:
+    """This machine's physical memory in bytes (``None`` where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """Refuse up front (``ValueError``) an allocation of ``nbytes`` larger than the physical memory.
+
+    ``what`` names the argument(s) that size it, e.g. ``"n=1000000000 (the population's state)"``.
+    """
+    total = physical_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{what} needs about {nbytes / 2**30:.1f} GiB, more than this machine's memory "
+                         f"({total / 2**30:.1f} GiB)")
 
 
 def _is_real(x: Any) -> bool:

@@ -56,7 +56,8 @@ class ProjectionPlasticity:
     """
 
     def __init__(self, net, projection, rule: Rule):
-        self.net, self.projection, self.rule = net, projection, rule
+        # no reference to net: net.hooks holds this hook, and the network passes itself to __call__
+        self.projection, self.rule = projection, rule
         self.state = None
         self._shape = (projection.post.n, projection.pre.n)
         # the connectivity of a projection is fixed: index it once

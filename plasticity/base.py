@@ -45,6 +45,15 @@ def as_batch(name: str, x, xp, n: int, dtype):
     return a.astype(dtype, copy=False)
 
 
+def check_spikes(name: str, x, xp) -> None:
+    """Spikes must be boolean or hold only 0 and 1; ``ValueError`` naming ``name`` otherwise (0.5 is no spike)."""
+    a = xp.asarray(x)
+    if a.dtype.kind == "b" or a.size == 0:
+        return
+    if a.dtype.kind not in "biuf" or not bool(((a == 0) | (a == 1)).all()):
+        raise ValueError(f"{name} must hold spikes: booleans or 0/1 values, got dtype {a.dtype} with other values")
+
+
 def check_weights(W, xp=None):
     xp = xp or array_module(W)
     if not hasattr(W, "ndim") or W.ndim != 2:
@@ -178,6 +187,9 @@ class Rule:
         if i.shape != w.shape or j.shape != w.shape or (w.size and (i.dtype.kind not in "iu" or j.dtype.kind not in "iu")):
             raise ValueError(f"pre_index and post_index must be int arrays of shape {tuple(w.shape)} (one per synapse)")
         pre, post = xp.asarray(pre), xp.asarray(post)
+        if self.kind == "spike":
+            check_spikes("pre", pre, xp)
+            check_spikes("post", post, xp)
         if pre.ndim == 1:
             pre = pre[None, :]
         if post.ndim == 1:
@@ -214,6 +226,9 @@ class Rule:
         xp = array_module(W, pre, post)
         check_weights(W, xp)
         n_post, n_pre = W.shape
+        if self.kind == "spike":
+            check_spikes("pre", pre, xp)
+            check_spikes("post", post, xp)
         pre = as_batch("pre", pre, xp, n_pre, W.dtype)
         post = as_batch("post", post, xp, n_post, W.dtype)
         if pre.shape[0] != post.shape[0]:

@@ -7,6 +7,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from neuro.backend import array_module, make_rng
+from neuro.validation import check_finite
 
 from .base import Rule, check_weights
 
@@ -55,7 +56,8 @@ def _positive_int(name, value, *, optional=False):
 
 
 def train(rule: Rule, W, X, *, epochs: int = 1, batch_size: int = 1, activation=None, seed=None,
-          record_every: int | None = None, state=None, shuffle: bool = True) -> TrainResult:
+          record_every: int | None = None, state=None, shuffle: bool = True,
+          on_nonfinite: str = "raise") -> TrainResult:
     r"""Present the rows of ``X`` to a rate population :math:`y = f(W x)` and apply ``rule`` after each batch.
 
     Each epoch visits every row of ``X`` once, in an order drawn from
@@ -72,6 +74,9 @@ def train(rule: Rule, W, X, *, epochs: int = 1, batch_size: int = 1, activation=
         seed: int, ``numpy.random.Generator`` or ``None`` (see ``neuro.backend.make_rng``).
         record_every: snapshot the weights every this many steps (``None``: no history).
         state: the rule's starting state (default ``rule.init_state(W.shape)``); it is updated in place.
+        on_nonfinite: ``"raise"`` (a ``ValueError``) or ``"warn"`` (a
+            ``neuro.validation.NonFiniteWarning``, then train anyway) when ``W`` or ``X``
+            hold NaN or inf (one such sample makes every weight NaN).
 
     Returns:
         :class:`TrainResult` ``(weights, state, history, steps)``.
@@ -92,6 +97,8 @@ def train(rule: Rule, W, X, *, epochs: int = 1, batch_size: int = 1, activation=
         raise ValueError(f"X must have shape (N, {W.shape[1]}) (n_pre = W.shape[1]), got {tuple(X.shape)}")
     if X.shape[0] == 0:
         raise ValueError("X must hold at least one sample")
+    check_finite(W, "W", on_nonfinite=on_nonfinite)
+    check_finite(X, "X", on_nonfinite=on_nonfinite)
     rng = make_rng(seed)
     if state is None:
         state = rule.init_state(W.shape, dtype=W.dtype, like=W)

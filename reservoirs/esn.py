@@ -89,6 +89,19 @@ def _warn_radius(radius: float, what: str) -> None:
         )
 
 
+def _warn_diverged(esn: "ESN", states: list) -> None:
+    """Warn when states of an unbounded activation overflowed to inf/NaN (tanh and sigmoid cannot)."""
+    if esn.activation in ("tanh", "sigmoid") or all(bool(array_module(s).isfinite(s).all()) for s in states):
+        return
+    radius = "" if esn.spectral_radius is None else f" spectral_radius={esn.spectral_radius:.4g},"
+    warnings.warn(
+        f"ESN.run: the reservoir states diverged to inf/NaN (activation={esn.activation!r},{radius} "
+        f"leak_rate={esn.leak_rate}): lower the spectral radius of W below 1 or use a bounded activation",
+        UnstableReservoirWarning,
+        stacklevel=3,
+    )
+
+
 class ESN(Estimator):
     """An echo-state network with a sparse random reservoir and a ridge readout.
 
@@ -380,7 +393,7 @@ class ESN(Estimator):
         indptr, indices, data = (xp.asarray(a) for a in (W.indptr, W.indices, W.data))
         impl = "reference" if callable(self.activation) else None
         out = xp.empty((B, T, self.units), dtype=self.dtype)
-        chunk = min(T, max(16, _CHUNK_ELEMENTS // max(1, B * self.units)))
+        chunk = max(1, min(T, max(16, _CHUNK_ELEMENTS // max(1, B * self.units))))  # T = 0: no steps
         drive = xp.empty((B, chunk, self.units), dtype=self.dtype)  # reused: fresh pages cost more than the math
         x = x0
         for t0 in range(0, T, chunk):
@@ -516,6 +529,7 @@ class ESN(Estimator):
                     fb = self._shifted(fb)
                 states = self._states(u3, x0, fb)
             out.append(states)
+        _warn_diverged(self, out)
         return self._join(out, kind)
 
     def _targets(self, y: Any, parts: list, kind: str):

@@ -259,7 +259,13 @@ def effective_spectral_radius(W: Any, leak_rate: float) -> float:
 
 
 def esp_sufficient(W: Any) -> bool:
-    """Sufficient condition for the echo-state property with tanh: largest singular value of ``W`` < 1."""
+    """Sufficient condition for the echo-state property with tanh: largest singular value of ``W`` < 1.
+
+    ``W``: the square ``(N, N)`` reservoir matrix (dense or SciPy sparse).
+    """
+    shape = getattr(W, "shape", None) if scipy.sparse.issparse(W) else np.shape(W)
+    if shape is None or len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"W must be a square (N, N) reservoir matrix, got shape {shape}")
     if scipy.sparse.issparse(W) and W.shape[0] > 32:
         s = scipy.sparse.linalg.svds(W.astype(np.float64), k=1, return_singular_vectors=False, random_state=0)[0]
     else:

@@ -149,6 +149,39 @@ def _recurrence_cpu(a, b, h0, *, reverse=False):
     return out
 
 
+def _sequential_where_nonfinite(a, b, h0, h, reverse):
+    """``h`` ``(P, T, Q)`` with each row ``(p, q)`` that holds inf or NaN recomputed by the sequential loop.
+
+    The parallel paths (reference, CUDA) reassociate the products of ``a``:
+    after an overflow to inf that later decays, a composed decay underflows
+    to 0 and meets the inf (``0 * inf``: NaN) where the loop carries inf.
+    Recomputing those rows of finite inputs (rare; the others are left
+    alone) makes every path give the loop's answer.
+    """
+    xp = array_module(h)
+    if h.size == 0:
+        return h
+    bad = ~xp.isfinite(h).all(axis=1)
+    if not bool(bad.any()):
+        return h
+    # only rows whose inputs are finite: NaN or inf given stays the caller's
+    bad &= xp.isfinite(a).all(axis=1) & xp.isfinite(b).all(axis=1) & xp.isfinite(h0)
+    if not bool(bad.any()):
+        return h
+    p, q = xp.nonzero(bad)
+    a_rows, b_rows = (xp.broadcast_to(x, h.shape)[p, :, q] for x in (a, b))  # (k, T)
+    h0_rows = xp.broadcast_to(h0, (h.shape[0], h.shape[2]))[p, q]
+    if xp is np:
+        h[p, :, q] = _recurrence_cpu(a_rows[:, :, None], b_rows[:, :, None], h0_rows[:, None], reverse=reverse)[:, :, 0]
+        return h
+    fixed, state = xp.empty_like(b_rows), h0_rows  # pragma: no cover - CuPy: one small launch per step
+    for t in range(h.shape[1] - 1, -1, -1) if reverse else range(h.shape[1]):
+        state = a_rows[:, t] * state + b_rows[:, t]
+        fixed[:, t] = state
+    h[p, :, q] = fixed
+    return h
+
+
 def _fold_h0(a, b, h0, t0, time_axis):
     """``b`` with ``a[t0] * h0`` added at time ``t0``: the recurrence from ``h0`` equals the one from 0 on it."""
     xp = array_module(a, b, h0)
@@ -218,6 +251,9 @@ def linear_recurrence(a: Any, b: Any, *, h0: Any = None, axis: int = 0, reverse:
     -------
     h : array of the broadcast shape of ``a`` and ``b``, dtype the common
         float or complex type (ints compute in float64), on the arrays' device.
+        Every ``impl`` gives the sequential loop's answer after an overflow
+        (``inf`` stays ``inf`` through later decay): the parallel ones
+        recompute the rows where their result is not finite.
 
     Notes
     -----
@@ -253,6 +289,8 @@ def linear_recurrence(a: Any, b: Any, *, h0: Any = None, axis: int = 0, reverse:
     if impl is None and xp is not np and dtype.kind == "c":
         impl = "reference"
     h = call("scans.linear_recurrence", a3, b3, h03, impl=impl, reverse=bool(reverse))
+    if impl == "reference" or (xp is not np and impl != "cpu"):  # the parallel paths
+        h = _sequential_where_nonfinite(a3, b3, h03, h, bool(reverse))
     return h.reshape(shape)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 from pathlib import Path
 from typing import Any, Callable
@@ -42,6 +43,81 @@ register(
     cuda_launch=gpu.launch_add,
     doc="inclusive prefix sums of x along axis",
 )
+
+
+@functools.lru_cache(maxsize=None)
+def _accumulate_dtype(name: str, dtype: np.dtype) -> np.dtype:
+    """The result dtype of ``numpy.cumsum`` (``add``) or ``numpy.cumprod`` (``mul``) on ``dtype``."""
+    return (np.cumsum if name == "add" else np.cumprod)(np.zeros(1, dtype)).dtype
+
+
+def _numpy_dtype(op, leaves: tuple) -> tuple:
+    """As ``numpy.cumsum`` / ``cumprod``: bools and small ints of ``add``/``mul`` widen to the platform int.
+
+    Done before any algorithm runs, so every algorithm and backend gives the
+    same dtype (``maximum``/``minimum`` keep the dtype, as their ``accumulate``).
+    """
+    name = getattr(op, "name", None)
+    if name in ("add", "mul") and ops.BUILTINS.get(name) is op and leaves[0].dtype.kind in "biu":
+        target = _accumulate_dtype(name, leaves[0].dtype)
+        if target != leaves[0].dtype:
+            return (leaves[0].astype(target),)
+    return leaves
+
+
+#: Built-ins whose parallel algorithms reassociate float arithmetic (see :func:`_sequential_where_nonfinite`).
+_REASSOCIATED = ("add", "mul", "affine")
+
+
+def _sequential_columns(op, cols: tuple, is_tuple: bool) -> tuple:
+    """The sequential scan of ``cols`` (leaves of shape ``(n, k)``), compiled where there is a loop for it."""
+    xp = array_module(*cols)
+    if xp is np and op.name in ("add", "mul"):
+        return (ops.UFUNCS[op.name].accumulate(cols[0], axis=0),)
+    if xp is np and op.name == "affine" and all(c.dtype in (np.float32, np.float64) for c in cols):
+        from .recurrence import linear_recurrence
+
+        return np.multiply.accumulate(cols[0], axis=0), linear_recurrence(cols[0], cols[1], axis=0, impl="cpu")
+    return algorithms.sequential(op, cols, is_tuple)
+
+
+def _sequential_where_nonfinite(op, leaves: tuple, out: tuple, is_tuple: bool) -> tuple:
+    """``out`` with each batch column that holds inf or NaN replaced by the sequential loop's answer.
+
+    A parallel scan reassociates: after an overflow, a reassociated partial
+    result can be ``inf - inf`` or ``0 * inf`` (NaN) where the loop, as
+    ``numpy.cumsum``/``cumprod`` and the compiled recurrence, carries ``inf``.
+    Recomputing the non-finite columns of finite inputs (rare; the others
+    are left alone) makes every algorithm agree with the loop there.
+    """
+    xp = array_module(*out)
+    if out[0].shape[0] == 0 or not any(o.dtype.kind in "fc" for o in out):
+        return out
+    bad = None
+    for o in out:
+        if o.dtype.kind in "fc":
+            col = ~xp.isfinite(o).all(axis=0)
+            bad = col if bad is None else bad | col
+    if not bool(bad.any()):
+        return out
+    n, shape = out[0].shape[0], out[0].shape
+    for leaf in leaves:  # only columns whose inputs are finite: NaN or inf given stays the caller's
+        if leaf.dtype.kind in "fc":
+            bad = bad & xp.broadcast_to(xp.isfinite(leaf).all(axis=0), bad.shape)
+    if not bool(bad.any()):
+        return out
+    if any(o.shape != shape for o in out):  # broadcast leaves (an affine decay shared across rows)
+        return _sequential_columns(op, leaves, is_tuple)
+    flat = tuple(o.reshape(n, -1) for o in out)
+    cols_bad = xp.nonzero(bad.reshape(-1))[0]
+    cols = tuple(xp.broadcast_to(leaf, shape).reshape(n, -1)[:, cols_bad] for leaf in leaves)
+    for f, fixed in zip(flat, _sequential_columns(op, cols, is_tuple)):
+        f[:, cols_bad] = fixed
+    return tuple(f.reshape(shape) for f in flat)
+
+
+#: The ufunc of each built-in whose plain 1-D call takes the fast path of :func:`scan`.
+_PLAIN_UFUNCS = {ops.add: np.add, ops.mul: np.multiply, ops.maximum: np.maximum, ops.minimum: np.minimum}
 
 
 def _leaves(elems: Any) -> tuple[tuple, bool]:
@@ -168,6 +244,15 @@ def scan(
         ``"blelloch"`` otherwise; on CuPy the CUDA kernels for ``add`` and
         ``affine`` (float32/float64), ``"blelloch"`` otherwise.
 
+    Every algorithm gives the same dtype and, for the built-ins, the same
+    answer up to float rounding: ``add`` and ``mul`` follow ``numpy.cumsum``
+    and ``numpy.cumprod`` (bools and ints narrower than the platform int
+    widen to it, e.g. ``scan(ops.add, [True, True])`` is ``[1, 2]``);
+    ``maximum``/``minimum`` keep the dtype. Where a float overflow makes a
+    parallel algorithm's result inf or NaN in a batch column, that column is
+    recomputed by the sequential loop (so ``inf`` after an overflow stays
+    ``inf``, as in ``numpy.cumsum``, instead of becoming NaN).
+
     Returns
     -------
     Same structure as ``elems``: arrays of the shapes ``op`` produces (the
@@ -182,7 +267,13 @@ def scan(
         ``axis`` out of range, arrays of different lengths along ``axis``, an
         unknown ``algorithm``, or an exclusive scan without an identity.
     """
+    if (type(elems) is np.ndarray and elems.ndim == 1 and type(op) is ops.Op and algorithm == "auto"
+            and inclusive and type(axis) is int and -1 <= axis <= 0 and elems.dtype.kind in "biuf"):
+        ufunc = _PLAIN_UFUNCS.get(op)
+        if ufunc is not None:  # the common call, without the general machinery (same dtypes and values)
+            return ufunc.accumulate(elems[::-1])[::-1] if reverse else ufunc.accumulate(elems)
     leaves, is_tuple, axes = _prepare(op, elems, axis, algorithm)
+    leaves = _numpy_dtype(op, leaves)
     if not inclusive and identity is _NO_IDENTITY and not getattr(op, "has_identity", False):
         raise ValueError(
             f"an exclusive scan needs the identity of op {getattr(op, 'name', op)!r}: pass identity=..., "
@@ -214,12 +305,22 @@ def scan(
 
 
 def _inclusive(op, leaves, is_tuple, algorithm):
+    xp = array_module(*leaves)
     if algorithm == "auto":
         fast = _fast_inclusive(op, leaves, is_tuple)
         if fast is not None:
-            return fast
+            # NumPy's fast paths are sequential loops; CuPy's kernels are parallel
+            return fast if xp is np else _check_overflow(op, leaves, fast, is_tuple)
         algorithm = "blelloch"
-    return ALGORITHMS[algorithm](op, leaves, is_tuple)
+    out = ALGORITHMS[algorithm](op, leaves, is_tuple)
+    return out if algorithm == "sequential" else _check_overflow(op, leaves, out, is_tuple)
+
+
+def _check_overflow(op, leaves, out, is_tuple):
+    name = getattr(op, "name", None)
+    if name in _REASSOCIATED and ops.BUILTINS.get(name) is op:
+        return _sequential_where_nonfinite(op, leaves, out, is_tuple)
+    return out
 
 
 def count_ops(op: Callable, elems: Any, *, algorithm: str = "blelloch", **scan_kwargs: Any) -> OpCount:

@@ -96,6 +96,8 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore :meth:`state_dict`'s output. Unlike PyTorch, the state's arrays are checked against
+        the parameters' shapes, so another model's state fails here, not at the next ``step()``."""
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(f"state dict has {len(groups)} parameter groups, the optimizer {len(self.param_groups)}")
@@ -107,6 +109,13 @@ class Optimizer:
             for k, v in saved.items():
                 if k != "params":
                     group[k] = v
+        for i, st in state_dict["state"].items():
+            if not 0 <= int(i) < len(params):
+                raise ValueError(f"state dict has state for parameter {i}, the optimizer has {len(params)} parameters")
+            for k, v in st.items():
+                if np.ndim(v) > 0 and tuple(np.shape(v)) != tuple(params[int(i)].shape):
+                    raise ValueError(f"state dict's {k!r} of parameter {i} has shape {tuple(np.shape(v))}, "
+                                     f"the parameter {tuple(params[int(i)].shape)}: it is another model's state")
         self.state = {}
         for i, st in state_dict["state"].items():
             p = params[int(i)]

@@ -141,6 +141,16 @@ def test_corpus_is_deterministic_and_round_trips():
         char_corpus(1)
 
 
+def test_decode_rejects_ids_outside_the_vocab():
+    assert decode(np.array([0, 2]), "abc") == "ac"
+    with pytest.raises(ValueError, match=r"ids must be in \[0, 2\].*got -1"):
+        decode([-1, -2], "abc")
+    with pytest.raises(ValueError, match="got 3"):
+        decode([3], "abc")
+    with pytest.raises(TypeError, match="ids must be integers"):
+        decode([0.5], "abc")
+
+
 def test_unigram_entropy_and_windows():
     ids = np.array([0, 0, 1, 1, 2, 2, 3, 3])
     assert unigram_entropy(ids) == pytest.approx(np.log(4))

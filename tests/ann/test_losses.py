@@ -183,6 +183,47 @@ def test_information_theory_helpers_match_scipy():
         F.entropy([-0.1, 1.1])
 
 
+@pytest.mark.parametrize("call", [
+    lambda F: F.entropy([3.0, 5.0]),
+    lambda F: F.kl_divergence([0.5, 0.5], [0.2, 0.2]),
+    lambda F: F.cross_entropy_of([2.0, 0.0], [0.5, 0.5]),
+])
+def test_information_helpers_reject_non_distributions(call):
+    with pytest.raises(ValueError, match="summing to 1"):
+        call(F)
+
+
+@pytest.mark.parametrize("base", [0, 1, -2.0, np.inf])
+def test_information_helpers_reject_bad_bases(base):
+    for fn in (lambda: F.entropy([0.5, 0.5], base=base), lambda: F.kl_divergence([0.5, 0.5], [0.2, 0.8], base=base)):
+        with pytest.raises(ValueError, match="base must be"):
+            fn()
+
+
+@pytest.mark.parametrize("p, t, bad", [([np.nan, 0.5], [0.0, 1.0], "input"), ([0.5, 0.5], [0.0, 1.5], "target"),
+                                       ([0.5, 0.5], [np.nan, 1.0], "target")])
+def test_binary_cross_entropy_rejects_nan_and_out_of_range_like_torch(p, t, bad):
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        TF.binary_cross_entropy(torch.tensor(p), torch.tensor(t))
+    with pytest.raises(ValueError, match=f"{bad} must hold probabilities"):
+        F.binary_cross_entropy(ann.Tensor(np.array(p)), np.array(t))
+
+
+@pytest.mark.parametrize("case", ["all_ignored", "zero_weights"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_mean_over_nothing_is_nan_like_torch(loss, case):
+    target = np.full(6, -100) if case == "all_ignored" else TARGET
+    kw = {"weight": np.zeros(5)} if case == "zero_weights" else {}
+    x = ann.Tensor(LOGITS, requires_grad=True)
+    xt = torch.tensor(LOGITS, requires_grad=True)
+    y = getattr(F, loss)(x, target, **{k: v for k, v in kw.items()})
+    yt = getattr(TF, loss)(xt, torch.tensor(target), **{k: torch.tensor(v) for k, v in kw.items()})
+    assert np.isnan(y.item()) and torch.isnan(yt)
+    y.backward()
+    yt.backward()
+    np.testing.assert_array_equal(x.grad, xt.grad.numpy())  # zeros when all ignored, nan for zero weights
+
+
 def test_loss_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="must be equal"):
         F.mse_loss(ann.Tensor(np.ones(3)), np.ones(4))

@@ -70,6 +70,14 @@ def test_accuracy_metrics():
         accuracy(np.ones((3, 2, 2)), np.ones(4))
 
 
+@pytest.mark.parametrize("k", [0, -1, 4])
+def test_top_k_accuracy_rejects_k_outside_the_classes(k):
+    with pytest.raises(ValueError, match=r"k must be in \[1, 3\]"):
+        top_k_accuracy(np.ones((2, 3)), np.array([0, 1]), k=k)
+    with pytest.raises(TypeError, match="k must be an int"):
+        top_k_accuracy(np.ones((2, 3)), np.array([0, 1]), k=1.5)
+
+
 def test_early_stopping_stops_and_restores_the_best_weights():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 5)).astype(np.float32)
@@ -114,6 +122,55 @@ def test_model_save_load_roundtrip(tmp_path):
     assert list(sd) == list(m.state_dict())
     with pytest.raises(KeyError, match="no optimizer state"):
         ann.io.load(tmp_path / "m.npz", optimizer=optim.Adam(m2.parameters()))
+
+
+@pytest.mark.parametrize("content, says", [(np.random.default_rng(0).bytes(100), "not a zip archive"),
+                                            (b"hello world", "not a zip archive"),
+                                            (b"\x93NUMPY\x01\x00v\x00", "a .npy array")])
+def test_loaders_say_what_is_wrong_with_the_file(tmp_path, content, says):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(content)
+    for load in (ann.io.load_state_dict, lambda p: ann.io.load(p, model=nn.Linear(2, 2))):
+        with pytest.raises(ValueError, match=f"is not an .npz archive.*{says}"):
+            load(path)
+
+
+def test_loading_a_truncated_archive_says_damaged(tmp_path):
+    ann.io.save(tmp_path / "m.npz", model=nn.MLP([4, 6, 3], seed=0))
+    data = (tmp_path / "m.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="damaged"):
+        ann.io.load(tmp_path / "cut.npz", model=nn.MLP([4, 6, 3], seed=0))
+
+
+def test_optimizer_state_of_another_model_is_refused_at_load(tmp_path):
+    m = nn.MLP([4, 6, 3], seed=0)
+    opt = optim.Adam(m.parameters())
+    m(np.ones((2, 4), np.float32)).sum().backward()
+    opt.step()
+    ann.io.save(tmp_path / "m.npz", model=m, optimizer=opt)
+    other = optim.Adam(nn.MLP([4, 5, 3], seed=0).parameters())
+    with pytest.raises(ValueError, match=r"'exp_avg' of parameter 0 has shape \(6, 4\), the parameter \(5, 4\)"):
+        ann.io.load(tmp_path / "m.npz", optimizer=other)
+    same = optim.Adam(nn.MLP([4, 6, 3], seed=1).parameters())
+    ann.io.load(tmp_path / "m.npz", optimizer=same)  # the same architecture loads
+
+
+def test_nan_weights_are_refused_at_load_or_warned(tmp_path):
+    from neuro.validation import NonFiniteWarning
+
+    m = nn.Linear(3, 2, seed=0)
+    m.weight.data[0, 1] = np.nan
+    ann.io.save(tmp_path / "m.npz", model=m)
+    ann.io.save_state_dict(tmp_path / "sd.npz", m.state_dict())
+    with pytest.raises(ValueError, match="'model/weight' contains 1 NaN"):
+        ann.io.load(tmp_path / "m.npz", model=nn.Linear(3, 2))
+    with pytest.raises(ValueError, match="'weight' contains 1 NaN"):
+        ann.io.load_state_dict(tmp_path / "sd.npz")
+    fresh = nn.Linear(3, 2)
+    with pytest.warns(NonFiniteWarning, match="weight"):
+        ann.io.load(tmp_path / "m.npz", model=fresh, on_nonfinite="warn")
+    assert np.isnan(fresh.weight.data[0, 1])
 
 
 def test_non_finite_loss_warns_and_stops():

@@ -1,5 +1,7 @@
 """The engine: batched trials, monitors, inputs, connectivity, bad input and the dt warning."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -356,3 +358,130 @@ def test_correlated_spike_times_rates_and_correlations_match_theory():
         correlated_spike_times(n, k, 2000.0, c, T, dt)
     with pytest.raises(ValueError, match="trials"):
         correlated_spike_times(n, k, rate, c, T, dt, trials=0)
+
+
+@pytest.mark.parametrize("v_init", [[np.nan, 0.0, 0.0], np.inf, ("uniform", 0.0, np.nan)])
+def test_population_rejects_non_finite_v_init(v_init):
+    with pytest.raises(ValueError, match="v_init"):
+        Network().population(3, v_init=v_init)
+
+
+def test_population_rejects_a_v_init_callable_returning_nan():
+    net = Network()
+    net.population(3, v_init=lambda rng, shape: np.full(shape, np.nan), name="p")
+    with pytest.raises(ValueError, match="v_init of 'p'"):
+        net.reset()
+
+
+def _plastic_network(n, p):
+    """A network with every kind of part that holds arrays: populations, sources, projections, monitors, a hook."""
+    import plasticity
+
+    net = Network(dt=0.1, seed=0)
+    exc = net.population(n, LIF(I_bg=12.0), name="E")
+    inp = net.poisson(20, rates=20.0, name="in")
+    net.spike_times(2, [0, 1], [1.0, 2.0], name="st")
+    net.connect(inp, exc, "fixed_probability", p=0.2, weight=2.0)
+    rec = net.connect(exc, exc, "fixed_probability", p=p, weight=0.5, U=0.5, D=100.0, F=50.0)
+    net.connect(net["st"], exc, "all_to_all", weight=1.0)
+    net.inject(exc, 0.5)
+    net.monitor_spikes(exc)
+    net.monitor_state(exc, ["v", "I_e"])
+    net.monitor_rate(exc)
+    net.monitor_traces(exc, 10.0, every=1.0)
+    plasticity.attach_to_network(net, rec, plasticity.STDP(dt=net.dt))
+    net.reset(batch_size=2)
+    net.run(2.0)
+    return net
+
+
+def test_a_dropped_network_is_freed_without_the_cyclic_gc():
+    import gc
+    import weakref
+
+    gc.collect()
+    gc.disable()  # reference counting alone must free everything: no reference cycles
+    try:
+        net = _plastic_network(50, 0.1)
+        parts = [net, *net.populations, *net.sources, *net.projections, *net.monitors, *(h for h, _ in net.hooks),
+                 net.populations[0].state["v"], net.projections[1].w]
+        refs = [weakref.ref(x) for x in parts]
+        assert len(net.populations[0].incoming) == 3
+        del net, parts
+        alive = [type(r()).__name__ for r in refs if r() is not None]
+        assert not alive, f"still alive after the network was dropped: {alive}"
+    finally:
+        gc.enable()
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the resident set size from /proc")
+def test_rebuilding_a_network_in_a_loop_keeps_memory_bounded():
+    import gc
+
+    gc.disable()
+    try:
+        _plastic_network(5000, 0.02)  # one build: imports and caches
+        base = _rss_mb()
+        for _ in range(30):
+            _plastic_network(5000, 0.02)  # ~500k synapses, ~40 MB each
+        grown = _rss_mb() - base
+    finally:
+        gc.enable()
+    assert grown < 200, f"RSS grew by {grown:.0f} MB over 30 rebuilds"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_state_monitor_values_are_views_of_one_array_in_the_network_dtype(dtype, fused):
+    import tracemalloc
+
+    def build(fused):
+        net = Network(dt=0.1, seed=3, dtype=dtype, fused=fused)
+        pop = net.population(40, LIF(I_bg=14.0), name="E", v_init=("uniform", 0.0, 10.0))
+        return net, net.monitor_state(pop, ["v", "I_e"], indices=[0, 5, 7], every=0.3)
+
+    net, mon = build(fused)
+    net.reset(batch_size=2)
+    net.run(20.0)
+    net.run(10.0)  # a second run extends the same record
+    v = mon.values["v"]
+    assert v.dtype == np.dtype(dtype) and v.shape == (100, 2, 3)
+    assert np.shares_memory(v, mon.v) and np.shares_memory(v, mon.values["v"])
+    tracemalloc.start()
+    for _ in range(5):
+        mon.values, mon.v, mon.I_e
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < v.nbytes / 2  # no copy per access
+    # the same record as a step-by-step run through the component protocol
+    ref_net, ref = build(False)
+    ref_net.reset(batch_size=2)
+    for _ in range(300):
+        ref_net.step()
+    np.testing.assert_array_equal(mon.t, ref.t)
+    np.testing.assert_array_equal(v, ref.v)
+    np.testing.assert_array_equal(mon.I_e, ref.I_e)
+
+
+def test_allocations_larger_than_memory_are_refused_up_front():
+    from neuro.validation import physical_memory
+
+    if physical_memory() is None:
+        pytest.skip("the OS does not report its physical memory")
+    # sizes of terabytes: more than any test machine has
+    with pytest.raises(ValueError, match=r"n=100000000000 .*needs about \d+\.\d GiB, more than this machine's memory"):
+        Network().population(10**11)
+    net = Network(seed=0)
+    pop = net.population(1000)
+    with pytest.raises(ValueError, match=r"batch_size=10000000000 .*GiB"):
+        net.reset(batch_size=10**10)
+    net.monitor_state(pop, "v")
+    net.reset()
+    with pytest.raises(ValueError, match=r"duration=10000000000.0 .*GiB"):
+        net.run(1e10)

@@ -100,3 +100,20 @@ def test_train_activations_and_validation():
         P.train("oja", W0, X)
     with pytest.raises(TypeError, match="seed must be"):
         P.train(hebb, W0, X, seed=1.5)
+
+
+def test_train_rejects_a_nan_sample_or_warns_by_option():
+    from neuro.validation import NonFiniteWarning
+
+    X = np.random.default_rng(0).standard_normal((50, 4))
+    X[3, 1] = np.nan
+    W = np.full((1, 4), 0.1)
+    with pytest.raises(ValueError, match="X contains 1 NaN"):
+        P.train(P.Oja(), W, X)
+    with pytest.raises(ValueError, match="W contains 1 NaN"):
+        P.train(P.Oja(), np.array([[np.nan, 0.1, 0.1, 0.1]]), np.ones((5, 4)))
+    with pytest.warns(NonFiniteWarning, match="X contains"):
+        result = P.train(P.Oja(), W, X, on_nonfinite="warn", seed=0)
+    assert np.isnan(result.weights).all()  # what the warning announced
+    with pytest.raises(ValueError, match="on_nonfinite"):
+        P.train(P.Oja(), W, X, on_nonfinite="ignore")

@@ -185,3 +185,19 @@ def test_stdp_synapse_kernel_cpu_path_equals_numpy_reference(rule):
     assert np.abs(out["cpu"][0] - w0).max() > 1e-3
     for k in out["cpu"][1]:
         np.testing.assert_allclose(out["cpu"][1][k], out["reference"][1][k], rtol=1e-12)
+
+
+@pytest.mark.parametrize("synapses", [False, True])
+def test_stdp_rejects_non_spike_values(synapses):
+    rule = P.STDP()
+    W = np.full((2, 3), 0.5)
+    state = rule.init_state(W.shape)
+    rule.step(W, np.array([1, 0, 0]), np.array([0, 1]), state)  # 0/1 integers are spikes
+    pre, post = np.array([0.5, 0.0, 0.0]), np.array([0.0, 1.0])
+    with pytest.raises(ValueError, match="pre must hold spikes"):
+        if synapses:
+            rule.step_synapses(W.ravel().copy(), np.tile(np.arange(3), 2), np.repeat(np.arange(2), 3), pre, post, state)
+        else:
+            rule.step(W, pre, post, state)
+    with pytest.raises(ValueError, match="post must hold spikes"):
+        rule.step(W, np.zeros(3, bool), np.array([2, 0]), state)

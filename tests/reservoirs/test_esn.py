@@ -277,3 +277,17 @@ def test_tau_gives_the_leak_rate_and_runs_inside_a_simulator():
         ESN(10, tau=0.05, dt=0.1)
     made = ESN.from_weights(np.eye(3) * 0.5, np.ones((3, 1)), tau=4.0, dt=1.0)
     assert made.leak_rate == 0.25
+
+
+def test_diverging_identity_reservoir_warns_at_run():
+    with pytest.warns(UnstableReservoirWarning, match="spectral_radius"):
+        esn = ESN(50, spectral_radius=1.5, activation="identity", seed=0)
+    with pytest.warns(UnstableReservoirWarning, match=r"diverged to inf/NaN \(activation='identity', spectral_radius=1.5"):
+        states = esn.run(np.ones((3000, 1)))
+    assert not np.isfinite(states).all()
+
+
+def test_run_on_an_empty_sequence_gives_no_states():
+    esn = ESN(10, seed=0)
+    assert esn.run(np.ones((0, 1))).shape == (0, 10)
+    assert esn.run(np.ones((2, 0, 1))).shape == (2, 0, 10)

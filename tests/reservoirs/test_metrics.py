@@ -133,3 +133,13 @@ def test_state_array_metrics_behave_as_theory_on_constructed_states():
         separation_of_states(x, x[:, :10])
     with pytest.raises(ValueError, match="one input feature"):
         memory_capacity_of_states(line, u[:100], 5)
+
+
+@pytest.mark.parametrize("W", [np.ones((2, 3)), np.ones(4), np.ones((2, 2, 2))])
+def test_esp_sufficient_needs_a_square_matrix(W):
+    with pytest.raises(ValueError, match="square"):
+        metrics.esp_sufficient(W)
+    import scipy.sparse
+    if W.ndim == 2:
+        with pytest.raises(ValueError, match="square"):
+            metrics.esp_sufficient(scipy.sparse.csr_matrix(W))

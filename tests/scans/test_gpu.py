@@ -340,3 +340,27 @@ def test_cuda_kernel_call_with_mixed_dtypes_uses_the_common_dtype():
     got = call("scans.linear_recurrence", cupy.asarray(a32), cupy.asarray(b), cupy.asarray(h0), impl="cuda")
     assert got.dtype == np.float64
     np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not neuro.backend.gpu_available(), reason="no CUDA GPU")
+def test_cuda_paths_follow_numpy_dtypes_and_overflow():
+    import cupy
+
+    for algorithm in ("auto", "hillis_steele", "blelloch"):
+        got = scans.scan(ops.add, cupy.asarray(np.array([True, True, False, True])), algorithm=algorithm)
+        assert got.dtype == np.int64 and cupy.asnumpy(got).tolist() == [1, 2, 2, 3]
+        got = scans.scan(ops.add, cupy.asarray(np.array([2**31 - 1, 1], np.int32)), algorithm=algorithm)
+        assert got.dtype == np.int64 and cupy.asnumpy(got).tolist() == [2**31 - 1, 2**31]
+    x = np.array([3e38, 3e38, -3e38, -3e38] * 300, np.float32)  # the scan_add kernel reassociates too
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(cupy.asnumpy(scans.scan(ops.add, cupy.asarray(x))), np.cumsum(x))
+    a = np.array([1e200] * 3 + [1e-200] * 40 + [0.5] * 21)
+    A = np.stack([a, np.full(64, 0.5), a[::-1]], axis=1)
+    B = np.ones((64, 3))
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        for reverse in (False, True):
+            want = scans.linear_recurrence(A, B, reverse=reverse, impl="cpu")
+            for impl in (None, "reference"):
+                got = scans.linear_recurrence(cupy.asarray(A), cupy.asarray(B), reverse=reverse, impl=impl)
+                np.testing.assert_array_equal(cupy.asnumpy(got), want)

@@ -213,3 +213,24 @@ def test_matrix_errors():
     with pytest.raises(ValueError, match="h0 of shape"):
         scans.matrix_recurrence(np.ones((5, 3, 3)), np.ones((5, 3)), h0=np.ones(2))
     assert scans.matrix_recurrence(np.ones((3, 3)), np.ones((0, 3))).shape == (0, 3)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_overflow_then_decay_agrees_across_paths(reverse):
+    """After an overflow to inf, decays below 1 keep inf in the loop; the parallel paths gave NaN (0 * inf)."""
+    a = np.array([1e200] * 3 + [1e-200] * 40 + [0.5] * 21)
+    if reverse:
+        a = a[::-1].copy()
+    A = np.stack([a, np.full(64, 0.5), a[::-1]], axis=1)  # a finite row between two that overflow
+    B = np.ones((64, 3))
+    h0 = np.array([1.0, 2.0, 3.0])
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        want = scans.linear_recurrence(A, B, h0=h0, reverse=reverse, impl="cpu")
+        assert np.isinf(want[:, 0]).any() and not np.isnan(want).any()
+        np.testing.assert_array_equal(scans.linear_recurrence(A, B, h0=h0, reverse=reverse, impl="reference"), want)
+        want0 = scans.linear_recurrence(A, B, reverse=reverse, impl="cpu")
+        for algorithm in ("auto", "sequential", "hillis_steele", "blelloch"):
+            decay, h = scan(ops.affine, (A, B), reverse=reverse, algorithm=algorithm)
+            np.testing.assert_array_equal(h, want0)
+            np.testing.assert_array_equal(decay, np.flip(np.cumprod(np.flip(A, 0), axis=0), 0) if reverse
+                                          else np.cumprod(A, axis=0))

@@ -287,3 +287,96 @@ def test_property_integer_sums_exact(values, algorithm):
     x = np.array(values, dtype=np.int64)
     np.testing.assert_array_equal(scan(ops.add, x, algorithm=algorithm), np.cumsum(x))
     np.testing.assert_array_equal(scan(ops.maximum, x, algorithm=algorithm), np.maximum.accumulate(x) if x.size else x)
+
+
+# ------------------------------------------- numpy's dtype rules, every algorithm
+
+NUMPY_DTYPES = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+                np.float16, np.float32, np.float64]
+NUMPY_REFERENCE = {"add": np.cumsum, "mul": np.cumprod, "maximum": np.maximum.accumulate}
+ALL_ALGORITHMS = ["auto", "sequential", "hillis_steele", "blelloch"]
+
+
+def _numpy_scan(name, x, axis, reverse):
+    if reverse:
+        return np.flip(NUMPY_REFERENCE[name](np.flip(x, axis), axis=axis), axis)
+    return NUMPY_REFERENCE[name](x, axis=axis)
+
+
+@st.composite
+def _scan_case(draw):
+    dtype = np.dtype(draw(st.sampled_from(NUMPY_DTYPES)))
+    name = draw(st.sampled_from(sorted(NUMPY_REFERENCE)))
+    shape = draw(st.lists(st.integers(0, 5), min_size=1, max_size=3))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    shape[axis] = draw(st.integers(0, 40))
+    size = int(np.prod(shape))
+    if dtype.kind == "b":
+        values = st.booleans()
+    elif dtype.kind in "iu":
+        info = np.iinfo(dtype)  # full range: int64/uint64 sums and products wrap, identically on every path
+        values = st.integers(int(info.min), int(info.max))
+    elif name == "mul":  # products of at most 40 factors stay far from float16's overflow and underflow
+        values = st.floats(0.5, 1.25, width=dtype.itemsize * 8) | st.floats(-1.25, -0.5, width=dtype.itemsize * 8)
+    else:
+        values = st.floats(-100, 100, width=dtype.itemsize * 8)
+    x = np.array(draw(st.lists(values, min_size=size, max_size=size)), dtype=dtype).reshape(shape)
+    return name, x, axis, draw(st.booleans()), draw(st.sampled_from(ALL_ALGORITHMS))
+
+
+@settings(max_examples=400, deadline=None)
+@given(case=_scan_case())
+def test_property_every_algorithm_follows_numpy_accumulate(case):
+    """``add``/``mul``/``maximum`` equal ``cumsum``/``cumprod``/``maximum.accumulate``: dtype always, values
+    exactly for bools and ints, to rounding for floats (the parallel algorithms associate differently)."""
+    name, x, axis, reverse, algorithm = case
+    want = _numpy_scan(name, x, axis, reverse)
+    with np.errstate(over="ignore"):
+        got = scan(ops.BUILTINS[name], x, axis=axis, reverse=reverse, algorithm=algorithm)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if x.dtype.kind == "f" and name != "maximum":
+        rtol = {2: 2e-2, 4: 1e-5, 8: 1e-12}[x.dtype.itemsize]
+        scale = max(1.0, float(np.abs(want.astype(np.float64)).max(initial=0.0)))
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=0, atol=rtol * scale * 40)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("algorithm", ALL_ALGORITHMS)
+def test_bool_and_small_int_sums_widen_as_numpy_on_every_algorithm(algorithm):
+    # the cases of the issue: bools summed as OR, int32 promoted by one path and wrapped by another
+    got = scan(ops.add, np.array([True, True, False, True]), algorithm=algorithm)
+    assert got.dtype == np.int64 and got.tolist() == [1, 2, 2, 3]
+    got = scan(ops.add, np.array([2**31 - 1, 1], np.int32), algorithm=algorithm)
+    assert got.dtype == np.int64 and got.tolist() == [2**31 - 1, 2**31]
+    assert scan(ops.mul, np.array([200, 2], np.uint8), algorithm=algorithm).tolist() == [200, 400]
+    assert scan(ops.maximum, np.array([1, 3, 2], np.int8), algorithm=algorithm).dtype == np.int8
+    assert scan(ops.add, [True], algorithm=algorithm).dtype == np.int64  # length 1 too
+    assert scan(ops.add, np.array([True, False]), inclusive=False, algorithm=algorithm).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("algorithm", ALL_ALGORITHMS)
+def test_float_overflow_gives_numpy_accumulate_answer(algorithm):
+    """A reassociated partial result can be inf - inf or 0 * inf (NaN) where the loop carries inf."""
+    x = np.array([6e4, 6e4, -6e4, -6e4], np.float16)
+    p = np.array([1e-300, 1e-300, 1e300, 1e300])
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        np.testing.assert_array_equal(scan(ops.add, x, algorithm=algorithm), np.cumsum(x))
+        np.testing.assert_array_equal(scan(ops.mul, p, algorithm=algorithm), np.cumprod(p))
+        batch = np.stack([p, np.full(4, 0.5), p[::-1]], axis=1)  # only the non-finite columns are redone
+        np.testing.assert_array_equal(scan(ops.mul, batch, algorithm=algorithm), np.cumprod(batch, axis=0))
+
+
+def test_plain_1d_fast_path_equals_the_general_path():
+    rng = np.random.default_rng(0)
+    for dtype in NUMPY_DTYPES:
+        x = (rng.standard_normal(50) * 10).astype(dtype)
+        for name in ("add", "mul", "maximum", "minimum"):
+            for reverse in (False, True):
+                with np.errstate(over="ignore"):  # products of 50 values overflow the small dtypes
+                    fast = scan(ops.BUILTINS[name], x, reverse=reverse)
+                    general = scan(ops.BUILTINS[name], x[:, None], reverse=reverse)[:, 0]  # 2-D: the general path
+                assert fast.dtype == general.dtype
+                np.testing.assert_array_equal(fast, general)
+    with pytest.raises(TypeError, match="axis must be an int"):
+        scan(ops.add, np.ones(3), axis=False)
