@@ -50,6 +50,9 @@ class RateReadout:
     def ports(self):
         return {"inputs": {"x": self.n_in}, "outputs": {"r": self.n_in, "y": self.n_out}}
 
+    def __repr__(self) -> str:
+        return f"RateReadout(n_in={self.n_in}, n_out={self.n_out}, tau={self.tau:g} ms, dt={self.dt:g} ms)"
+
     def reset(self, batch_size: int, seed=None) -> None:
         self.r = np.zeros((batch_size, self.n_in))
 

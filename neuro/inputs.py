@@ -30,6 +30,9 @@ class SpikeSource:
         self.n, self.name = n, name
         self.spikes = None
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, n={self.n})"
+
     def _reset(self, batch_size: int, dt: float, rngs: list) -> None:
         self.spikes = np.zeros((batch_size, self.n), dtype=bool)
 

@@ -24,6 +24,9 @@ class Monitor:
     def _reset(self, batch_size: int, dt: float) -> None:
         self.batch_size, self.dt = batch_size, dt
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({getattr(self.source, 'name', self.source)!r})"
+
     def _start(self, step: int) -> None:  # before the step
         pass
 

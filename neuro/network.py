@@ -106,6 +106,15 @@ class Network:
         self._stale = False  # True after a Brian2 run: reset before running again
         self._needs_reset = False  # True when changed after a reset
 
+    def __repr__(self) -> str:
+        pops = ", ".join(f"{p.name}: {p.n} {type(p.model).__name__}" for p in self.populations)
+        srcs = ", ".join(f"{s.name}: {s.n} {type(s).__name__}" for s in self.sources)
+        synapses = sum(p.n_synapses for p in self.projections)
+        state = "not reset" if self.batch_size is None else f"batch_size={self.batch_size}, t={self._step * self.dt:g} ms"
+        return (f"Network(dt={self.dt:g} ms, populations=[{pops}], sources=[{srcs}], "
+                f"{len(self.projections)} projections ({synapses} synapses), {len(self.monitors)} monitors, "
+                f"engine={self.engine!r}, {state})")
+
     # ------------------------------------------------------------ building
 
     def _name(self, name, prefix):

@@ -42,6 +42,9 @@ class PortMonitor:
         self.port, self.every = port, every
         self._t, self._values = [], []
 
+    def __repr__(self) -> str:
+        return f"PortMonitor({self.port!r}, every={self.every}, {len(self._t)} samples)"
+
     @property
     def t(self) -> np.ndarray:
         return np.asarray(self._t, dtype=np.float64)
@@ -87,6 +90,11 @@ class Simulator:
         self.outputs: dict[str, dict[str, np.ndarray]] = {}
         self.batch_size = None
         self.tick = 0
+
+    def __repr__(self) -> str:
+        comps = ", ".join(f"{name}: {type(c).__name__}" for name, c in self.components.items())
+        return (f"Simulator(dt={self.dt:g} ms, components=[{comps}], {len(self.connections)} connections, "
+                f"{len(self.monitors)} monitors, {len(self.hooks)} hooks, tick={self.tick})")
 
     # ------------------------------------------------------------ building
 

@@ -148,6 +148,11 @@ class LSM:
         self._trial_seed = int(rng.integers(0, 2**63 - 1))
         self.last_network = None
 
+    def __repr__(self) -> str:
+        return (f"LSM({self.n_neurons} neurons: {self.n_exc} E / {self.n_neurons - self.n_exc} I, "
+                f"{self.n_inputs} inputs, input_p={self.input_p}, input_synapses={self.input_synapses!r}, "
+                f"tau_readout={self.tau_readout:g} ms, dt={self.dt:g} ms, engine={self.engine!r})")
+
     @classmethod
     def maass2002(cls, *, seed: Any = None, **kwargs) -> "LSM":
         """The Maass, Natschlaeger & Markram (2002) circuit (see the module docstring); keywords override."""

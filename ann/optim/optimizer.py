@@ -61,6 +61,15 @@ class Optimizer:
             group.setdefault("initial_lr", group["lr"])
             self.param_groups.append(group)
 
+
+    def __repr__(self) -> str:
+        """PyTorch's format: the class name, then each parameter group's settings, sorted."""
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {key}: {group[key]}" for key in sorted(group) if key != "params"]
+        return "\n".join(lines) + "\n)"
+
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""
         for group in self.param_groups:
