@@ -417,7 +417,10 @@ def execute(p: Plan, *, out: str | Path = "results", executor: Executor | None =
     single = len(p.points) == 1 and resume is None
     parent = _root(out) / p.name if resume is None else Path(resume).parent
     created = [d for d in (parent.parent, parent) if not d.exists()]
-    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {str(out)!r}: cannot create {str(parent)!r} ({exc.strerror})") from None
     clean_stale_staging(parent)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     result = RunOutcome(None, len(p.points))
