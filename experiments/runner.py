@@ -416,7 +416,7 @@ def execute(p: Plan, *, out: str | Path = "results", executor: Executor | None =
     executor = executor or InlineExecutor()
     single = len(p.points) == 1 and resume is None
     parent = _root(out) / p.name if resume is None else Path(resume).parent
-    created = [d for d in (parent.parent, parent) if not d.exists()]
+    created = [d for d in (parent, *parent.parents) if not d.exists()]  # removed again if a one-point run fails
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -445,7 +445,7 @@ def execute(p: Plan, *, out: str | Path = "results", executor: Executor | None =
             result.run_dir = _commit_dir(staging, parent, stamp)
         except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            for d in reversed(created + [parent]):
+            for d in [parent] + created:
                 try:
                     d.rmdir()  # only if empty: no bare <out>/<name>/ after a failed run
                 except OSError:
