@@ -326,14 +326,18 @@ def _all_done(run: Path, p: Plan) -> bool:
     return all(point_valid(run / "points" / pt["key"], pt["key"]) for pt in p.points)
 
 
-def plan_from_run(run_dir: str | Path) -> Plan:
-    """The plan stored in a run folder's ``config.json`` (to resume it)."""
-    run_dir = Path(run_dir)
+def _stored_config(run_dir: Path) -> dict:
     try:
         stored = read_json(run_dir / "config.json")
-        spec = stored["spec"]
-    except (OSError, ValueError, KeyError):
-        raise ConfigError(f"--resume {str(run_dir)!r} is not a run folder (no readable config.json)") from None
+        stored["spec"], stored["points"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"--resume {str(run_dir)!r} is not a run folder of a sweep (no readable config.json)") from None
+    return stored
+
+
+def plan_from_run(run_dir: str | Path) -> Plan:
+    """The plan stored in a run folder's ``config.json`` (to resume it)."""
+    spec = _stored_config(Path(run_dir))["spec"]
     axes = spec["axes"]
     overrides = {k: v for k, v in spec["base"].items()}
     return plan(spec["experiment"], quick=spec["quick"], seeds=spec["seeds"], values=overrides, axes=axes)
@@ -413,6 +417,8 @@ def execute(p: Plan, *, out: str | Path = "results", executor: Executor | None =
     from .report import build_report
 
     exp = get(p.name)
+    if resume is not None and _stored_config(Path(resume)).get("spec_hash") != p.spec_hash:
+        raise ConfigError(f"--resume {str(resume)!r} was run with a different study, config or grid")
     executor = executor or InlineExecutor()
     single = len(p.points) == 1 and resume is None
     parent = _root(out) / p.name if resume is None else Path(resume).parent
@@ -458,10 +464,7 @@ def execute(p: Plan, *, out: str | Path = "results", executor: Executor | None =
         run_dir = _mkdir_unique(parent, stamp)
         sessions = []
     else:
-        stored = read_json(run_dir / "config.json")
-        if stored.get("spec_hash") != p.spec_hash:
-            raise ConfigError(f"--resume {str(run_dir)!r} was run with a different config or grid")
-        sessions = stored.get("sessions", [])
+        sessions = read_json(run_dir / "config.json").get("sessions", [])
         log.info("resuming %s", run_dir)
     result.run_dir = run_dir
     (run_dir / "points").mkdir(exist_ok=True)
