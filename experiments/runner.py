@@ -37,6 +37,7 @@ import socket
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -393,13 +394,37 @@ def _record(run_dir: Path | None, outcome: dict, result: RunOutcome) -> None:
         write_json(run_dir / "points" / f"{key}.failed.json", {k: v for k, v in outcome.items() if k != "exception"})
 
 
+@contextmanager
+def _compile_notice(executor: Executor):
+    """Log once (INFO) when numba starts compiling kernels in this process: the first call of a kernel can take seconds."""
+    if not isinstance(executor, InlineExecutor):
+        yield
+        return
+    from numba.core import event
+
+    class Notice(event.Listener):
+        told = False
+
+        def on_start(self, ev):
+            if not Notice.told:
+                Notice.told = True
+                log.info("compiling numba kernels on first use (once per process; can take a few seconds)")
+
+        def on_end(self, ev):
+            pass
+
+    with event.install_listener("numba:compile", Notice()):
+        yield
+
+
 def _run_tasks(executor: Executor, tasks: list[dict], run_dir: Path | None, result: RunOutcome, bar) -> None:
-    for outcome in executor.map(run_point, tasks):
-        _record(run_dir, outcome, result)
-        if bar is not None:
-            bar.update(1)
-            if result.failed:
-                bar.set_postfix(failed=len(result.failed))
+    with _compile_notice(executor):
+        for outcome in executor.map(run_point, tasks):
+            _record(run_dir, outcome, result)
+            if bar is not None:
+                bar.update(1)
+                if result.failed:
+                    bar.set_postfix(failed=len(result.failed))
 
 
 def execute(p: Plan, *, out: str | Path = "results", executor: Executor | None = None, resume: str | Path | None = None,
