@@ -15,7 +15,6 @@ import sys
 from importlib import metadata
 
 import logging
-import os
 
 from . import config as cfg
 from .config import ConfigError

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .config import _check_schema
-from .jsonio import write_json
+from .jsonio import write_json  # noqa: F401  (kept: registry.write_json is public API)
 
 __all__ = ["Context", "Experiment", "experiment", "get", "all_experiments", "run_experiment", "DEFAULT_EXPERIMENT"]
 

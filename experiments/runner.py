@@ -439,8 +439,6 @@ def execute(p: Plan, *, out: str | Path = "results", executor: Executor | None =
     counted in the outcome; KeyboardInterrupt stops after cleaning up the
     points in flight (finished points stay).
     """
-    from .report import build_report
-
     exp = get(p.name)
     if resume is not None and _stored_config(Path(resume)).get("spec_hash") != p.spec_hash:
         raise ConfigError(f"--resume {str(resume)!r} was run with a different study, config or grid")
@@ -453,41 +451,58 @@ def execute(p: Plan, *, out: str | Path = "results", executor: Executor | None =
     except OSError as exc:
         raise ConfigError(f"--out {str(out)!r}: cannot create {str(parent)!r} ({exc.strerror})") from None
     clean_stale_staging(parent)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     result = RunOutcome(None, len(p.points))
-    session = _session(executor)
-    start = time.perf_counter()
     if single:
-        staging = parent / _staging_name()
-        staging.mkdir()
+        return _run_single(p, exp, parent, created, executor, progress, result)
+    return _run_sweep(p, exp, parent, resume, new, executor, progress, result)
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+
+
+def _run_single(p: Plan, exp, parent: Path, created: list, executor, progress: bool, result: RunOutcome) -> RunOutcome:
+    """One point, staged whole; renamed to ``parent/<timestamp>`` when it succeeded, removed (with any folders
+    this run created) when it did not."""
+    from .report import build_report
+
+    session, start = _session(executor), time.perf_counter()
+    staging = parent / _staging_name()
+    staging.mkdir()
+    try:
+        write_json(staging / "config.json", _config_json(p, exp, [session], True))
+        bar = _progress_bar(1, 0, progress, p.name)
         try:
-            write_json(staging / "config.json", _config_json(p, exp, [session], True))
-            bar = _progress_bar(1, 0, progress, p.name)
+            _run_tasks(executor, _tasks(p, exp, staging, p.points, progress, staging), None, result, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        if result.failed:
+            raise _Failed()
+        session["duration_s"] = round(time.perf_counter() - start, 3)
+        write_json(staging / "config.json", _config_json(p, exp, [session], True))
+        build_report(staging)
+        result.run_dir = _commit_dir(staging, parent, _stamp())
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        for d in [parent] + created:
             try:
-                _run_tasks(executor, _tasks(p, exp, staging, p.points, progress, staging), None, result, bar)
-            finally:
-                if bar is not None:
-                    bar.close()
-            if result.failed:
-                raise _Failed()
-            session["duration_s"] = round(time.perf_counter() - start, 3)
-            write_json(staging / "config.json", _config_json(p, exp, [session], True))
-            build_report(staging)
-            result.run_dir = _commit_dir(staging, parent, stamp)
-        except BaseException as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            for d in [parent] + created:
-                try:
-                    d.rmdir()  # only if empty: no bare <out>/<name>/ after a failed run
-                except OSError:
-                    pass
-            if not isinstance(exc, _Failed):
-                raise
-        return result
+                d.rmdir()  # only if empty: no bare <out>/<name>/ after a failed run
+            except OSError:
+                pass
+        if not isinstance(exc, _Failed):
+            raise
+    return result
+
+
+def _run_sweep(p: Plan, exp, parent: Path, resume, new: bool, executor, progress: bool, result: RunOutcome) -> RunOutcome:
+    """The points of ``p`` not done yet in the resumed (or a new) run folder; then the report."""
+    from .report import build_report
+
+    session, start = _session(executor), time.perf_counter()
     run_dir = Path(resume) if resume is not None else (None if new else _find_resumable(parent, p))
     if run_dir is None:
-        run_dir = _mkdir_unique(parent, stamp)
-        sessions = []
+        run_dir, sessions = _mkdir_unique(parent, _stamp()), []
     else:
         sessions = read_json(run_dir / "config.json").get("sessions", [])
         log.info("resuming %s", run_dir)
