@@ -122,11 +122,12 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _values(args: argparse.Namespace) -> tuple[dict, dict]:
     values = cfg.load_file(args.config) if args.config else {}
-    values.update(cfg.parse_assignment(text) for text in args.set)
+    assigned = [cfg.parse_assignment(text) for text in args.set]
+    values.update(assigned)
     axes: dict = {}
     for text in args.sweep:
         key, vals = cfg.parse_sweep(text)
-        if key in axes or key in values and any(key == cfg.parse_assignment(t)[0] for t in args.set):
+        if key in axes or key in dict(assigned):
             raise ConfigError(f"--sweep {key}: given twice (or also with --set)")
         axes[key] = vals
     return values, axes

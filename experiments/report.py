@@ -156,8 +156,9 @@ def _label(overrides: dict) -> str:
 
 
 def metrics_figure(run: RunData, summary: list[dict], folder: Path) -> str | None:
-    """Mean +- std over seeds (dots: each seed) of the first metrics, per group; None for a single point."""
-    if len(run.done) < 2:
+    """Mean +- std over seeds (dots: each seed) of the first metrics, per group of swept values; None without a sweep
+    (the summary table says it all)."""
+    if len(summary) < 2 or len(run.done) < 2:
         return None
     from matplotlib.figure import Figure
 
@@ -185,7 +186,7 @@ def metrics_figure(run: RunData, summary: list[dict], folder: Path) -> str | Non
             ax.set_xlabel(axes[0], fontsize=8)
         else:
             ax.set_xticks(xs, [_label(e["overrides"]) for e in summary], rotation=30, ha="right", fontsize=6)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.2 if not numeric else 0.12, hspace=0.8, wspace=0.4)
     return save_figure(fig, folder, "metrics")
 
 

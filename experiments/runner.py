@@ -339,9 +339,7 @@ def _stored_config(run_dir: Path) -> dict:
 def plan_from_run(run_dir: str | Path) -> Plan:
     """The plan stored in a run folder's ``config.json`` (to resume it)."""
     spec = _stored_config(Path(run_dir))["spec"]
-    axes = spec["axes"]
-    overrides = {k: v for k, v in spec["base"].items()}
-    return plan(spec["experiment"], quick=spec["quick"], seeds=spec["seeds"], values=overrides, axes=axes)
+    return plan(spec["experiment"], quick=spec["quick"], seeds=spec["seeds"], values=dict(spec["base"]), axes=spec["axes"])
 
 
 def _config_json(p: Plan, exp, sessions: list, single: bool) -> dict:
@@ -440,8 +438,15 @@ def execute(p: Plan, *, out: str | Path = "results", executor: Executor | None =
     points in flight (finished points stay).
     """
     exp = get(p.name)
-    if resume is not None and _stored_config(Path(resume)).get("spec_hash") != p.spec_hash:
-        raise ConfigError(f"--resume {str(resume)!r} was run with a different study, config or grid")
+    if resume is not None:
+        stored = _stored_config(Path(resume))
+        if stored.get("spec_hash") != p.spec_hash:
+            raise ConfigError(f"--resume {str(resume)!r} was run with a different study, config or grid")
+        if [pt["dir"] for pt in stored["points"]] == ["."]:  # a one-point run: only ever saved when finished
+            from .report import build_report
+
+            build_report(resume)
+            return RunOutcome(Path(resume), 1, skipped=1)
     executor = executor or InlineExecutor()
     single = len(p.points) == 1 and resume is None
     parent = _root(out) / p.name if resume is None else Path(resume).parent

@@ -70,6 +70,7 @@ def test_show_lists_parameters(capsys):
     (["run", "_t-sweep", "--set", "x"], "--set: expected key=value"),
     (["run", "_t-sweep", "--sweep", "mode=plain,cubed"], "mode: expected one of 'plain', 'squared', got 'cubed'"),
     (["run", "_t-sweep", "--seeds", "4-2"], "--seeds: bad range"),
+    (["run", "_t-sweep", "--set", "x=1", "--sweep", "x=1,2"], "--sweep x: given twice (or also with --set)"),
     (["run", "_t-sweep", "--config", "missing.toml"], "--config: no such file"),
     (["run", "_t-sweep", "--workers", "0"], "--workers: expected a positive int"),
     (["run", "_t-sweep", "--workers", "2", "--dask-local", "2"], "not allowed with argument"),

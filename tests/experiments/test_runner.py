@@ -191,3 +191,16 @@ def test_points_are_keyed_by_content():
     assert a.spec_hash != b.spec_hash  # a different grid order is a different run, with the same points
     c = plan("_t-sweep", seeds=[0], values={"x": 2.0}, quick=True)
     assert c.points[0]["key"] not in {p["key"] for p in a.points}
+
+
+def test_resume_checks_the_config_and_a_finished_one_point_run_has_nothing_to_do(tmp_path, monkeypatch):
+    from experiments import ConfigError
+
+    log = tmp_path / "log.txt"
+    monkeypatch.setenv("NEURO_TEST_LOG", str(log))
+    sweep = run_experiment("_t-sweep", out=tmp_path / "out", seeds=[0, 1])
+    with pytest.raises(ConfigError, match="was run with a different study, config or grid"):
+        run_experiment("_t-sweep", out=tmp_path / "out", seeds=[0, 1], params={"x": 2.0}, resume=sweep)
+    one = run_experiment("_t-sweep", out=tmp_path / "out", seed=5)
+    assert run_experiment("_t-sweep", out=tmp_path / "out", seed=5, resume=one) == one
+    assert _seeds_computed(log) == [0, 1, 5]
