@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
@@ -183,8 +184,9 @@ class DaskExecutor(Executor):
     def map(self, fn, tasks):
         from distributed import as_completed
 
+        # a fresh key per submission: a point run again (a resumed or repeated sweep) must not get a cached result
         futures = [self._client.submit(fn, dict(task, threads_by_host=self.threads_by_host), pure=False,
-                                       key=f"point-{task['key']}-{os.getpid()}") for task in tasks]
+                                       key=f"point-{task['key']}-{secrets.token_hex(8)}") for task in tasks]
         try:
             for future in as_completed(futures):
                 yield future.result()

@@ -380,6 +380,10 @@ def _progress_bar(total: int, initial: int, enabled: bool, name: str):
 
 def _record(run_dir: Path | None, outcome: dict, result: RunOutcome) -> None:
     key = outcome["key"]
+    if outcome["status"] == "ok" and run_dir is not None and not (run_dir / "points" / key / "point.json").is_file():
+        # e.g. a cluster whose workers do not share this folder's filesystem
+        outcome = dict(outcome, status="failed", error=f"the worker reported success but {run_dir}/points/{key} "
+                       "is missing (do the workers see the same filesystem?)", traceback="")
     if outcome["status"] == "ok":
         result.done += 1
         if run_dir is not None:

@@ -1,6 +1,8 @@
 """The same seeds give the same results, point for point, in this process, in a process pool and on Dask
 (a real LocalCluster of worker processes); workers pin their thread pools so workers x threads <= cores."""
 
+import socket
+
 import pytest
 
 from experiments import InlineExecutor, ProcessExecutor, read_json, run_experiment
@@ -39,12 +41,27 @@ def test_process_pool_equals_in_process(tmp_path):
                            for t in threads)
 
 
-def test_dask_local_cluster_equals_in_process(tmp_path):
-    pytest.importorskip("distributed")
+def test_dask_cluster_equals_in_process(tmp_path):
+    """An existing cluster (a LocalCluster of 2 worker processes) reached by its scheduler address."""
+    distributed = pytest.importorskip("distributed")
     from experiments import DaskExecutor
 
-    with DaskExecutor(local=2) as dask:
-        assert dask.describe()["workers"] == 2
-        threads = _same_everywhere(tmp_path, dask)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with DaskExecutor(scheduler=cluster.scheduler_address) as dask:
+            assert dask.describe()["workers"] == 2
+            assert dask.threads_by_host == {socket.gethostname(): max(1, cpu_count() // 2)}
+            threads = _same_everywhere(tmp_path, dask)
     assert threads and all(2 * t["numba"] <= max(2, cpu_count()) and 2 * t["pools"] <= max(2, cpu_count())
                            for t in threads)
+
+
+def test_dask_local_from_the_command_line(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    from experiments import cli
+
+    argv = ["run", "_t-loose", "--seeds", "0-2", "--dask-local", "1", "--out", str(tmp_path), "-q"]
+    assert cli.main(argv) == 0
+    run = capsys.readouterr().out.split("results written to ")[1].strip()
+    config = read_json(f"{run}/config.json")
+    assert config["sessions"][0]["executor"]["kind"] == "dask" and config["sessions"][0]["executor"]["workers"] == 1
+    assert sorted(read_json(f"{run}/{p['dir']}/results.json")["seed"] for p in config["points"]) == [0, 1, 2]
