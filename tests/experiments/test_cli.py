@@ -138,3 +138,16 @@ def test_failed_points_exit_1_with_the_count(tmp_path, monkeypatch, capsys):
 def test_python_dash_m_experiments():
     out = subprocess.run([sys.executable, "-m", "experiments", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("neuro (neurokit-sim)")
+
+
+def test_progress_bar_and_log_messages_unless_quiet(tmp_path, capsys, monkeypatch):
+    assert cli.main(["run", "_t-loose", "--seeds", "0-2", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "3/3" in err and "point" in err  # the tqdm bar over points
+    monkeypatch.setenv("NEURO_TEST_FAIL", "raise:1")
+    argv = ["run", "_t-sweep", "--seeds", "0-2", "--out", str(tmp_path)]
+    assert cli.main(argv + ["-q"]) == 1
+    assert "neuro: point" in capsys.readouterr().err  # warnings are shown even with -q
+    monkeypatch.delenv("NEURO_TEST_FAIL")
+    assert cli.main(argv) == 0
+    assert "neuro: resuming" in capsys.readouterr().err  # info messages by default

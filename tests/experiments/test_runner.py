@@ -204,3 +204,23 @@ def test_resume_checks_the_config_and_a_finished_one_point_run_has_nothing_to_do
     one = run_experiment("_t-sweep", out=tmp_path / "out", seed=5)
     assert run_experiment("_t-sweep", out=tmp_path / "out", seed=5, resume=one) == one
     assert _seeds_computed(log) == [0, 1, 5]
+
+
+def test_library_calls_print_nothing_and_note_kernel_compilation_in_the_log(tmp_path, capfd, caplog):
+    from experiments import experiment
+
+    @experiment("_t-jit", "compiles a fresh numba function in its point")
+    def jit_study(ctx):
+        import numba
+
+        @numba.njit
+        def plus(x):
+            return x + 1
+
+        return {"value": plus(ctx.seed)}
+
+    with caplog.at_level("INFO", logger="neuro"):
+        run_experiment("_t-jit", out=tmp_path, seeds=[0, 1])
+    assert capfd.readouterr() == ("", "")
+    notices = [r for r in caplog.records if "compiling numba kernels" in r.getMessage()]
+    assert len(notices) == 1 and notices[0].name == "neuro.experiments"
