@@ -109,15 +109,30 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if exp.config is None:
         print("no declared parameters; --set key=value passes values to ctx.params (read as JSON where they parse)")
         return 0
-    rows = [("parameter", "type", "default", "quick", "range", "help")]
+    rows = [("parameter", "type", "default", "quick", "allowed", "help")]
     for s in cfg.schema_fields(exp.config):
-        limits = f"{s.choices}" if s.choices else ("" if s.min is None and s.max is None else
-                                                   f"[{'' if s.min is None else s.min}, {'' if s.max is None else s.max}]")
-        rows.append((s.name, s.type_name(), repr(s.default), repr(s.quick), limits, s.help))
+        rows.append((s.name, s.type_name(), _shown(s.default), _shown(s.quick), _allowed(s), s.help))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         print("  ".join(f"{c:<{w}}" for c, w in zip(r, widths)) + "  " + r[5])
     return 0
+
+
+def _shown(value) -> str:
+    """A value as it is written after ``--set key=``."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _allowed(spec) -> str:
+    if spec.choices:
+        return "|".join(map(str, spec.choices))
+    if spec.min is not None and spec.max is not None:
+        return f"{spec.min} to {spec.max}"
+    if spec.min is not None or spec.max is not None:
+        return f">= {spec.min}" if spec.min is not None else f"<= {spec.max}"
+    return ""
 
 
 def _values(args: argparse.Namespace) -> tuple[dict, dict]:
