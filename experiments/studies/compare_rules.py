@@ -152,14 +152,16 @@ class Config:
 _STREAM_MAKERS = {"gaussian": gaussian_stream, "two-patterns": two_pattern_stream, "patches": patch_stream}
 
 
-def run_rate(seed: int, config: Config = Config()) -> tuple[dict, dict]:
-    """Train the rules on the streams for one seed: ``({rule: {stream: metrics}}, arrays for the figures)``."""
+def run_rate(seed: int, config: Config = Config(), progress=lambda it, **kw: it) -> tuple[dict, dict]:
+    """Train the rules on the streams for one seed: ``({rule: {stream: metrics}}, arrays for the figures)``.
+
+    ``progress`` wraps the loop over streams (``ctx.progress``: a bar when the run shows one)."""
     rng = np.random.default_rng(seed)
     n, units = config.samples, config.units
     streams = {name: _STREAM_MAKERS[name](rng, n) for name in STREAMS if name in config.streams}
     metrics: dict = {name: {} for name in config.rules}
     arrays = {}
-    for stream, (X, ref) in streams.items():
+    for stream, (X, ref) in progress(streams.items(), desc="streams", total=len(streams)):
         dim = X.shape[1]
         W0 = np.random.default_rng(seed + 1000).uniform(0.2, 0.5, size=(units, dim)) / np.sqrt(dim / 4)
         for name in config.rules:
@@ -330,7 +332,7 @@ def report(run, folder) -> str:
 def run(ctx) -> dict:
     """One seed: every rule on every stream (and STDP); the curves behind the figures go to ``curves.npz``."""
     config = ctx.config
-    metrics, arrays = run_rate(ctx.seed, config)
+    metrics, arrays = run_rate(ctx.seed, config, ctx.progress)
     results = {"rate": metrics}
     if config.stdp:
         stdp = run_stdp(ctx.seed, config.stdp_ms)

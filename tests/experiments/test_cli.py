@@ -151,3 +151,15 @@ def test_progress_bar_and_log_messages_unless_quiet(tmp_path, capsys, monkeypatc
     monkeypatch.delenv("NEURO_TEST_FAIL")
     assert cli.main(argv) == 0
     assert "neuro: resuming" in capsys.readouterr().err  # info messages by default
+
+
+def test_config_file_with_set_overrides(tmp_path, capsys):
+    (tmp_path / "sweep.toml").write_text('x = 3.0\nn = 2\nmode = "squared"\n')
+    argv = ["run", "_t-sweep", "--config", str(tmp_path / "sweep.toml"), "--set", "n=4", "--out", str(tmp_path), "-q"]
+    assert cli.main(argv) == 0
+    run = Path(capsys.readouterr().out.split("results written to ")[1].strip())
+    assert json.loads((run / "config.json").read_text())["config"] == {"x": 3.0, "n": 4, "mode": "squared", "tags": ["a"]}
+    assert len(json.loads((run / "results.json").read_text())["draws"]) == 4
+    (tmp_path / "bad.toml").write_text('mode = "cubed"\n')
+    assert cli.main(["run", "_t-sweep", "--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path)]) == 2
+    assert "mode: expected one of" in capsys.readouterr().err
