@@ -62,7 +62,7 @@ class RunData:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "RunData":
-        from .runner import point_valid
+        from .folders import point_valid
 
         run_dir = Path(run_dir)
         try:

@@ -31,7 +31,6 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import shutil
 import socket
 import sys
@@ -46,16 +45,13 @@ from typing import Any
 from . import config as cfg
 from .config import ConfigError
 from .executors import Executor, InlineExecutor, pinned_threads, thread_counts
+from .folders import clean_stale_staging, commit_dir, file_digest, mkdir_unique, point_valid, replace_dir, staging_name
 from .jsonio import read_json, to_jsonable, write_json
 from .registry import Context, get
 
-__all__ = ["Plan", "RunOutcome", "plan", "execute", "run_experiment", "run_point", "clean_stale_staging",
-           "ExperimentFailed"]
+__all__ = ["Plan", "RunOutcome", "plan", "execute", "run_experiment", "run_point", "ExperimentFailed"]
 
 log = logging.getLogger("neuro.experiments")
-
-STAGING = ".staging."
-
 
 class ExperimentFailed(RuntimeError):
     """Some points of a sweep failed (their tracebacks are in ``<run>/points/<key>.failed.json``)."""
@@ -119,69 +115,6 @@ def plan(name: str, *, quick: bool = False, seeds: list[int] | None = None, seed
     return Plan(name, quick, base, {k: list(v) for k, v in axes.items()}, seeds, points)
 
 
-# ------------------------------------------------------------------ staging folders
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
-def _staging_name(tag: str = "") -> str:
-    return f"{STAGING}{os.getpid()}.{secrets.token_hex(4)}.{socket.gethostname()}{('.' + tag) if tag else ''}"
-
-
-def clean_stale_staging(folder: Path) -> list[Path]:
-    """Remove the staging folders in ``folder`` whose process (on this host) is gone; returns what was removed."""
-    removed = []
-    if not folder.is_dir():
-        return removed
-    host = socket.gethostname()
-    for entry in folder.iterdir():
-        if not entry.name.startswith(STAGING):
-            continue
-        pid, _, rest = entry.name[len(STAGING):].partition(".")
-        _nonce, _, owner = rest.partition(".")
-        if not pid.isdigit() or not (owner == host or owner.startswith(host + ".")) or _pid_alive(int(pid)):
-            continue
-        shutil.rmtree(entry, ignore_errors=True)
-        removed.append(entry)
-        log.info("removed %s (left by a process that is gone)", entry)
-    return removed
-
-
-def _commit_dir(staging: Path, parent: Path, stem: str) -> Path:
-    """Rename ``staging`` (not empty) to ``parent/stem``, or ``stem-1``, ``stem-2``... if taken: atomic, collision-free."""
-    k = 0
-    while True:
-        target = parent / (stem if k == 0 else f"{stem}-{k}")
-        if not target.exists():
-            try:
-                staging.rename(target)  # fails if another process took the name meanwhile (target not empty)
-                return target
-            except OSError:
-                if not target.exists():
-                    raise
-        k += 1
-
-
-def _mkdir_unique(parent: Path, stem: str) -> Path:
-    """Create ``parent/stem`` (or ``stem-1``, ...) exclusively."""
-    k = 0
-    while True:
-        target = parent / (stem if k == 0 else f"{stem}-{k}")
-        try:
-            target.mkdir()
-            return target
-        except FileExistsError:
-            k += 1
-
-
 # ------------------------------------------------------------------ one point
 
 
@@ -206,10 +139,6 @@ def _study(task: dict):
     return get(task["experiment"])
 
 
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def run_point(task: dict) -> dict:
     """Compute one point (any process): the study in a staging folder, then rename it to ``task["dest"]``.
 
@@ -224,7 +153,7 @@ def run_point(task: dict) -> dict:
         threads = task["threads_by_host"].get(socket.gethostname(), 1)
     dest = Path(task["dest"])
     own_staging = task.get("staging") is None
-    staging = dest.parent / _staging_name(task["key"]) if own_staging else Path(task["staging"])
+    staging = dest.parent / staging_name(task["key"]) if own_staging else Path(task["staging"])
     staging.mkdir(parents=True, exist_ok=not own_staging)
     outcome = {"key": task["key"], "seed": task["seed"], "overrides": task["overrides"], "pid": os.getpid(),
                "host": socket.gethostname()}
@@ -242,11 +171,11 @@ def run_point(task: dict) -> dict:
         write_json(staging / "point.json", {
             "key": task["key"], "experiment": exp.name, "quick": task["quick"], "seed": task["seed"],
             "overrides": task["overrides"], "config": task["config"],
-            "results_sha256": _file_digest(staging / "results.json"),
+            "results_sha256": file_digest(staging / "results.json"),
             "worker": {k: outcome[k] for k in ("pid", "host", "threads")}, "duration_s": outcome["duration_s"],
         })
         if own_staging:
-            _replace_dir(staging, dest)
+            replace_dir(staging, dest)
     except Exception as exc:
         if own_staging:
             shutil.rmtree(staging, ignore_errors=True)
@@ -259,29 +188,6 @@ def run_point(task: dict) -> dict:
             shutil.rmtree(staging, ignore_errors=True)
         raise
     return outcome
-
-
-def _replace_dir(staging: Path, dest: Path) -> None:
-    """Move a finished point into place; an existing invalid copy is replaced, a valid one kept."""
-    try:
-        staging.rename(dest)
-    except OSError:
-        if point_valid(dest):  # another executor finished the same point first
-            shutil.rmtree(staging, ignore_errors=True)
-            return
-        shutil.rmtree(dest, ignore_errors=True)
-        staging.rename(dest)
-
-
-def point_valid(folder: Path, key: str | None = None) -> bool:
-    """Whether ``folder`` holds a complete point: ``point.json`` and the ``results.json`` it vouches for."""
-    try:
-        meta = read_json(folder / "point.json")
-        ok = _file_digest(folder / "results.json") == meta["results_sha256"]
-        read_json(folder / "results.json")
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return ok and (key is None or meta.get("key") == key)
 
 
 # ------------------------------------------------------------------ a run
@@ -476,7 +382,7 @@ def _run_single(p: Plan, exp, parent: Path, created: list, executor, progress: b
     from .report import build_report
 
     session, start = _session(executor), time.perf_counter()
-    staging = parent / _staging_name()
+    staging = parent / staging_name()
     staging.mkdir()
     try:
         write_json(staging / "config.json", _config_json(p, exp, [session], True))
@@ -491,7 +397,7 @@ def _run_single(p: Plan, exp, parent: Path, created: list, executor, progress: b
         session["duration_s"] = round(time.perf_counter() - start, 3)
         write_json(staging / "config.json", _config_json(p, exp, [session], True))
         build_report(staging)
-        result.run_dir = _commit_dir(staging, parent, _stamp())
+        result.run_dir = commit_dir(staging, parent, _stamp())
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         for d in [parent] + created:
@@ -511,7 +417,7 @@ def _run_sweep(p: Plan, exp, parent: Path, resume, new: bool, executor, progress
     session, start = _session(executor), time.perf_counter()
     run_dir = Path(resume) if resume is not None else (None if new else _find_resumable(parent, p))
     if run_dir is None:
-        run_dir, sessions = _mkdir_unique(parent, _stamp()), []
+        run_dir, sessions = mkdir_unique(parent, _stamp()), []
     else:
         sessions = read_json(run_dir / "config.json").get("sessions", [])
         log.info("resuming %s", run_dir)

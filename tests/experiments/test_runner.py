@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from experiments import ExperimentFailed, read_json, run_experiment
-from experiments.runner import STAGING, clean_stale_staging, plan
+from experiments.folders import STAGING, clean_stale_staging
+from experiments.runner import plan
 
 HERE = Path(__file__).parent
 
