@@ -183,6 +183,7 @@ def metrics_figure(run: RunData, summary: list[dict], folder: Path) -> str | Non
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=7)
         if numeric:
+            ax.set_xticks(xs, [str(x) for x in xs], fontsize=7)
             ax.set_xlabel(axes[0], fontsize=8)
         else:
             ax.set_xticks(xs, [_label(e["overrides"]) for e in summary], rotation=30, ha="right", fontsize=6)
