@@ -183,7 +183,10 @@ def metrics_figure(run: RunData, summary: list[dict], folder: Path) -> str | Non
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=7)
         if numeric:
+            if min(xs) > 0 and max(xs) >= 10 * min(xs):  # e.g. learning rates 1e-3, 1e-2, 1e-1
+                ax.set_xscale("log")
             ax.set_xticks(xs, [str(x) for x in xs], fontsize=7)
+            ax.minorticks_off()
             ax.set_xlabel(axes[0], fontsize=8)
         else:
             ax.set_xticks(xs, [_label(e["overrides"]) for e in summary], rotation=30, ha="right", fontsize=6)
