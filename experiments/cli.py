@@ -162,9 +162,11 @@ def _plan(args: argparse.Namespace):
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .executors import make_executor
-    from .runner import execute
+    from .runner import execute, out_root
 
-    p = _plan(args)  # every check before anything is created
+    p = _plan(args)  # every check before anything is created (or a cluster started)
+    if args.resume is None:
+        out_root(args.out)
     progress = not args.quiet
     with make_executor(workers=args.workers or None, dask_local=args.dask_local, scheduler=args.scheduler,
                        use_pool=args.workers is not None) as executor:

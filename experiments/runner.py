@@ -204,7 +204,8 @@ class RunOutcome:
     failed: list = field(default_factory=list)
 
 
-def _root(out) -> Path:
+def out_root(out) -> Path:
+    """``out`` as a path, checked: not a file, and writable where it would be created (ConfigError otherwise)."""
     root = Path(out)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"--out {str(root)!r} is a file, not a folder")
@@ -359,7 +360,7 @@ def execute(p: Plan, *, out: str | Path = "results", executor: Executor | None =
             return RunOutcome(Path(resume), 1, skipped=1)
     executor = executor or InlineExecutor()
     single = len(p.points) == 1 and resume is None
-    parent = _root(out) / p.name if resume is None else Path(resume).parent
+    parent = out_root(out) / p.name if resume is None else Path(resume).parent
     created = [d for d in (parent, *parent.parents) if not d.exists()]  # removed again if a one-point run fails
     try:
         parent.mkdir(parents=True, exist_ok=True)

@@ -133,6 +133,11 @@ def test_failed_points_exit_1_with_the_count(tmp_path, monkeypatch, capsys):
     assert cli.main(["run", "_t-sweep", "--seeds", "0-2", "--out", str(tmp_path), "-q"]) == 1
     err = capsys.readouterr().err
     assert "1 of 3 points failed" in err and "planned failure" in err
+    (run,) = (tmp_path / "_t-sweep").iterdir()
+    monkeypatch.delenv("NEURO_TEST_FAIL")
+    assert cli.main(["run", "--resume", str(run), "-q"]) == 0  # the study and grid come from the run folder
+    assert capsys.readouterr().out == f"results written to {run}\n"
+    assert len(json.loads((run / "config.json").read_text())["sessions"]) == 2
 
 
 def test_python_dash_m_experiments():

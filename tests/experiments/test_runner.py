@@ -225,3 +225,17 @@ def test_library_calls_print_nothing_and_note_kernel_compilation_in_the_log(tmp_
     assert capfd.readouterr() == ("", "")
     notices = [r for r in caplog.records if "compiling numba kernels" in r.getMessage()]
     assert len(notices) == 1 and notices[0].name == "neuro.experiments"
+
+
+def test_commit_takes_the_next_free_name_and_never_replaces_a_folder(tmp_path):
+    from experiments.folders import commit_dir, mkdir_unique
+
+    taken = tmp_path / "20260101-000000"
+    taken.mkdir()
+    (taken / "results.json").write_text("{}")
+    staging = tmp_path / ".staging.1.ab.host"
+    staging.mkdir()
+    (staging / "results.json").write_text('{"new": 1}')
+    assert commit_dir(staging, tmp_path, taken.name) == tmp_path / "20260101-000000-1"
+    assert (taken / "results.json").read_text() == "{}" and not staging.exists()
+    assert mkdir_unique(tmp_path, taken.name) == tmp_path / "20260101-000000-2"
