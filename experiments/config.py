@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "param", "ParamSpec", "schema_fields", "resolve", "parse_assignment", "parse_seeds",
-           "parse_sweep", "load_file", "expand_grid"]
+__all__ = ["ConfigError", "param", "ParamSpec", "schema_fields", "coerce_values", "resolve", "as_dict",
+           "parse_assignment", "parse_seeds", "parse_sweep", "load_file", "expand_grid"]
 
 
 class ConfigError(ValueError):
