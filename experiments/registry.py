@@ -1,12 +1,12 @@
-"""The experiment registry and the results-folder convention.
+"""The experiment registry: studies register a function ``run(ctx) -> dict``.
 
 An experiment is a function ``run(ctx) -> dict`` registered with
 :func:`experiment`. It reads its settings from ``ctx.quick``, ``ctx.seed``,
-and writes figures and extra files under ``ctx.out_dir``; the dict it
-returns is written to ``results.json``. :func:`run_experiment` writes
-everything into a hidden staging folder and renames it to
-``<out>/<name>/<timestamp>/`` only when the run succeeded, so a failed run
-never leaves partial results and an existing folder is never overwritten.
+``ctx.params`` (and ``ctx.config`` where the study declares a config schema),
+writes figures, arrays and extra files under ``ctx.out_dir``, and returns a
+dict, written to ``results.json``. One call is one point of a run; the runner
+(:mod:`experiments.runner`) runs the points of a sweep over seeds and
+parameters and builds the report.
 
 Studies live in :mod:`experiments.studies`, one module each; a module there
 is registered by importing it in ``experiments/studies/__init__.py``.
@@ -14,16 +14,15 @@ is registered by importing it in ``experiments/studies/__init__.py``.
 
 from __future__ import annotations
 
-import json
-import platform
-import shutil
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from .config import _check_schema
+from .jsonio import write_json  # noqa: F401  (kept: registry.write_json is public API)
 
 __all__ = ["Context", "Experiment", "experiment", "get", "all_experiments", "run_experiment", "DEFAULT_EXPERIMENT"]
 
@@ -33,35 +32,87 @@ DEFAULT_EXPERIMENT = "activations"
 
 @dataclass(frozen=True)
 class Context:
-    """What an experiment is given: its settings and the folder to write into."""
+    """What an experiment is given: its settings and the folder to write into.
+
+    ``config`` is the resolved config (an instance of the study's schema) or
+    None for a study without one; ``params`` is the same as a dict (for a
+    schema-less study: the ``--set`` values).
+    """
 
     name: str
     out_dir: Path
     seed: int
     quick: bool
     params: dict = field(default_factory=dict)
+    config: Any = None
+    show_progress: bool = False
 
     def rng(self) -> np.random.Generator:
+        """A generator seeded with ``seed`` (same seed, same draws)."""
         return np.random.default_rng(self.seed)
+
+    def save_arrays(self, name: str, **arrays) -> Path:
+        """Save the arrays behind a figure as ``out_dir/name`` (``.npz``, no pickle); returns the path."""
+        path = self.out_dir / name
+        if path.suffix != ".npz":
+            raise ValueError(f"name must end in .npz, got {name!r}")
+        np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
+        return path
+
+    def progress(self, iterable, *, desc: str = "", total: int | None = None):
+        """``iterable``, with a progress bar (tqdm, on stderr) when the run asked for one and runs in this process."""
+        if not self.show_progress:
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=desc, total=total, leave=False, position=1, file=sys.stderr)
 
 
 @dataclass(frozen=True)
 class Experiment:
+    """A registered study: ``fn(ctx) -> dict``, its optional config schema and report section.
+
+    ``report(run, figures_dir) -> str`` (optional) draws the study's figures
+    from a finished run's saved data (:class:`experiments.report.RunData`) and
+    returns the markdown it adds to ``report.md``.
+    """
+
     name: str
     summary: str
     fn: Callable[[Context], dict]
+    config: type | None = None
+    report: Callable | None = None
+
+    @property
+    def module(self) -> str:
+        return self.fn.__module__
+
+    @property
+    def file(self) -> str | None:
+        return getattr(sys.modules.get(self.fn.__module__), "__file__", None)
 
 
 _EXPERIMENTS: dict[str, Experiment] = {}
 
 
-def experiment(name: str, summary: str) -> Callable[[Callable[[Context], dict]], Callable[[Context], dict]]:
-    """Decorator registering ``fn(ctx) -> dict`` as experiment ``name`` (a one-line ``summary``)."""
+def experiment(name: str, summary: str, *, config: type | None = None,
+               report: Callable | None = None) -> Callable[[Callable[[Context], dict]], Callable[[Context], dict]]:
+    """Decorator registering ``fn(ctx) -> dict`` as experiment ``name`` (a one-line ``summary``).
+
+    ``config`` (optional): a dataclass declaring the parameters (see
+    :mod:`experiments.config`); ``report`` (optional): see :class:`Experiment`.
+    """
+    if config is not None:
+        _check_schema(config)
 
     def decorate(fn: Callable[[Context], dict]) -> Callable[[Context], dict]:
         if name in _EXPERIMENTS and _EXPERIMENTS[name].fn is not fn:
-            raise ValueError(f"experiment {name!r} is already registered")
-        _EXPERIMENTS[name] = Experiment(name, summary, fn)
+            old = _EXPERIMENTS[name].fn
+            # the same function defined again (its module imported under a second name) is the same study
+            if (old.__qualname__, getattr(old, "__code__", None) and old.__code__.co_filename) != \
+                    (fn.__qualname__, getattr(fn, "__code__", None) and fn.__code__.co_filename):
+                raise ValueError(f"experiment {name!r} is already registered")
+        _EXPERIMENTS[name] = Experiment(name, summary, fn, config, report)
         return fn
 
     return decorate
@@ -85,69 +136,4 @@ def get(name: str) -> Experiment:
     return known[name]
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)  # JSON has no NaN/inf
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` (dicts, lists, NumPy values) as indented JSON."""
-    path.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
-
-
-def _final_dir(root: Path, name: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    candidate = root / name / stamp
-    k = 1
-    while candidate.exists():
-        candidate = root / name / f"{stamp}-{k}"
-        k += 1
-    return candidate
-
-
-def run_experiment(name: str, *, out: str | Path = "results", seed: int = 0, quick: bool = False, params: dict | None = None) -> Path:
-    """Run experiment ``name``; returns the results folder ``<out>/<name>/<timestamp>/``.
-
-    The folder holds ``config.json``, ``results.json`` and the experiment's
-    figures. ``seed`` must be a non-negative int.
-    """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    exp = get(name)
-    root = Path(out)
-    staging = root / name / f".staging-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S-%f')}"
-    staging.mkdir(parents=True, exist_ok=False)
-    ctx = Context(name, staging, seed, quick, dict(params or {}))
-    config = {
-        "experiment": name,
-        "seed": seed,
-        "quick": quick,
-        "params": ctx.params,
-        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "command": " ".join(sys.argv),
-    }
-    try:
-        write_json(staging / "config.json", config)
-        results = exp.fn(ctx)
-        if not isinstance(results, dict):
-            raise TypeError(f"experiment {name!r} must return a dict, got {type(results).__name__}")
-        write_json(staging / "results.json", results)
-        final = _final_dir(root, name)
-        staging.rename(final)  # atomic on one filesystem; final did not exist
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return final
+from .runner import run_experiment  # noqa: E402  (the runner needs the registry above)

@@ -31,6 +31,6 @@ def test_snippets_run(path, tmp_path, monkeypatch):
 def test_readme_commands_match_ci():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "python -m pip install -e '.[test]'" in readme and "python -m pip install -e '.[test]'" in ci
+    assert "python -m pip install -e '.[test,dist]'" in readme and "python -m pip install -e '.[test,dist]'" in ci
     assert "python -m pytest" in readme and "python -m pytest" in ci
     assert "neuro run --quick" in readme and "neuro run --quick" in ci

@@ -8,15 +8,20 @@ the non-elementwise ones:
   (for softmax that is ``sigmoid(x)``);
 * gated (``glu``, ``swiglu``, ...): ``f([x, x])``, i.e. ``x * act(x)``, and its total derivative.
 
-Writes ``activations.png`` (one panel per activation: f solid, f' dashed) and
-returns the values and derivatives at a few points (``results.json``).
+Returns the values and derivatives at a few points (``results.json``) and
+saves the curves on the grid (``curves.npz``); the report draws
+``figures/activations.png`` (and ``.svg``; one panel per activation: f solid,
+f' dashed) from them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ann import Tensor, activations, concatenate, stack
+from experiments.config import param
 from experiments.registry import experiment
 
 POINTS = [-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0]
@@ -41,45 +46,72 @@ def value_and_derivative(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return y.numpy().copy(), t.grad.copy()
 
 
-def _plot(path, grid: np.ndarray, curves: dict) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+@dataclass(frozen=True)
+class Config:
+    """The x grid the curves are drawn on."""
+
+    grid_points: int = param(1401, min=3, help="points of the x grid")
+    x_max: float = param(7.0, min=0.5, max=50.0, help="the grid spans [-x_max, x_max]")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(grid_points=141)
+
+
+def _figure(curves: dict, names, folder) -> str:
     from matplotlib.figure import Figure
 
-    n = len(curves)
+    from experiments.report import save_figure
+
+    grid = curves["grid"]
     cols = 6
-    rows = -(-n // cols)
+    rows = -(-len(names) // cols)
     fig = Figure(figsize=(2.6 * cols, 2.2 * rows))
-    FigureCanvasAgg(fig)
-    for i, (name, (y, dy)) in enumerate(curves.items()):
+    ticks = np.round(np.linspace(-grid[-1], grid[-1], 5), 1)
+    for i, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, i + 1)
-        ax.plot(grid, y, lw=1.5, label="f")
-        ax.plot(grid, dy, lw=1.2, ls="--", label="f'")
+        ax.plot(grid, curves[f"{name}.value"], lw=1.5, label="f")
+        ax.plot(grid, curves[f"{name}.derivative"], lw=1.2, ls="--", label="f'")
         ax.axhline(0, color="0.8", lw=0.5)
         ax.axvline(0, color="0.8", lw=0.5)
         ax.set_title(name, fontsize=9)
-        ax.set_xticks([-6, -3, 0, 3, 6])
+        ax.set_xticks(ticks)
         ax.tick_params(labelsize=7)
         if i == 0:
             ax.legend(fontsize=7)
     fig.subplots_adjust(left=0.03, right=0.99, bottom=0.04, top=0.96, wspace=0.25, hspace=0.45)
-    fig.savefig(path, dpi=80 if len(grid) < 300 else 110)
+    return save_figure(fig, folder, "activations")
 
 
-@experiment("activations", "every registered activation and its autograd derivative: a figure and a table")
+def report(run, folder) -> str:
+    """report.md's section: the figure of the first finished point's saved curves, and the table at the points."""
+    first = run.done[0]
+    table = first.results["activations"]
+    lines = ["| activation | kind | " + " | ".join(f"f({x:g}) | f'({x:g})" for x in POINTS[::3]) + " |",
+             "|---|---|" + "---|---|" * len(POINTS[::3])]
+    for name, entry in table.items():
+        cells = [f"{entry['value'][i]:.4g} | {entry['derivative'][i]:.4g}" for i in range(0, len(POINTS), 3)]
+        lines.append(f"| {name} | {entry['kind']} | " + " | ".join(cells) + " |")
+    return ("## Activations\n\n" + _figure(first.load_arrays("curves.npz"), list(table), folder) + "\n\n"
+            + "\n".join(lines) + "\n")
+
+
+@experiment("activations", "every registered activation and its autograd derivative: a figure and a table",
+            config=Config, report=report)
 def run(ctx) -> dict:
-    grid = np.linspace(-7.0, 7.0, 141 if ctx.quick else 1401)
-    curves = {}
+    config = ctx.config
+    grid = np.linspace(-config.x_max, config.x_max, config.grid_points)
+    curves = {"grid": grid}
     table = {}
-    for name in activations.names():
-        curves[name] = value_and_derivative(name, grid)
+    for name in ctx.progress(activations.names(), desc="activations"):
+        curves[f"{name}.value"], curves[f"{name}.derivative"] = value_and_derivative(name, grid)
         value, deriv = value_and_derivative(name, np.array(POINTS))
         table[name] = {"kind": activations.spec(name).kind, "value": value, "derivative": deriv}
-    figure = ctx.out_dir / "activations.png"
-    _plot(figure, grid, curves)
+    ctx.save_arrays("curves.npz", **curves)
     return {
         "points": POINTS,
         "grid": {"start": float(grid[0]), "stop": float(grid[-1]), "n": int(grid.size)},
         "n_activations": len(table),
         "activations": table,
-        "figure": figure.name,
+        "data": "curves.npz",
     }

@@ -22,18 +22,23 @@ last quarter of training). A fifth study runs pair STDP
 neuron driven by correlated and independent Poisson inputs at equal rates and
 reports the mean final weight of each group (relative to the start).
 
-Writes ``table.md`` and ``table.csv`` (mean and std over seeds) and the
-figures ``weight_norm.png``, ``alignment.png``, ``receptive_fields.png``,
-``stdp_weights.png`` into the results folder.
+One point of a run is one seed (``neuro run compare-rules --seeds 0-4``;
+parameters: ``neuro show compare-rules``). A point's ``results.json`` holds
+the metrics by rule and stream (``rate/<rule>/<stream>/<metric>``) and the
+STDP weights; ``curves.npz`` the curves behind the figures. The report
+(``report.md``) holds the table (mean and std over seeds) and the figures
+``weight_norm``, ``alignment``, ``receptive_fields``, ``stdp_weights`` (PNG
+and SVG in ``figures/``) drawn from the first point's saved curves.
 """
 
 from __future__ import annotations
 
-import csv
+from dataclasses import dataclass
 
 import numpy as np
 
 import plasticity as P
+from experiments.config import param
 from experiments.registry import experiment
 
 RULES = ("hebb", "oja", "sanger", "bcm")
@@ -123,43 +128,64 @@ def _stability(norms):
 # ------------------------------------------------------------------ studies
 
 
-def run_rate(seed: int, quick: bool, units: int = 4) -> tuple[list[dict], dict]:
-    """Train every rule on every stream for one seed; returns metric rows and curves for the figures."""
+@dataclass(frozen=True)
+class Config:
+    """compare-rules' parameters (``neuro show compare-rules``); seeds are the run's sweep axis."""
+
+    samples: int = param(12000, min=10, help="presentations per rate stream")
+    units: int = param(4, min=1, max=16, help="units per rate layer")
+    rules: tuple[str, ...] = param(RULES, choices=RULES, help="rate rules to train")
+    streams: tuple[str, ...] = param(STREAMS, choices=STREAMS, help="input streams")
+    stdp: bool = param(True, help="also run pair STDP on a LIF neuron")
+    stdp_ms: float = param(15000.0, min=100.0, help="length of the STDP run (ms)")
+
+    def __post_init__(self):
+        for key in ("rules", "streams"):
+            if not getattr(self, key):
+                raise ValueError(f"{key}: give at least one")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(samples=3000, stdp_ms=4000.0)
+
+
+_STREAM_MAKERS = {"gaussian": gaussian_stream, "two-patterns": two_pattern_stream, "patches": patch_stream}
+
+
+def run_rate(seed: int, config: Config = Config(), progress=lambda it, **kw: it) -> tuple[dict, dict]:
+    """Train the rules on the streams for one seed: ``({rule: {stream: metrics}}, arrays for the figures)``.
+
+    ``progress`` wraps the loop over streams (``ctx.progress``: a bar when the run shows one)."""
     rng = np.random.default_rng(seed)
-    n = 3000 if quick else 12000
-    streams = {
-        "gaussian": gaussian_stream(rng, n),
-        "two-patterns": two_pattern_stream(rng, n),
-        "patches": patch_stream(rng, n),
-    }
-    rows, curves = [], {}
-    for stream, (X, ref) in streams.items():
+    n, units = config.samples, config.units
+    streams = {name: _STREAM_MAKERS[name](rng, n) for name in STREAMS if name in config.streams}
+    metrics: dict = {name: {} for name in config.rules}
+    arrays = {}
+    for stream, (X, ref) in progress(streams.items(), desc="streams", total=len(streams)):
         dim = X.shape[1]
         W0 = np.random.default_rng(seed + 1000).uniform(0.2, 0.5, size=(units, dim)) / np.sqrt(dim / 4)
-        for name in RULES:
+        for name in config.rules:
             rule = _make_rule(name, stream)
             with np.errstate(over="ignore", invalid="ignore"):
                 res = P.train(rule, W0, X, batch_size=1, activation=_activation(name), seed=seed,
                               record_every=max(1, n // 100))
             hist = res.history
             norms = np.linalg.norm(hist[:, 0, :], axis=1)
-            row = {"rule": name, "stream": stream, "seed": seed, "weight_norm": float(norms[-1]),
-                   "stable": _stability(norms)}
+            row = {"weight_norm": float(norms[-1]), "stable": _stability(norms)}
             if stream == "two-patterns":
                 row["selectivity"] = _selectivity(res.weights, ref, _activation(name))
             else:
                 row["pc1_alignment"], row["topk_alignment"] = _alignment(res.weights, ref)
-                curves[(stream, name)] = {
-                    "steps": res.steps, "norm": norms,
-                    "alignment": np.array([_cos(h[0], ref[0]) for h in hist]),
-                }
+                arrays[f"{stream}.{name}.steps"] = res.steps
+                arrays[f"{stream}.{name}.norm"] = norms
+                arrays[f"{stream}.{name}.alignment"] = np.array([_cos(h[0], ref[0]) for h in hist])
             if stream == "patches":
-                curves[("fields", name)] = res.weights
-            rows.append(row)
-    return rows, curves
+                arrays[f"fields.{name}"] = res.weights
+            metrics[name][stream] = row
+    return metrics, arrays
 
 
-def run_stdp(seed: int, quick: bool) -> dict:
+def run_stdp(seed: int, T: float = 15000.0) -> dict:
     """Pair STDP on a ``neuro`` LIF neuron (2 trials, shared weights) fed 20 correlated + 20 independent 10 Hz inputs.
 
     The correlated inputs copy a common Poisson train with probability ``c = 0.3``
@@ -169,7 +195,6 @@ def run_stdp(seed: int, quick: bool) -> dict:
     import neuro
 
     n, half, dt, B, c, w0 = 40, 20, 1.0, 2, 0.3, 2.0
-    T = 4000.0 if quick else 15000.0  # ms
     spikes = neuro.correlated_spike_times(n, half, 10.0, c, T, dt, trials=B, seed=seed)
     net = neuro.Network(dt=dt, seed=seed)
     inp = net.spike_times(n, *spikes, name="in")
@@ -191,140 +216,127 @@ def run_stdp(seed: int, quick: bool) -> dict:
             "trace_correlated": np.array(trace_c), "trace_independent": np.array(trace_i)}
 
 
-# ------------------------------------------------------------------ outputs
+# ------------------------------------------------------------------ report (from saved data)
 
 
-def summarize(rows: list[dict]) -> list[dict]:
-    """Mean and std over seeds for each (rule, stream)."""
-    out = []
-    for stream in STREAMS:
-        for name in RULES:
-            sel = [r for r in rows if r["rule"] == name and r["stream"] == stream]
-            entry = {"rule": name, "stream": stream, "seeds": len(sel)}
-            for key in ("pc1_alignment", "topk_alignment", "selectivity", "weight_norm"):
-                vals = np.array([r[key] for r in sel if key in r], dtype=float)
-                if len(vals):
-                    entry[key] = float(np.mean(vals))
-                    entry[key + "_std"] = float(np.std(vals))
-            entry["stable_fraction"] = float(np.mean([r["stable"] for r in sel]))
-            out.append(entry)
-    return out
-
-
-def _fmt(entry, key):
-    if key not in entry:
+def _fmt(values: list[float], key: str) -> str:
+    v = np.array(values, dtype=float)
+    if not len(v):
         return "-"
-    m, s = entry[key], entry[key + "_std"]
+    m, sd = float(v.mean()), float(v.std())
     if not np.isfinite(m):
         return "diverged"
     if key == "weight_norm" and abs(m) >= 1e3:
         return f"{m:.2e}"
-    return f"{m:.3f} ± {s:.3f}"
+    return f"{m:.3f} ± {sd:.3f}"
 
 
-def write_table(summary: list[dict], stdp: list[dict], out_dir) -> str:
-    head = "| rule | stream | PC1 alignment | top-k alignment | selectivity | weight norm | stable |\n|---|---|---|---|---|---|---|\n"
-    lines = [
-        f"| {e['rule']} | {e['stream']} | {_fmt(e, 'pc1_alignment')} | {_fmt(e, 'topk_alignment')} | "
-        f"{_fmt(e, 'selectivity')} | {_fmt(e, 'weight_norm')} | {e['stable_fraction']:.2f} |"
-        for e in summary
-    ]
-    c = np.array([s["correlated"] for s in stdp])
-    i = np.array([s["independent"] for s in stdp])
-    stdp_md = (
-        "\n\nSTDP on a neuro LIF neuron (mean final weight / initial weight; bounds [0, 2]):\n\n"
-        "| inputs | mean weight |\n|---|---|\n"
-        f"| correlated (c = 0.3) | {c.mean():.3f} ± {c.std():.3f} |\n| independent | {i.mean():.3f} ± {i.std():.3f} |\n"
-    )
-    text = head + "\n".join(lines) + stdp_md
-    (out_dir / "table.md").write_text(text)
-    with open(out_dir / "table.csv", "w", newline="") as fh:
-        keys = ["rule", "stream", "seeds", "pc1_alignment", "pc1_alignment_std", "topk_alignment", "topk_alignment_std",
-                "selectivity", "selectivity_std", "weight_norm", "weight_norm_std", "stable_fraction"]
-        w = csv.DictWriter(fh, fieldnames=keys, restval="")
-        w.writeheader()
-        for e in summary:
-            w.writerow(e)
+def table(points) -> str:
+    """The markdown table of one group of points (mean ± std over their seeds), rate rules then STDP."""
+    results = [p.results for p in points if p.results is not None]
+    head = ("| rule | stream | PC1 alignment | top-k alignment | selectivity | weight norm | stable |\n"
+            "|---|---|---|---|---|---|---|\n")
+    lines = []
+    for stream in STREAMS:
+        for name in RULES:
+            rows = [r["rate"][name][stream] for r in results if stream in r["rate"].get(name, {})]
+            if not rows:
+                continue
+            cells = [_fmt([r[k] for r in rows if k in r], k) for k in ("pc1_alignment", "topk_alignment", "selectivity", "weight_norm")]
+            lines.append(f"| {name} | {stream} | " + " | ".join(cells) + f" | {np.mean([r['stable'] for r in rows]):.2f} |")
+    text = head + "\n".join(lines) + "\n"
+    stdp = [r["stdp"] for r in results if "stdp" in r]
+    if stdp:
+        text += ("\nSTDP on a neuro LIF neuron (mean final weight / initial weight; bounds [0, 2]):\n\n"
+                 "| inputs | mean weight |\n|---|---|\n"
+                 f"| correlated (c = 0.3) | {_fmt([s['correlated'] for s in stdp], '')} |\n"
+                 f"| independent | {_fmt([s['independent'] for s in stdp], '')} |\n")
     return text
 
 
-def write_figures(curves: dict, stdp: dict, out_dir) -> list[str]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+def write_figures(arrays: dict, rules, folder) -> list[str]:
+    """The figures of one point's saved arrays; returns their markdown."""
     from matplotlib.figure import Figure
 
-    names = []
+    from experiments.report import save_figure
 
-    def save(fig, name):
-        FigureCanvasAgg(fig)
-        fig.savefig(out_dir / name, dpi=100)
-        names.append(name)
-
-    for key, ylabel, fname, log in (("norm", "|w| (unit 1)", "weight_norm.png", True),
-                                    ("alignment", "|cos(w, PC1)|", "alignment.png", False)):
-        fig = Figure(figsize=(9, 3.5))
+    out = []
+    for key, ylabel, fname, log in (("norm", "|w| (unit 1)", "weight_norm", True),
+                                    ("alignment", "|cos(w, PC1)|", "alignment", False)):
+        shown = [s for s in ("gaussian", "patches") if any(f"{s}.{r}.{key}" in arrays for r in rules)]
+        if not shown:
+            continue
+        fig = Figure(figsize=(4.5 * len(shown), 3.5))
         fig.subplots_adjust(wspace=0.3, bottom=0.15)
-        for k, stream in enumerate(("gaussian", "patches")):
-            ax = fig.add_subplot(1, 2, k + 1)
-            for name in RULES:
-                cv = curves.get((stream, name))
-                if cv is not None:
-                    y = cv[key]
-                    ax.plot(cv["steps"], np.where(np.isfinite(y), y, np.nan), label=name)
+        for k, stream in enumerate(shown):
+            ax = fig.add_subplot(1, len(shown), k + 1)
+            for name in rules:
+                if f"{stream}.{name}.{key}" in arrays:
+                    y = arrays[f"{stream}.{name}.{key}"]
+                    ax.plot(arrays[f"{stream}.{name}.steps"], np.where(np.isfinite(y), y, np.nan), label=name)
             if log:
                 ax.set_yscale("log")
             ax.set_title(stream)
             ax.set_xlabel("presentations")
             ax.set_ylabel(ylabel)
             ax.legend(fontsize=8)
-        save(fig, fname)
+        out.append(save_figure(fig, folder, fname))
 
-    fig = Figure(figsize=(6, 6))
-    for r, name in enumerate(RULES):
-        W = curves[("fields", name)]
-        W = np.where(np.isfinite(W), W, 0.0)
-        scale = np.maximum(np.abs(W).max(axis=1, keepdims=True), 1e-300)
-        tiles = np.full((8, W.shape[0] * 9 - 1), np.nan)  # units side by side, one blank column between
-        for u in range(W.shape[0]):
-            tiles[:, u * 9:u * 9 + 8] = (W[u] / scale[u]).reshape(8, 8)
-        ax = fig.add_subplot(len(RULES), 1, r + 1)
-        ax.imshow(tiles, cmap="RdBu_r", vmin=-1, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_ylabel(name)
-    fig.suptitle("receptive fields on 8x8 digit patches (each unit scaled to max |w| = 1)", fontsize=9)
-    save(fig, "receptive_fields.png")
+    fields = [r for r in rules if f"fields.{r}" in arrays]
+    if fields:
+        fig = Figure(figsize=(6, 1.5 * len(fields)))
+        for row, name in enumerate(fields):
+            W = arrays[f"fields.{name}"]
+            W = np.where(np.isfinite(W), W, 0.0)
+            scale = np.maximum(np.abs(W).max(axis=1, keepdims=True), 1e-300)
+            tiles = np.full((8, W.shape[0] * 9 - 1), np.nan)  # units side by side, one blank column between
+            for u in range(W.shape[0]):
+                tiles[:, u * 9:u * 9 + 8] = (W[u] / scale[u]).reshape(8, 8)
+            ax = fig.add_subplot(len(fields), 1, row + 1)
+            ax.imshow(tiles, cmap="RdBu_r", vmin=-1, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_ylabel(name)
+        fig.suptitle("receptive fields on 8x8 digit patches (each unit scaled to max |w| = 1)", fontsize=9)
+        out.append(save_figure(fig, folder, "receptive_fields"))
 
-    fig = Figure(figsize=(5, 3.5))
-    fig.subplots_adjust(left=0.15, bottom=0.15)
-    ax = fig.add_subplot(1, 1, 1)
-    t = (np.arange(len(stdp["trace_correlated"])) + 1) * 50
-    ax.plot(t, stdp["trace_correlated"], label="correlated inputs")
-    ax.plot(t, stdp["trace_independent"], label="independent inputs")
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel("mean weight / initial weight")
-    ax.legend()
-    save(fig, "stdp_weights.png")
-    return names
+    if "stdp.correlated" in arrays:
+        fig = Figure(figsize=(5, 3.5))
+        fig.subplots_adjust(left=0.15, bottom=0.15)
+        ax = fig.add_subplot(1, 1, 1)
+        t = (np.arange(len(arrays["stdp.correlated"])) + 1) * 50
+        ax.plot(t, arrays["stdp.correlated"], label="correlated inputs")
+        ax.plot(t, arrays["stdp.independent"], label="independent inputs")
+        ax.set_xlabel("time (ms)")
+        ax.set_ylabel("mean weight / initial weight")
+        ax.legend()
+        out.append(save_figure(fig, folder, "stdp_weights"))
+    return out
 
 
-@experiment("compare-rules", "Hebb, Oja, Sanger, BCM (and STDP) on the same input streams over several seeds")
+def report(run, folder) -> str:
+    """report.md's section: one table per group of the sweep, and the figures of the first finished point."""
+    parts = ["## Rules compared (mean ± std over seeds)\n"]
+    for overrides, points in run.groups():
+        if len(run.groups()) > 1:
+            parts.append(f"### {', '.join(f'{k}={v}' for k, v in overrides.items())}\n")
+        parts.append(table(points))
+    first = run.done[0]
+    parts.append(f"Figures: seed {first.seed}" + "".join(f", {k}={v}" for k, v in first.overrides.items()) + ".\n")
+    parts += write_figures(first.load_arrays("curves.npz"), first.config.get("rules", RULES), folder)
+    return "\n".join(parts) + "\n"
+
+
+@experiment("compare-rules", "Hebb, Oja, Sanger, BCM (and STDP) on the same input streams over several seeds",
+            config=Config, report=report)
 def run(ctx) -> dict:
-    n_seeds = int(ctx.params.get("seeds", 2 if ctx.quick else 5))
-    seeds = [ctx.seed + k for k in range(n_seeds)]
-    rows, stdp_runs, first_curves = [], [], None
-    for s in seeds:
-        r, curves = run_rate(s, ctx.quick)
-        rows.extend(r)
-        first_curves = first_curves or curves
-        stdp_runs.append(run_stdp(s, ctx.quick))
-    summary = summarize(rows)
-    table = write_table(summary, stdp_runs, ctx.out_dir)
-    figures = write_figures(first_curves, stdp_runs[0], ctx.out_dir)
-    return {
-        "seeds": seeds,
-        "summary": summary,
-        "stdp": [{"correlated": s["correlated"], "independent": s["independent"]} for s in stdp_runs],
-        "per_seed": rows,
-        "figures": figures,
-        "table": table,
-    }
+    """One seed: every rule on every stream (and STDP); the curves behind the figures go to ``curves.npz``."""
+    config = ctx.config
+    metrics, arrays = run_rate(ctx.seed, config, ctx.progress)
+    results = {"rate": metrics}
+    if config.stdp:
+        stdp = run_stdp(ctx.seed, config.stdp_ms)
+        results["stdp"] = {"correlated": stdp["correlated"], "independent": stdp["independent"]}
+        arrays["stdp.correlated"], arrays["stdp.independent"] = stdp["trace_correlated"], stdp["trace_independent"]
+    ctx.save_arrays("curves.npz", **arrays)
+    return results

@@ -14,8 +14,13 @@ from experiments.registry import run_experiment
 def test_activations_study_quick_writes_figure_and_table(tmp_path):
     folder = run_experiment("activations", out=tmp_path, quick=True)
     results = json.loads((folder / "results.json").read_text())
-    png = folder / results["figure"]
+    png = folder / "figures" / "activations.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert (folder / "figures" / "activations.svg").read_text().lstrip().startswith("<?xml")
+    assert "![activations](figures/activations.png)" in (folder / "report.md").read_text()
+    with np.load(folder / results["data"]) as curves:  # the data behind the figure
+        assert curves["grid"].shape == (141,)
+        assert curves["relu.value"].shape == curves["relu.derivative"].shape == (141,)
     assert set(results["activations"]) == set(activations.names())
     assert results["n_activations"] == len(activations.names())
     x = torch.tensor(results["points"], dtype=torch.float64, requires_grad=True)

@@ -34,8 +34,12 @@ def test_failed_run_leaves_no_partial_results(tmp_path):
     good = run_experiment("_test-ok", out=tmp_path)
     with pytest.raises(RuntimeError, match="boom"):
         run_experiment("_test-fails", out=tmp_path)
-    assert not (tmp_path / "_test-fails").exists() or not any((tmp_path / "_test-fails").iterdir())
+    assert not (tmp_path / "_test-fails").exists()  # not even an empty folder
     assert (good / "results.json").exists()
+    fresh = tmp_path / "new" / "root"
+    with pytest.raises(RuntimeError, match="boom"):
+        run_experiment("_test-fails", out=fresh)
+    assert not (tmp_path / "new").exists()  # folders it had to create are gone too
 
 
 def test_unknown_experiment_and_bad_seed(tmp_path):
@@ -55,3 +59,8 @@ def test_json_of_numpy_values(tmp_path):
 
     registry.write_json(tmp_path / "x.json", {"a": np.arange(3), "b": np.float32(1.5), "c": float("nan")})
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": [0, 1, 2], "b": 1.5, "c": "nan"}
+
+
+def test_quick_must_be_a_bool(tmp_path):
+    with pytest.raises(ValueError, match="quick must be True or False, got 'no'"):
+        run_experiment("_test-ok", out=tmp_path, quick="no")
