@@ -19,7 +19,7 @@ from .module import Module, Parameter
 __all__ = [
     "Activation", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Hardswish",
     "Mish", "Sigmoid", "Hardsigmoid", "Tanh", "Softplus", "Softsign", "Exponential", "Softmax", "LogSoftmax",
-    "GLU", "SwiGLU", "GeGLU", "ReGLU", "ShiftedReLU",
+    "GLU", "SwiGLU", "GeGLU", "ReGLU", "ShiftedReLU", "SparseReLU",
 ]
 
 
@@ -91,3 +91,23 @@ class PReLU(Module):
 
     def forward(self, x):
         return A.prelu(x, self.weight)
+
+
+class SparseReLU(Module):
+    """ReLU by the fused kernel (:func:`ann.activations.sparse_relu`); ``nnz`` holds the last call's nonzero count.
+
+    Same values and gradient as :class:`ReLU` (``threshold`` as Keras's, default 0).
+    ``nnz`` is ``None`` before the first call.
+    """
+
+    def __init__(self, threshold: float = 0.0):
+        super().__init__()
+        self.threshold = float(threshold)
+        self.nnz = None
+
+    def forward(self, x):
+        y, self.nnz = A.sparse_relu(x, self.threshold)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}" if self.threshold else ""
