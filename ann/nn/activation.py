@@ -7,6 +7,7 @@ name for ``axis``). :class:`PReLU` holds its learnable slope as ``weight``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from .module import Module, Parameter
 __all__ = [
     "Activation", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Hardswish",
     "Mish", "Sigmoid", "Hardsigmoid", "Tanh", "Softplus", "Softsign", "Exponential", "Softmax", "LogSoftmax",
-    "GLU", "SwiGLU", "GeGLU", "ReGLU", "ShiftedReLU", "SparseReLU",
+    "GLU", "SwiGLU", "GeGLU", "ReGLU", "ShiftedReLU", "SparseReLU", "ShiftedReGLU",
 ]
 
 
@@ -111,3 +112,17 @@ class SparseReLU(Module):
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}" if self.threshold else ""
+
+
+class ShiftedReGLU(Activation):
+    """``a * relu(b - shift)`` over the halves ``a, b`` of the last axis: the shifted-ReLU gate of a GLU.
+
+    What :func:`ann.sparsity.relufy` puts in place of a gated activation with
+    ``activation="shifted_relu"``.
+    """
+
+    def __init__(self, shift: float = 1.0):
+        Module.__init__(self)
+        self.name = "shifted_reglu"
+        self.params = {"shift": float(shift)}
+        self.fn = partial(A._gated, act=partial(A.shifted_relu, shift=float(shift)), axis=-1, name="shifted_reglu")
