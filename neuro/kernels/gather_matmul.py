@@ -1,0 +1,171 @@
+"""Sparse-input matrix product: ``h @ W_t`` reading only the rows of ``W_t`` where ``h`` is nonzero.
+
+For a ReLU layer's output ``h`` (mostly exact zeros) and the next layer's
+transposed weight ``W_t`` ``(F, D)``, ``h @ W_t = h[idx] @ W_t[idx]`` with
+``idx`` the active (nonzero) entries. A single token's product is bound by
+reading ``W_t`` from memory, so skipping the inactive rows saves time almost
+in proportion to the sparsity.
+
+Implementations (see :mod:`neuro.kernels.registry`):
+
+* reference: NumPy/CuPy ``flatnonzero`` + gather + ``@`` (works on both);
+* cpu: numba; each active row of ``W_t`` (a contiguous ``D``-vector) is
+  scaled into an output kept in L1 (``fastmath`` lets the inner loop
+  vectorize); large products split the active rows among threads, each
+  with its own partial sum (a split over columns reads each row in pieces and
+  was 3x slower per thread here);
+* cuda: ``gather_matmul.cu``, one thread per output column and batch row.
+
+For a batch ``h`` ``(B, F)`` the rows read are the union of the rows' active
+entries. Differences from the dense product: a row of ``W_t`` holding NaN or
+inf is skipped where ``h`` is zero (dense gives NaN), and the summation order
+differs (results agree to rounding).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from ..backend import array_module
+from .registry import call, register
+
+__all__ = ["gather_matmul", "active_indices"]
+
+#: Below this many multiply-adds the CPU path runs on one thread.
+SERIAL_WORK = 1 << 18
+
+
+def _check(h, w_t):
+    xp = array_module(h, w_t)
+    for name, a in (("h", h), ("W_t", w_t)):
+        if not isinstance(a, xp.ndarray):
+            raise TypeError(f"{name} must be a numpy or cupy ndarray, got {type(a).__name__}")
+        if a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
+    if h.dtype != w_t.dtype:
+        raise TypeError(f"h and W_t must have the same dtype, got {h.dtype} and {w_t.dtype}")
+    if w_t.ndim != 2:
+        raise ValueError(f"W_t must have shape (F, D), got {w_t.shape}")
+    if h.ndim not in (1, 2) or h.shape[-1] != w_t.shape[0]:
+        raise ValueError(f"h must have shape (F,) or (B, F) with F = W_t.shape[0] = {w_t.shape[0]}, got {h.shape}")
+
+
+def active_indices(h):
+    """The sorted indices ``j`` where ``h[..., j]`` is nonzero in any row (int64, same module as ``h``)."""
+    xp = array_module(h)
+    mask = h != 0 if h.ndim == 1 else (h != 0).any(axis=0)
+    return xp.flatnonzero(mask)
+
+
+def reference(h, w_t):
+    """``h @ W_t`` computed as ``h[..., idx] @ W_t[idx]``: shape ``(D,)`` or ``(B, D)``, dtype of ``h``."""
+    _check(h, w_t)
+    xp = array_module(h, w_t)
+    idx = active_indices(h)
+    if idx.size == 0:
+        return xp.zeros(h.shape[:-1] + (w_t.shape[1],), dtype=h.dtype)
+    return h[..., idx] @ w_t[idx]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _rows_into(h, idx, k0, k1, w, acc):
+    """``acc += sum_{k0 <= k < k1} h[:, idx[k]] outer w[idx[k], :]``; ``acc`` ``(B, D)``, in L1 for one token."""
+    for k in range(k0, k1):
+        j = idx[k]
+        for b in range(h.shape[0]):
+            a = h[b, j]
+            if a != 0.0:
+                for t in range(w.shape[1]):
+                    acc[b, t] += a * w[j, t]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _serial(h, idx, w, out):
+    out[:] = 0.0
+    _rows_into(h, idx, 0, idx.size, w, out)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, parallel=True)
+def _parallel(h, idx, w, out, parts):
+    """Each of ``parts`` threads sums a contiguous share of the active rows into its own partial output."""
+    n = idx.size
+    partial = np.zeros((parts,) + out.shape, dtype=out.dtype)
+    for p in numba.prange(parts):
+        _rows_into(h, idx, p * n // parts, (p + 1) * n // parts, w, partial[p])
+    out[:] = partial[0]
+    for p in range(1, parts):
+        out += partial[p]
+
+
+def cpu(h, w_t):
+    """The numba fast path; equal to :func:`reference` up to summation order.
+
+    Reads each active row of ``W_t`` whole (a contiguous ``D``-vector) and
+    accumulates into a ``(B, D)`` output; above :data:`SERIAL_WORK`
+    multiply-adds the active rows are split among numba's threads, each with
+    its own partial sum.
+    """
+    _check(h, w_t)
+    h2 = np.ascontiguousarray(h.reshape(1, -1) if h.ndim == 1 else h)
+    w = np.ascontiguousarray(w_t)  # a strided W_t is copied once (as costly as the dense product)
+    idx = active_indices(h2)
+    out = np.empty((h2.shape[0], w.shape[1]), dtype=h.dtype)
+    threads = numba.get_num_threads()
+    if idx.size * w.shape[1] * h2.shape[0] <= SERIAL_WORK or threads == 1:
+        _serial(h2, idx, w, out)
+    else:
+        _parallel(h2, idx, w, out, min(threads, idx.size))
+    return out.reshape(w.shape[1]) if h.ndim == 1 else out
+
+
+#: CUDA grid limit along y (one block row per batch row).
+_MAX_GRID_Y = 65535
+
+
+def _launch(kernel, h, w_t):
+    _check(h, w_t)
+    import cupy
+
+    h2 = cupy.ascontiguousarray(h.reshape(1, -1) if h.ndim == 1 else h)
+    w = cupy.ascontiguousarray(w_t)
+    idx = active_indices(h2).astype(cupy.int64, copy=False)
+    n_rows, f = h2.shape
+    d = w.shape[1]
+    out = cupy.empty((n_rows, d), dtype=h.dtype)
+    threads = 256
+    for b0 in range(0, n_rows, _MAX_GRID_Y):
+        b1 = min(n_rows, b0 + _MAX_GRID_Y)
+        if d:
+            grid = ((d + threads - 1) // threads, b1 - b0, 1)
+            kernel(grid, (threads, 1, 1), (h2[b0:b1], idx, w, out[b0:b1], np.int64(idx.size), np.int64(f), np.int64(d)))
+    return out.reshape(d) if h.ndim == 1 else out
+
+
+gather_matmul_kernel = register(
+    "gather_matmul",
+    reference=reference,
+    cpu=cpu,
+    cuda_source=Path(__file__).with_name("gather_matmul.cu"),
+    cuda_function="gather_matmul",
+    cuda_launch=_launch,
+    doc="h @ W_t reading only the rows of W_t where h is nonzero",
+)
+
+
+def gather_matmul(h, w_t):
+    """``h @ W_t`` for a sparse ``h``, reading only the rows of ``W_t`` where ``h`` is nonzero.
+
+    Parameters
+    ----------
+    h : ndarray ``(F,)`` or ``(B, F)``, float32 or float64 (NumPy or CuPy)
+    w_t : ndarray ``(F, D)``, the same dtype and module (a Linear's ``weight.T``,
+        stored C-contiguous for speed; a strided one is copied first)
+
+    Returns
+    -------
+    ndarray ``(D,)`` or ``(B, D)``, dtype of ``h``, on the same device.
+    """
+    return call("gather_matmul", h, w_t)
