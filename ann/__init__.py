@@ -12,10 +12,10 @@ Sub-modules: :mod:`ann.functional` (activations, losses, layer functions),
 :mod:`ann.activations` (the activation registry), :mod:`ann.losses`,
 :mod:`ann.nn` (Module and layers), :mod:`ann.init`, :mod:`ann.optim`,
 :mod:`ann.train`, :mod:`ann.io`, :mod:`ann.sparsity` (activation
-sparsity: recorder and relufication).
+sparsity: recorder and relufication), :mod:`ann.sparse` (sparse inference).
 """
 
-from . import activations, functional, init, io, losses, nn, optim, sparsity, text, train, warnings
+from . import activations, functional, init, io, losses, nn, optim, sparse, sparsity, text, train, warnings
 from .warnings import AnnWarning, NonFiniteLossWarning
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import (
@@ -74,6 +74,7 @@ __all__ = [
     "losses",
     "nn",
     "optim",
+    "sparse",
     "sparsity",
     "text",
     "train",

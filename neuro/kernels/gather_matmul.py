@@ -34,8 +34,9 @@ from .registry import call, register
 
 __all__ = ["gather_matmul", "active_indices"]
 
-#: Below this many multiply-adds the CPU path runs on one thread.
-SERIAL_WORK = 1 << 18
+#: Below this many multiply-adds the CPU path runs on one thread: a single token up to ~75% density
+#: (memory-bound; a second thread gained <25% and loses badly when the cores are shared).
+SERIAL_WORK = 1 << 20
 
 
 def _check(h, w_t):
