@@ -71,7 +71,7 @@ def run(ctx) -> dict:
     lrs = [float(v) for v in np.logspace(-4, 0, p["n_lr"])]
     seeds = [ctx.seed + i for i in range(p["seeds"])]
     runs, means, diverged = {}, {}, {}
-    with S.one_blas_thread():
+    with S.one_thread():
         for act in ACTIVATIONS:
             runs[act] = [[[_one(act, lr, b, data, p["steps"], s) for s in seeds] for lr in lrs] for b in BIASES]
             means[act] = np.array([[np.nanmean([r["dead_after"] for r in cell]) if not all(r["diverged"] for r in cell)

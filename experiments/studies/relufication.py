@@ -100,7 +100,7 @@ def run(ctx) -> dict:
     p = _settings(ctx)
     corpus = S.text(p["n_chars"], seed=ctx.seed)
     seeds = [ctx.seed + i for i in range(p["seeds"])]
-    with S.one_blas_thread():
+    with S.one_thread():
         runs = [_one_seed(corpus, p, s, ctx.quick) for s in seeds]
     variants = list(_variants(p["shift"]))
     figure = ctx.out_dir / "relufication.png"

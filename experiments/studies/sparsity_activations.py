@@ -82,7 +82,7 @@ def run(ctx) -> dict:
     corpus = S.text(p["n_chars"], seed=ctx.seed)
     seeds = [ctx.seed + i for i in range(p["seeds"])]
     results = {"mlp": {}, "transformer": {}}
-    with S.one_blas_thread():
+    with S.one_thread():
         for act in ACTIVATIONS:
             results["mlp"][act] = [_run_mlp(act, data, p, s) for s in seeds]
             results["transformer"][act] = [_run_lm(act, corpus, p, s, ctx.quick) for s in seeds]

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
@@ -163,12 +164,21 @@ def train_lm(model, train_ids, steps: int, lr: float = 1e-2, batch: int = 16, le
 # ---------------------------------------------------------------- timing
 
 
-def one_blas_thread():
-    """A context in which BLAS runs on one thread: these models are small, and a second BLAS
-    thread only spins (8x the CPU time of the character LM on the 2-core development machine)."""
+@contextmanager
+def one_thread():
+    """BLAS and numba on one thread inside the block: these models are small, and a second BLAS
+    thread only spins (8x the CPU time of the character LM on the 2-core development machine);
+    timings then compare one thread with one thread."""
+    import numba
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def alternated_medians(fns: dict, repeats: int, warmup: int = 2) -> dict:
