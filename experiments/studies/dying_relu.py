@@ -43,7 +43,7 @@ def _one(act: str, lr: float, bias: float, data: dict, steps: int, seed: int) ->
     before = dead_fraction(model, data["x_train"])
     with np.errstate(all="ignore"):  # large learning rates overflow on purpose; such runs are marked diverged
         fit = S.train_classifier(model, data, steps, lr=lr, seed=seed, optimizer="sgd")
-    after = float("nan") if fit["diverged"] else dead_fraction(model, data["x_train"])
+        after = float("nan") if fit["diverged"] else dead_fraction(model, data["x_train"])
     return {"dead_before": before, "dead_after": after, "diverged": fit["diverged"], "test_accuracy": fit["test_accuracy"]}
 
 
