@@ -34,10 +34,10 @@ from .registry import call, register
 
 __all__ = ["gather_matmul", "active_indices"]
 
-#: Below this many multiply-adds (8M: a single token at any density, 8 tokens above 75% sparsity) the CPU path
-#: runs on one thread: these products are memory-bound; a second thread gained <25% on an idle machine
-#: and was 100x slower when other jobs shared the 2 cores.
-SERIAL_WORK = 1 << 23
+#: Below this many multiply-adds (64M: for F=4096, D=1024, up to 16 fully dense tokens) the CPU path runs
+#: on one thread. These products are memory-bound: a second thread gained <25% on an idle machine, and
+#: numba's OpenMP threads were 30-100x slower when other jobs shared the 2 cores.
+SERIAL_WORK = 1 << 26
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
