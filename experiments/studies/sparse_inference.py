@@ -34,8 +34,8 @@ SPARSITIES = [0.0, 0.5, 0.7, 0.9, 0.95, 0.99]
 
 
 def _settings(ctx) -> dict:
-    p = {"repeats": 15, "lm_steps": 100, "n_chars": 40_000, "tokens": 64} if ctx.quick else \
-        {"repeats": 61, "lm_steps": 600, "n_chars": 200_000, "tokens": 256}
+    p = {"repeats": 15, "lm_steps": 100, "n_chars": 40_000, "windows": 2} if ctx.quick else \
+        {"repeats": 61, "lm_steps": 600, "n_chars": 200_000, "windows": 8}
     p.update({"F": 4096, "D": 1024})
     p.update(ctx.params)
     return p
@@ -81,7 +81,7 @@ def _trained_model(p: dict, seed: int, quick: bool) -> tuple:
     corpus = S.text(p["n_chars"], seed=seed)
     model = S.char_lm(len(corpus["vocab"]), "relu", quick, seed=seed)
     S.train_lm(model, corpus["train"], p["lm_steps"], seed=seed)
-    probe, _ = S.random_windows(corpus["held_out"], 1, p["tokens"], seed=seed + 1)
+    probe, _ = S.random_windows(corpus["held_out"], p["windows"], 48, seed=seed + 1)  # windows of 48 held-out tokens
     summary = S.sparsity_of(model, probe)
     return model, probe, {site: s["zero_fraction"] for site, s in summary.items()}
 

@@ -15,7 +15,7 @@ TINY = {
     "sparsity-activations": {"seeds": 1, "mlp_steps": 6, "lm_steps": 3, "every": 3, "n_chars": 5_000},
     "dying-relu": {"seeds": 1, "steps": 3, "n_lr": 2},
     "relufication": {"seeds": 1, "base_steps": 3, "finetune_steps": 2, "every": 1, "n_chars": 5_000},
-    "sparse-inference": {"repeats": 1, "lm_steps": 2, "n_chars": 5_000, "tokens": 16, "F": 512, "D": 128},
+    "sparse-inference": {"repeats": 1, "lm_steps": 2, "n_chars": 5_000, "windows": 1, "F": 512, "D": 128},
 }
 
 
