@@ -27,7 +27,7 @@ BIASES = [0.0, -0.5, -1.0, -2.0]
 
 def _settings(ctx) -> dict:
     p = {"seeds": 2, "steps": 200, "n_lr": 5} if ctx.quick else {"seeds": 3, "steps": 600, "n_lr": 9}
-    p.update(ctx.params)
+    p.update(getattr(ctx, "params", None) or {})
     return p
 
 

@@ -30,7 +30,7 @@ WINDOWS = (1, 2, 4, 8, 16, 32)
 def _settings(ctx) -> dict:
     p = {"seeds": 2, "base_steps": 100, "finetune_steps": 40, "every": 10, "shift": 0.25, "n_chars": 40_000} if ctx.quick \
         else {"seeds": 3, "base_steps": 600, "finetune_steps": 200, "every": 25, "shift": 0.25, "n_chars": 200_000}
-    p.update(ctx.params)
+    p.update(getattr(ctx, "params", None) or {})
     return p
 
 

@@ -37,7 +37,7 @@ def _settings(ctx) -> dict:
     p = {"repeats": 15, "lm_steps": 100, "n_chars": 40_000, "windows": 2} if ctx.quick else \
         {"repeats": 61, "lm_steps": 600, "n_chars": 200_000, "windows": 8}
     p.update({"F": 4096, "D": 1024})
-    p.update(ctx.params)
+    p.update(getattr(ctx, "params", None) or {})
     return p
 
 

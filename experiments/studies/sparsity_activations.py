@@ -26,7 +26,7 @@ ACTIVATIONS = ["relu", "leaky_relu", "gelu", "silu", "swiglu", "reglu"]
 def _settings(ctx) -> dict:
     p = {"seeds": 2, "mlp_steps": 150, "lm_steps": 40, "every": 10, "n_chars": 40_000} if ctx.quick else \
         {"seeds": 3, "mlp_steps": 1500, "lm_steps": 400, "every": 50, "n_chars": 200_000}
-    p.update(ctx.params)
+    p.update(getattr(ctx, "params", None) or {})
     return p
 
 

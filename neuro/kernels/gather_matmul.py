@@ -9,11 +9,12 @@ in proportion to the sparsity.
 Implementations (see :mod:`neuro.kernels.registry`):
 
 * reference: NumPy/CuPy ``flatnonzero`` + gather + ``@`` (works on both);
-* cpu: numba; each active row of ``W_t`` (a contiguous ``D``-vector) is
-  scaled into an output kept in L1 (``fastmath`` lets the inner loop
-  vectorize); large products split the active rows among threads, each
-  with its own partial sum (a split over columns reads each row in pieces and
-  was 3x slower per thread here);
+* cpu: numba; one compiled call finds the active indices and adds four
+  active rows of ``W_t`` (contiguous ``D``-vectors) at a time into the
+  output row, which stays in L1 (``fastmath`` lets the inner loop
+  vectorize). Above :data:`SERIAL_WORK` multiply-adds the active rows are
+  split among threads with per-thread partial sums (a split over output
+  columns reads each row in pieces and was 3x slower per thread);
 * cuda: ``gather_matmul.cu``, one thread per output column and batch row.
 
 For a batch ``h`` ``(B, F)`` the rows read are the union of the rows' active
