@@ -16,12 +16,11 @@ grad raises ``RuntimeError`` (detach it or use ``ann.no_grad()``).
 
 from __future__ import annotations
 
-import numpy as np
 
 from neuro.backend import array_module
 from neuro.kernels import gather_matmul, sparse_relu
 
-from .nn.activation import Activation, ShiftedReGLU
+from .nn.activation import Activation
 from .nn.layers import Linear, Sequential
 from .nn.module import Module
 from .tensor import Tensor, is_grad_enabled

@@ -4,8 +4,6 @@
 tests run the kernels' host code on machines without a GPU.
 """
 
-import numpy as np
-
 
 def gather_matmul(grid, block, args, shared_mem):
     """Emulates ``neuro/kernels/gather_matmul.cu``: out[b, :] = sum_i h[b, idx[i]] * w[idx[i], :] (skipping h == 0)."""

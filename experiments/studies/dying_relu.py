@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ann import Tensor
 from experiments.registry import experiment
 
 from . import sparsity_setup as S
@@ -33,7 +34,7 @@ def _settings(ctx) -> dict:
 
 def dead_fraction(model, x) -> float:
     """Fraction of hidden neurons (all activation sites) positive on no row of ``x``."""
-    summary = S.sparsity_of(model, S.Tensor(x), active="positive")
+    summary = S.sparsity_of(model, Tensor(x), active="positive")
     dead = sum(len(s["dead"]) for s in summary.values())
     return dead / sum(s["n_neurons"] for s in summary.values())
 

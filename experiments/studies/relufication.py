@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ann.sparsity import relufy
+from ann.text import random_windows
 from experiments.registry import experiment
 
 from . import sparsity_setup as S
@@ -52,7 +53,7 @@ def _one_seed(corpus: dict, p: dict, seed: int, quick: bool) -> dict:
     vocab = len(corpus["vocab"])
     base = S.char_lm(vocab, "gelu", quick, seed=seed)
     S.train_lm(base, corpus["train"], p["base_steps"], seed=seed)
-    probe, _ = S.random_windows(corpus["held_out"], 8, 48, seed=1000 + seed)
+    probe, _ = random_windows(corpus["held_out"], 8, 48, seed=1000 + seed)
     out = {"gelu": _measure(base, corpus, probe, 2000 + seed)}
     for name, kwargs in _variants(p["shift"]).items():
         model = S.copy_lm(base, vocab, "gelu", quick)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ann import Tensor, nn, no_grad
 from ann.sparse import SparseFFN
+from ann.text import random_windows
 from experiments.registry import experiment
 from neuro.kernels import gather_matmul
 
@@ -81,7 +82,7 @@ def _trained_model(p: dict, seed: int, quick: bool) -> tuple:
     corpus = S.text(p["n_chars"], seed=seed)
     model = S.char_lm(len(corpus["vocab"]), "relu", quick, seed=seed)
     S.train_lm(model, corpus["train"], p["lm_steps"], seed=seed)
-    probe, _ = S.random_windows(corpus["held_out"], p["windows"], 48, seed=seed + 1)  # windows of 48 held-out tokens
+    probe, _ = random_windows(corpus["held_out"], p["windows"], 48, seed=seed + 1)  # windows of 48 held-out tokens
     summary = S.sparsity_of(model, probe)
     return model, probe, {site: s["zero_fraction"] for site, s in summary.items()}
 

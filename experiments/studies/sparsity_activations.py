@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ann import Tensor
+from ann.text import random_windows
 from experiments.registry import experiment
 
 from . import sparsity_setup as S
@@ -42,7 +44,7 @@ def _run_mlp(activation: str, data: dict, p: dict, seed: int) -> dict:
     model = S.mlp(activation, seed=seed)
     steps, points = [], []
     fit = S.train_classifier(model, data, p["mlp_steps"], lr=3e-3, seed=seed, every=p["every"],
-                             on_eval=_curve(model, S.Tensor(data["x_test"]), steps, points))
+                             on_eval=_curve(model, Tensor(data["x_test"]), steps, points))
     return {"steps": steps, "mean_zero_fraction": [q["mean_zero_fraction"] for q in points],
             "mean_small_fraction": [q["mean_small_fraction"] for q in points], "final": points[-1],
             "test_accuracy": fit["test_accuracy"]}
@@ -50,7 +52,7 @@ def _run_mlp(activation: str, data: dict, p: dict, seed: int) -> dict:
 
 def _run_lm(activation: str, corpus: dict, p: dict, seed: int, quick: bool) -> dict:
     model = S.char_lm(len(corpus["vocab"]), activation, quick, seed=seed)
-    probe, _ = S.random_windows(corpus["held_out"], 8, 48, seed=1000 + seed)
+    probe, _ = random_windows(corpus["held_out"], 8, 48, seed=1000 + seed)
     steps, points = [], []
     S.train_lm(model, corpus["train"], p["lm_steps"], seed=seed, every=p["every"],
                on_eval=_curve(model, probe, steps, points))

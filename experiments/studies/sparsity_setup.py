@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from ann import Tensor, nn, no_grad  # noqa: F401  (Tensor and random_windows are used by the studies)
+from ann import Tensor, nn, no_grad
 from ann.losses import cross_entropy
 from ann.optim import SGD, Adam
 from ann.sparsity import SparsityRecorder
