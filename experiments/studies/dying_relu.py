@@ -49,19 +49,23 @@ def _one(act: str, lr: float, bias: float, data: dict, steps: int, seed: int) ->
 
 
 def _plot(path, lrs, grids: dict, diverged: dict) -> None:
+    import matplotlib
+
     fig, axes = S.figure(len(grids), width=3.6, height=3.2)
     for ax, (act, grid) in zip(axes, grids.items()):
-        im = ax.imshow(np.nan_to_num(grid, nan=0.0), vmin=0, vmax=1, cmap="magma", aspect="auto", origin="upper")
+        cmap = matplotlib.colormaps["magma"].with_extremes(bad="0.75")  # diverged cells in gray
+        im = ax.imshow(np.ma.masked_invalid(grid), vmin=0, vmax=1, cmap=cmap, aspect="auto", origin="upper")
         for i in range(grid.shape[0]):
             for j in range(grid.shape[1]):
                 label = "x" if diverged[act][i, j] else f"{grid[i, j]:.2f}"
-                ax.text(j, i, label, ha="center", va="center", fontsize=6, color="w" if np.nan_to_num(grid[i, j]) < 0.6 else "k")
+                ax.text(j, i, label, ha="center", va="center", fontsize=6, color="w" if grid[i, j] < 0.6 else "k")
         ax.set_xticks(range(len(lrs)), [f"{lr:.0e}" for lr in lrs], rotation=60, fontsize=7)
         ax.set_yticks(range(len(BIASES)), [str(b) for b in BIASES], fontsize=7)
         ax.set_xlabel("learning rate (SGD)")
         ax.set_title(f"{act}: dead fraction", fontsize=9)
     axes[0].set_ylabel("initial hidden bias")
-    fig.colorbar(im, ax=axes, shrink=0.8)
+    fig.subplots_adjust(left=0.05, right=0.92, bottom=0.3, top=0.9, wspace=0.3)
+    fig.colorbar(im, cax=fig.add_axes([0.94, 0.3, 0.012, 0.6]))
     fig.savefig(path, dpi=90)
 
 
