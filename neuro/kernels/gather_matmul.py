@@ -15,7 +15,9 @@ Implementations (see :mod:`neuro.kernels.registry`):
   vectorize). Above :data:`SERIAL_WORK` multiply-adds the active rows are
   split among threads with per-thread partial sums (a split over output
   columns reads each row in pieces and was 3x slower per thread);
-* cuda: ``gather_matmul.cu``, one thread per output column and batch row.
+* cuda: ``gather_matmul.cu``, one thread per output column and batch row,
+  the active rows shared among blocks (atomic adds, so the summation order
+  varies between runs).
 
 For a batch ``h`` ``(B, F)`` the rows read are the union of the rows' active
 entries. Differences from the dense product: a row of ``W_t`` holding NaN or
@@ -167,6 +169,8 @@ def cpu(h, w_t):
 
 #: CUDA grid limit along y (one block row per batch row).
 _MAX_GRID_Y = 65535
+#: Active rows per block along z (a single token's rows spread over many multiprocessors), at most 256 shares.
+_ROWS_PER_SHARE = 32
 
 
 def _launch(kernel, h, w_t):
@@ -178,13 +182,16 @@ def _launch(kernel, h, w_t):
     idx = active_indices(h2).astype(cupy.int64, copy=False)
     n_rows, f = h2.shape
     d = w.shape[1]
-    out = cupy.empty((n_rows, d), dtype=h.dtype)
+    out = cupy.zeros((n_rows, d), dtype=h.dtype)  # the kernel adds its partial sums atomically
+    k = int(idx.size)
+    if k == 0 or d == 0:
+        return out.reshape(d) if h.ndim == 1 else out
     threads = 256
+    shares = min(256, -(-k // _ROWS_PER_SHARE))
     for b0 in range(0, n_rows, _MAX_GRID_Y):
         b1 = min(n_rows, b0 + _MAX_GRID_Y)
-        if d:
-            grid = ((d + threads - 1) // threads, b1 - b0, 1)
-            kernel(grid, (threads, 1, 1), (h2[b0:b1], idx, w, out[b0:b1], np.int64(idx.size), np.int64(f), np.int64(d)))
+        grid = ((d + threads - 1) // threads, b1 - b0, shares)
+        kernel(grid, (threads, 1, 1), (h2[b0:b1], idx, w, out[b0:b1], np.int64(k), np.int64(f), np.int64(d)))
     return out.reshape(d) if h.ndim == 1 else out
 
 
