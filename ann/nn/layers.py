@@ -71,7 +71,8 @@ class Sequential(Module):
     Indexing, assignment, deletion, ``insert``, ``append``, ``extend`` and
     ``pop`` behave as ``torch.nn.Sequential``: an int index may be negative; a
     slice returns a new ``Sequential`` holding the same modules under their
-    names; ``del`` renumbers the remaining modules ``"0"``, ``"1"``, ...
+    names; ``del`` and ``insert`` renumber the modules ``"0"``, ``"1"``, ...
+    (PyTorch's result for numbered modules; PyTorch's ``insert`` assumes numbered names).
     (A slice of a subclass such as :class:`MLP` is a plain ``Sequential``,
     since the subclass's constructor takes sizes, not modules.)
     """
