@@ -28,7 +28,7 @@ from typing import Any, Callable
 from .tensor import Tensor, _operand, _xp, _special, erf, exp, make_op, sigmoid, split, tanh, where
 
 __all__ = [
-    "relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "celu", "gelu", "silu", "swish", "hard_silu",
+    "relu", "sparse_relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "celu", "gelu", "silu", "swish", "hard_silu",
     "hard_swish", "mish", "hard_sigmoid", "sigmoid", "tanh", "softplus", "softsign", "exponential", "linear",
     "softmax", "log_softmax", "glu", "swiglu", "geglu", "reglu", "shifted_relu",
     "ActivationSpec", "get", "names", "spec", "register",
@@ -78,6 +78,26 @@ def relu(x, negative_slope: float = 0.0, max_value: float | None = None, thresho
         return xp.where(inside, 1.0, xp.where(above, 0.0, negative_slope))
 
     return _elementwise(x, forward, derivative, "relu")
+
+
+def sparse_relu(x, threshold: float = 0.0) -> tuple[Tensor, int]:
+    """ReLU and its number of nonzero outputs in one fused pass (:func:`neuro.kernels.sparse_relu`).
+
+    Returns ``(y, nnz)``: ``y`` equals ``relu(x, threshold=threshold)`` in
+    value and gradient (1 where ``x > threshold``, else 0; so 0 at the kink,
+    as PyTorch), ``nnz`` is the Python int ``count_nonzero(y)``. ``x`` is a
+    floating Tensor or array of any shape (NumPy or CuPy).
+    """
+    from neuro.kernels import sparse_relu as fused
+
+    x = _operand(x)
+    xd = x.data
+    out, nnz = fused(xd, threshold)
+
+    def backward(g):
+        return (g * (xd > threshold).astype(g.dtype, copy=False),)
+
+    return make_op(out, (x,), backward, "sparse_relu"), nnz
 
 
 def relu6(x) -> Tensor:

@@ -49,7 +49,9 @@ def machine() -> str:
     return f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
 
 
-def _time_once(fn: Callable[[], object]) -> float:
+def _time_once(fn: Callable[[], object], setup: Callable[[], object] | None = None) -> float:
+    if setup is not None:
+        setup()
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -66,8 +68,12 @@ def compare(
     warmup: int = 1,
     params: dict | None = None,
     target: str = "",
+    setup: Callable[[], object] | None = None,
 ) -> Result:
-    """Median wall time of ``ours()`` and ``peer()``, run alternately ``repeats`` times each."""
+    """Median wall time of ``ours()`` and ``peer()``, run alternately ``repeats`` times each.
+
+    ``setup()``, if given, runs before every timed call, untimed (e.g. to evict the caches).
+    """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     for _ in range(warmup):
@@ -75,8 +81,8 @@ def compare(
         peer()
     t_ours, t_peer = [], []
     for _ in range(repeats):
-        t_ours.append(_time_once(ours))
-        t_peer.append(_time_once(peer))
+        t_ours.append(_time_once(ours, setup))
+        t_peer.append(_time_once(peer, setup))
     mo, mp = statistics.median(t_ours), statistics.median(t_peer)
     return Result(
         name, ours_label, peer_label, mo, mp, mo / mp, repeats, params or {}, target, machine(),

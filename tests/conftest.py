@@ -2,10 +2,14 @@
 
 * Tests marked ``gpu`` are skipped, with the reason, where no CUDA GPU is usable.
 * Under fakecupy, a test that uses a CuPy API that CuPy 13 rejects fails.
+* Under fakecupy (``PYTHONPATH=.../fakecupy``), the emulators of
+  ``tests/fakecupy_emulators.py`` are registered for the kernels fakecupy does not ship.
 * BLAS (and PyTorch's intra-op pool) run single-threaded for the whole session:
   the tests use small matrices, where a second thread only adds spinning and,
   on a loaded 2-core machine, slows small solves down by orders of magnitude.
 """
+
+from pathlib import Path
 
 import pytest
 from threadpoolctl import threadpool_limits
@@ -15,8 +19,24 @@ from neuro.backend import cupy_status
 _blas_limit = None
 
 
+def _register_fake_emulators() -> None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("cupy")
+    if spec is None or "fakecupy" not in str(spec.origin):
+        return
+    import cupy
+
+    path = Path(__file__).with_name("fakecupy_emulators.py")
+    module = importlib.util.module_from_spec(importlib.util.spec_from_file_location("fakecupy_emulators", path))
+    module.__spec__.loader.exec_module(module)
+    for name, fn in module.KERNELS.items():
+        cupy._fake.register_kernel(name, fn)
+
+
 def pytest_configure(config):
     global _blas_limit
+    _register_fake_emulators()
     _blas_limit = threadpool_limits(limits=1, user_api="blas")
     try:
         import torch

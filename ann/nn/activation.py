@@ -7,6 +7,7 @@ name for ``axis``). :class:`PReLU` holds its learnable slope as ``weight``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from .module import Module, Parameter
 __all__ = [
     "Activation", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Hardswish",
     "Mish", "Sigmoid", "Hardsigmoid", "Tanh", "Softplus", "Softsign", "Exponential", "Softmax", "LogSoftmax",
-    "GLU", "SwiGLU", "GeGLU", "ReGLU", "ShiftedReLU",
+    "GLU", "SwiGLU", "GeGLU", "ReGLU", "ShiftedReLU", "SparseReLU", "ShiftedReGLU",
 ]
 
 
@@ -91,3 +92,37 @@ class PReLU(Module):
 
     def forward(self, x):
         return A.prelu(x, self.weight)
+
+
+class SparseReLU(Module):
+    """ReLU by the fused kernel (:func:`ann.activations.sparse_relu`); ``nnz`` holds the last call's nonzero count.
+
+    Same values and gradient as :class:`ReLU` (``threshold`` as Keras's, default 0).
+    ``nnz`` is ``None`` before the first call.
+    """
+
+    def __init__(self, threshold: float = 0.0):
+        super().__init__()
+        self.threshold = float(threshold)
+        self.nnz = None
+
+    def forward(self, x):
+        y, self.nnz = A.sparse_relu(x, self.threshold)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}" if self.threshold else ""
+
+
+class ShiftedReGLU(Activation):
+    """``a * relu(b - shift)`` over the halves ``a, b`` of the last axis: the shifted-ReLU gate of a GLU.
+
+    What :func:`ann.sparsity.relufy` puts in place of a gated activation with
+    ``activation="shifted_relu"``.
+    """
+
+    def __init__(self, shift: float = 1.0):
+        Module.__init__(self)
+        self.name = "shifted_reglu"
+        self.params = {"shift": float(shift)}
+        self.fn = partial(A._gated, act=partial(A.shifted_relu, shift=float(shift)), axis=-1, name="shifted_reglu")

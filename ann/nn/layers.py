@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Any, Sequence
 
 import numpy as np
@@ -64,24 +65,93 @@ class Linear(Module):
 
 
 class Sequential(Module):
-    """Modules applied in order; named ``"0"``, ``"1"``, ... (so parameters are ``"0.weight"``, as PyTorch)."""
+    """Modules applied in order; named ``"0"``, ``"1"``, ... (so parameters are ``"0.weight"``, as PyTorch).
+
+    ``Sequential(m0, m1, ...)`` or ``Sequential(OrderedDict(name=module, ...))``.
+    Indexing, assignment, deletion, ``insert``, ``append``, ``extend`` and
+    ``pop`` behave as ``torch.nn.Sequential``: an int index may be negative; a
+    slice returns a new ``Sequential`` holding the same modules under their
+    names; ``del`` and ``insert`` renumber the modules ``"0"``, ``"1"``, ...
+    (PyTorch's result for numbered modules; PyTorch's ``insert`` assumes numbered names).
+    (A slice of a subclass such as :class:`MLP` is a plain ``Sequential``,
+    since the subclass's constructor takes sizes, not modules.)
+    """
 
     def __init__(self, *modules: Module):
         super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, m in modules[0].items():
+                self._check(m)
+                self.add_module(name, m)
+            return
         for m in modules:
             self.append(m)
 
-    def append(self, module: Module) -> "Sequential":
+    @staticmethod
+    def _check(module) -> Module:
         if not isinstance(module, Module):
             raise TypeError(f"Sequential holds Modules, got {type(module).__name__}")
-        self.add_module(str(len(self._modules)), module)
+        return module
+
+    def _key(self, idx) -> str:
+        """The name of the module at int position ``idx`` (``IndexError`` outside ``-len..len-1``)."""
+        if isinstance(idx, bool) or not isinstance(idx, (int, np.integer)):
+            raise TypeError(f"Sequential indices must be integers or slices, got {type(idx).__name__}")
+        size = len(self._modules)
+        if not -size <= idx < size:
+            raise IndexError(f"index {idx} is out of range")
+        return list(self._modules)[int(idx) % size]
+
+    def append(self, module: Module) -> "Sequential":
+        self.add_module(str(len(self._modules)), self._check(module))
         return self
+
+    def extend(self, sequential) -> "Sequential":
+        """Append every module of ``sequential`` (any iterable of Modules)."""
+        for m in sequential:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> "Sequential":
+        """Put ``module`` at position ``index`` (``-len..len``), shifting the later ones up by one."""
+        self._check(module)
+        n = len(self._modules)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index must be an int, got {type(index).__name__}")
+        if not -n <= index <= n:
+            raise IndexError(f"Index out of range: {index}")
+        index = int(index) + n if index < 0 else int(index)
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._renumber(items)
+        return self
+
+    def pop(self, key) -> Module:
+        v = self[key]
+        del self[key]
+        return v
+
+    def _renumber(self, items: list) -> None:
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self._modules[str(i)] = m
 
     def __len__(self) -> int:
         return len(self._modules)
 
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[idx]))
+        return self._modules[self._key(idx)]
+
+    def __setitem__(self, idx, module: Module) -> None:
+        setattr(self, self._key(idx), self._check(module))
+
+    def __delitem__(self, idx) -> None:
+        keys = list(self._modules)[idx] if isinstance(idx, slice) else [self._key(idx)]
+        for key in keys:
+            del self._modules[key]
+        self._renumber(list(self._modules.values()))
 
     def __iter__(self):
         return iter(self._modules.values())

@@ -7,6 +7,8 @@ to NumPy (``{k: v.numpy() for k, v in sd.items()}``) loads directly.
 
 from __future__ import annotations
 
+import itertools
+import warnings
 from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
@@ -16,7 +18,31 @@ from neuro.backend import array_module, asnumpy, to_device
 
 from ..tensor import Tensor
 
-__all__ = ["Parameter", "Module"]
+__all__ = ["Parameter", "Module", "RemovableHandle"]
+
+_handle_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What ``register_forward_hook`` / ``register_forward_pre_hook`` return: ``remove()`` detaches the hook.
+
+    As ``torch.utils.hooks.RemovableHandle``: ``id`` is unique, ``remove()`` may be
+    called more than once, and ``with handle:`` removes the hook on exit.
+    """
+
+    def __init__(self, *hook_dicts: dict):
+        self.id = next(_handle_ids)
+        self._dicts = hook_dicts
+
+    def remove(self) -> None:
+        for d in self._dicts:
+            d.pop(self.id, None)
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
 
 
 class Parameter(Tensor):
@@ -38,21 +64,24 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_hooks_with_kwargs", set())
+        object.__setattr__(self, "_hooks_always_called", set())
         object.__setattr__(self, "training", True)
 
     # --------------------------------------------------------- attributes
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() before assigning attributes")
+        target = self._parameters if isinstance(value, Parameter) else self._modules if isinstance(value, Module) else None
         for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
-        else:
+            if store is not target:
+                store.pop(name, None)
+        if target is None:
             object.__setattr__(self, name, value)
             return
+        target[name] = value  # an existing name keeps its place (Sequential order, state-dict order)
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
@@ -88,13 +117,124 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        pre, post = self.__dict__.get("_forward_pre_hooks"), self.__dict__.get("_forward_hooks")
+        if not pre and not post:
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(pre, post, args, kwargs)
+
+    def _call_with_hooks(self, pre: dict, post: dict, args: tuple, kwargs: dict):
+        """``forward`` wrapped in its hooks, in the order and with the arguments PyTorch uses."""
+        with_kwargs = self._hooks_with_kwargs
+        for hid, hook in list(pre.items()):
+            if hid in with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        called = set()
+        try:
+            output = self.forward(*args, **kwargs)
+            for hid, hook in list(post.items()):
+                called.add(hid)
+                result = hook(self, args, kwargs, output) if hid in with_kwargs else hook(self, args, output)
+                if result is not None:
+                    output = result
+        except Exception:
+            for hid, hook in list(post.items()):  # always_call hooks run even when forward or a hook raised
+                if hid in self._hooks_always_called and hid not in called:
+                    try:
+                        hook(self, args, kwargs, None) if hid in with_kwargs else hook(self, args, None)
+                    except Exception as exc:  # as PyTorch: warn, and re-raise the first error
+                        warnings.warn(f"forward hook with always_call=True raised an exception that was silenced: {exc!r}")
+            raise
+        return output
+
+    def _add_hook(self, store_name: str, hook: Callable, prepend: bool, with_kwargs: bool, always_call: bool = False) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        store = self.__dict__[store_name]
+        handle = RemovableHandle(store)
+        store[handle.id] = hook
+        if prepend:
+            store.move_to_end(handle.id, last=False)
+        if with_kwargs:
+            self._hooks_with_kwargs.add(handle.id)
+        if always_call:
+            self._hooks_always_called.add(handle.id)
+        return handle
+
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before every ``forward`` (as PyTorch).
+
+        ``args`` is the tuple of positional arguments. A hook may return a
+        replacement (a tuple, or a single value that is wrapped in one) or
+        ``None`` to leave them. With ``with_kwargs=True`` it is called as
+        ``hook(module, args, kwargs)`` and may return ``(args, kwargs)``.
+        ``prepend=True`` runs it before the hooks already registered. Returns
+        a :class:`RemovableHandle`.
+        """
+        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after every ``forward`` (as PyTorch).
+
+        ``args`` are the positional arguments ``forward`` received (after the
+        pre-hooks). A hook may return a replacement output, or ``None``. With
+        ``with_kwargs=True`` it is called as ``hook(module, args, kwargs, output)``.
+        ``always_call=True`` calls it (with ``output=None``) even when
+        ``forward`` or an earlier hook raised. A hook that raises propagates its
+        exception; the module itself is left unchanged and usable. Returns a
+        :class:`RemovableHandle`.
+        """
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs, always_call)
 
     # ------------------------------------------------------------ walking
     def named_modules(self, prefix: str = "") -> Iterator[tuple]:
         yield prefix, self
         for name, m in self._modules.items():
             yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def get_submodule(self, target: str) -> "Module":
+        """The sub-module at the dotted name ``target`` (``""`` is ``self``), as PyTorch.
+
+        ``AttributeError`` if a step does not exist or is not a Module.
+        """
+        if target == "":
+            return self
+        mod = self
+        for item in target.split("."):
+            if not hasattr(mod, item):
+                raise AttributeError(f"{type(mod).__name__} has no attribute `{item}`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
+        return mod
+
+    def set_submodule(self, target: str, module: "Module", strict: bool = False) -> None:
+        """Put ``module`` at the dotted name ``target`` (e.g. ``"0.2"``, ``"block0.act"``), as PyTorch.
+
+        The parent must exist; an existing attribute of that name must be a
+        Module (it is replaced in place, keeping its position). With
+        ``strict=True`` the attribute must already exist. ``ValueError`` for an
+        empty ``target`` or a ``module`` that is not a Module.
+        """
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        atoms = target.split(".")
+        parent = self.get_submodule(".".join(atoms[:-1]))
+        if strict and not hasattr(parent, atoms[-1]):
+            raise AttributeError(f"{type(parent).__name__} has no attribute `{atoms[-1]}`")
+        if hasattr(parent, atoms[-1]) and not isinstance(getattr(parent, atoms[-1]), Module):
+            raise AttributeError(f"`{atoms[-1]}` is not an nn.Module")
+        setattr(parent, atoms[-1], module)
 
     def modules(self) -> Iterator["Module"]:
         for _, m in self.named_modules():

@@ -25,6 +25,7 @@ from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
 
 from .. import activations, init
 from ..tensor import Tensor, as_tensor
+from .activation import Activation
 from .attention import MultiheadAttention, _positive_int
 from .layers import Dropout, Embedding, LayerNorm, Linear, RMSNorm
 from .module import Module
@@ -96,8 +97,8 @@ class TransformerBlock(Module):
         self.d_model = d_model
         self.causal = bool(causal)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=True, use_flash=use_flash, dtype=dtype, seed=rng)
-        self.activation = activations.spec(activation).name
-        self.act, self.gated = feedforward_activation(activation)
+        _, self.gated = feedforward_activation(activation)
+        self.act = Activation(activation)  # a child module, so hooks and relufy reach it as "act"
         hidden = _positive_int(dim_feedforward, "dim_feedforward")
         self.linear1 = Linear(d_model, 2 * hidden if self.gated else hidden, bias=bias, dtype=dtype, seed=rng)
         self.dropout = Dropout(dropout, seed=rng)
@@ -106,6 +107,11 @@ class TransformerBlock(Module):
         self.norm2 = make_norm(norm, d_model, layer_norm_eps, dtype)
         self.dropout1 = Dropout(dropout, seed=rng)
         self.dropout2 = Dropout(dropout, seed=rng)
+
+    @property
+    def activation(self) -> str:
+        """The registry name of the FFN activation (follows ``act`` when it is replaced)."""
+        return getattr(self.act, "name", type(self.act).__name__)
 
     def forward(self, x, attn_mask=None, key_padding_mask=None, is_causal: bool | None = None):
         """``(B, T, E)`` -> ``(B, T, E)``; masks as :meth:`MultiheadAttention.forward`."""
