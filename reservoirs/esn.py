@@ -41,8 +41,9 @@ from .weights import bernoulli_matrix, random_sparse, spectral_radius as _spectr
 __all__ = ["ESN"]
 
 #: Elements of drive computed per chunk: bounds the memory of W_in u (2 MiB in float64), which the kernel
-#: then reads while it is still in cache.
+#: then reads while it is still in cache; at least _CHUNK_STEPS steps per chunk (a batch's threads meet once a chunk).
 _CHUNK_ELEMENTS = 1 << 18
+_CHUNK_STEPS = 64
 
 
 def _check_leak(leak_rate: Any) -> float:
@@ -92,9 +93,10 @@ class ESN:
         ``W_in`` (``W_fb``) at the first call that shows the input (output) width.
     dtype : floating dtype of the weights and states (float64 by default).
     input_dim : int, optional; draws ``W_in`` now instead of at the first call (needed for :attr:`ports`).
-    threads : int or None, CPU threads sharing each step's rows in :meth:`run` (the states are the
-        same). None (default): all of numba's threads for reservoirs with enough work per step
-        (see :func:`reservoirs.recurrence.resolve_threads`), one for small ones; pass 1 on busy cores.
+    threads : int or None, CPU threads of :meth:`run` (the states are the same whatever the count): a
+        batch runs one group of sequences per thread; a single sequence shares each step's rows.
+        None (default): all of numba's threads for batches with enough work per step, one for a
+        single sequence (see :func:`reservoirs.recurrence.resolve_threads`).
 
     Besides standalone use, an ESN is a component of :class:`neuro.Simulator`
     (``reset``/``step``/``ports``: input port ``"u"`` ``(B, F)``, output ports
@@ -292,8 +294,8 @@ class ESN:
         fb[:, 1:] = y3[:, :-1]
         return fb
 
-    def _states(self, u3, x0, fb3=None):
-        """States ``(B, T, N)`` for inputs ``(B, T, F)``, initial states ``(B, N)``, feedback ``(B, T, O)``."""
+    def _states(self, u3, x0, fb3=None, out=None):
+        """States ``(B, T, N)`` (in ``out`` if given) for inputs ``(B, T, F)``, initial states ``(B, N)``, feedback ``(B, T, O)``."""
         xp = array_module(u3)
         B, T, _ = u3.shape
         self.initialize(u3.shape[2])
@@ -301,8 +303,9 @@ class ESN:
         W = self.W
         indptr, indices, data = (xp.asarray(a) for a in (W.indptr, W.indices, W.data))
         impl = "reference" if callable(self.activation) else None
-        out = xp.empty((B, T, self.units), dtype=self.dtype)
-        chunk = min(T, max(16, _CHUNK_ELEMENTS // max(1, B * self.units)))
+        if out is None:
+            out = xp.empty((B, T, self.units), dtype=self.dtype)
+        chunk = min(T, max(_CHUNK_STEPS, _CHUNK_ELEMENTS // max(1, B * self.units)))
         drive = xp.empty((B, chunk, self.units), dtype=self.dtype)  # reused: fresh pages cost more than the math
         x = x0
         for t0 in range(0, T, chunk):
@@ -413,7 +416,7 @@ class ESN:
     def is_fitted(self) -> bool:
         return self.readout.coef_ is not None
 
-    def run(self, u: Any, h0: Any = None, *, y_feedback: Any = None):
+    def run(self, u: Any, h0: Any = None, *, y_feedback: Any = None, out: Any = None):
         """Reservoir states for input ``u``.
 
         ``u``: ``(T, F)`` -> ``(T, N)``; ``(B, T, F)`` -> ``(B, T, N)``; a list of
@@ -421,27 +424,54 @@ class ESN:
         the state before the first step (zeros by default). With feedback,
         ``y_feedback`` (shaped like the targets) is teacher-forced as
         ``y[t-1]``; without it a fitted ESN feeds back its own predictions.
+        ``out``: a C-contiguous array of the result's shape and the ESN's dtype
+        (on the input's device) that receives the states and is returned, as
+        NumPy's ``out=``; repeated runs then reuse its memory instead of
+        faulting in fresh pages (for one array ``u`` only, not a list).
         """
         parts, kind = self._split(u)
+        given = out
+        if out is not None:
+            out = self._check_out(out, parts, kind)
         if self.feedback and y_feedback is None and not self.is_fitted:
             raise ValueError("an ESN with feedback needs y_feedback (teacher signal) or a fitted readout to run")
         fbs = [None] * len(parts)
         if self.feedback and y_feedback is not None:
             fbs, _ = self._targets(y_feedback, parts, kind)
-        out = []
+        results = []
         for u3, fb in zip(parts, fbs):
             xp = array_module(u3)
             x0 = self._initial(xp, h0, u3.shape[0])
             if self.feedback and fb is None:
                 states, _ = self._closed_loop(x0, u3.shape[1], u3)
+                if out is not None:
+                    out[...] = states
+                    states = out
             else:
                 self.initialize(u3.shape[2])
                 if fb is not None:
                     self._ensure_feedback(fb.shape[2])
                     fb = self._shifted(fb)
-                states = self._states(u3, x0, fb)
-            out.append(states)
-        return self._join(out, kind)
+                states = self._states(u3, x0, fb, out)
+            results.append(states)
+        return given if given is not None else self._join(results, kind)
+
+    def _check_out(self, out: Any, parts: list, kind: str):
+        """``out`` of :meth:`run` as a ``(B, T, N)`` view, after checking its type, shape, dtype and layout."""
+        if kind == "list":
+            raise ValueError("out is supported for one array u, not for a list of sequences")
+        xp = array_module(parts[0])
+        if not isinstance(out, xp.ndarray):
+            raise TypeError(f"out must be a {xp.__name__}.ndarray like u, got {type(out).__name__}")
+        B, T, _ = parts[0].shape
+        shape = (T, self.units) if kind == "single" else (B, T, self.units)
+        if out.shape != shape:
+            raise ValueError(f"out must have shape {shape} (the states of u), got {out.shape}")
+        if out.dtype != self.dtype:
+            raise TypeError(f"out must have the ESN's dtype {self.dtype}, got {out.dtype}")
+        if not out.flags.c_contiguous:
+            raise ValueError("out must be C-contiguous")
+        return out.reshape((B, T, self.units))
 
     def _targets(self, y: Any, parts: list, kind: str):
         """Targets split like the inputs ``parts``: list of ``(B, T, O)``; the bool says they were 1-D per step."""

@@ -17,7 +17,12 @@ computed beforehand (one matrix product over all steps)::
   the activation runs over contiguous values (a step's units, or a row's
   ``B`` states) so it vectorizes; tanh is :func:`tanh_scalar` (within 4e-15
   of ``numpy.tanh``; libm's scalar tanh was the larger part of a batched step).
-  Serial and threaded versions are compiled from one source.
+  Threads: a batch is split into one group of sequences per thread, each
+  group run to the end on its own (no barrier between steps, so a thread
+  held up by another process delays only its own group); a single sequence
+  shares each step's rows among the threads (a barrier per step: only on
+  request, see :func:`resolve_threads`). Serial and threaded versions are
+  compiled from one source.
 
 The two differ only by rounding (order of the sums, tanh's last bits):
 differences of order 1e-15 per step, which the contracting recurrence
@@ -229,23 +234,36 @@ def _single_steps(rows):
     return run
 
 
-def _batch_steps(rows):
-    """The batched loop, as :func:`_single_steps`; the state is kept as ``(N, B)``."""
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
+def _batch_group(indptr, indices, data, drive, x0, leak, code, out, b0, b1):
+    """Sequences ``b0:b1`` of the batch, all steps; the group's state is kept as ``(N, b1 - b0)``."""
+    T, n = drive.shape[1], drive.shape[2]
+    keep = 1.0 - leak
+    x = np.ascontiguousarray(x0[b0:b1].T)
+    y = np.empty_like(x)
+    for t in range(T):
+        for i in range(n):  # row i of the new state, activated while in cache
+            _row_times_states(indptr, indices, data, x, i, drive[b0:b1, t, i], y[i])
+            _activate(y[i], x[i], keep, leak, code)
+        for b in range(b1 - b0):
+            o = out[b0 + b, t]
+            for i in range(n):
+                o[i] = y[i, b]
+        x, y = y, x
 
-    def run(indptr, indices, data, drive, x0, leak, code, out):
-        # drive (B, T, N), x0 (B, N), out (B, T, N)
-        B, T, n = drive.shape
-        keep = 1.0 - leak
-        x = np.ascontiguousarray(x0.T)
-        y = np.empty_like(x)
-        for t in range(T):
-            for i in rows(n):  # row i of the new state, activated while in cache (and in parallel)
-                _row_times_states(indptr, indices, data, x, i, drive[:, t, i], y[i])
-                _activate(y[i], x[i], keep, leak, code)
-            for b in rows(B):
-                for i in range(n):
-                    out[b, t, i] = y[i, b]
-            x, y = y, x
+
+def _batch_steps(groups):
+    """The batched loop, as :func:`_single_steps`, with ``groups`` over groups of sequences.
+
+    Group ``g`` holds sequences ``bounds[g]:bounds[g + 1]``; a sequence's
+    arithmetic does not depend on its group, so the states are the same
+    whatever the grouping.
+    """
+
+    def run(indptr, indices, data, drive, x0, leak, code, out, bounds):
+        # drive (B, T, N), x0 (B, N), out (B, T, N), bounds (G + 1,)
+        for g in groups(bounds.size - 1):
+            _batch_group(indptr, indices, data, drive, x0, leak, code, out, bounds[g], bounds[g + 1])
 
     return run
 
@@ -262,15 +280,34 @@ def index_dtype(n: int) -> np.dtype:
     return np.dtype(np.uint16) if n <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
 
 
-#: Multiply-adds per step (stored weights times batch) from which ``threads=None`` uses all threads.
+#: Multiply-adds per step (stored weights times batch) from which ``threads=None`` runs a batch on all threads.
 PARALLEL_MIN_WORK = 1 << 16
 
 
-def resolve_threads(threads: int | None, work: int) -> int:
-    """The thread count for ``threads`` (None: automatic, see :func:`esn_recurrence_cpu`) and ``work`` per step."""
+def resolve_threads(threads: int | None, nnz: int, batch: int) -> int:
+    """The thread count for ``threads`` (None: automatic), ``nnz`` stored weights and ``batch`` sequences.
+
+    None: one thread for a single sequence; for a batch, all of numba's threads
+    (at most one per sequence) when a step has at least :data:`PARALLEL_MIN_WORK`
+    multiply-adds (``nnz * batch``), else one. A single sequence shares each
+    step's rows among the threads only when ``threads`` asks for it: that needs
+    a barrier per step, and with another process busy on a core every barrier
+    waits for the scheduler (measured: several times slower than one thread;
+    docs/benchmarks/reservoirs.md). An explicit count is capped at numba's.
+    """
     if threads is None:
-        return numba.get_num_threads() if work >= PARALLEL_MIN_WORK else 1
+        return min(numba.get_num_threads(), batch) if batch > 1 and nnz * batch >= PARALLEL_MIN_WORK else 1
     return min(check_int(threads, "threads"), numba.get_num_threads())
+
+
+def _check_out(out, shape, dtype):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype or out.strides[-1] != dtype.itemsize:
+        raise ValueError(
+            f"out must be a {dtype} array of shape {shape} with contiguous last axis, "
+            f"got {out.dtype} {out.shape} with strides {out.strides}"
+        )
 
 
 def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=None):
@@ -278,38 +315,38 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
 
     ``out`` (``(B, T, N)``, the dtype of ``drive``, last axis contiguous)
     may be given to write the states in place, e.g. a slice of a larger array.
-    ``threads`` threads share the rows of every step (numba ``prange``, at
-    most ``numba.get_num_threads()``; same states whatever the count).
-    ``None`` (default) picks all of them when a step has at least
-    :data:`PARALLEL_MIN_WORK` multiply-adds (stored weights times batch) and
-    one below, where starting the threads would cost more than it saves.
-    Pass 1 when the cores are busy with other work.
+    ``threads``: see :func:`resolve_threads` (None: automatic); a batch runs
+    one group of sequences per thread, a single sequence shares each step's
+    rows. The states are the same whatever the count.
     """
     _check(indptr, indices, data, drive, x0)
     if callable(activation) or activation not in ACTIVATIONS:
         raise ValueError(f"the cpu path needs activation in {sorted(ACTIVATIONS)}, got {activation!r}")
     dtype = drive.dtype
+    if out is None:
+        out = np.empty(drive.shape, dtype=dtype)
+    else:
+        _check_out(out, drive.shape, dtype)
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.ascontiguousarray(indices, dtype=index_dtype(drive.shape[-1]))
     data = np.ascontiguousarray(data, dtype=dtype)
     drive = np.ascontiguousarray(drive)
     x0 = np.ascontiguousarray(x0, dtype=dtype)
-    if out is None:
-        out = np.empty(drive.shape, dtype=dtype)
-    elif out.shape != drive.shape or out.dtype != dtype or out.strides[-1] != dtype.itemsize:
-        raise ValueError(f"out must be a {dtype} array of shape {drive.shape} with contiguous last axis")
     leak = dtype.type(leak)
     code = ACTIVATIONS[activation]
-    threads = resolve_threads(threads, data.size * drive.shape[0])
-    single, batch = (_run_single, _run_batch) if threads == 1 else (_run_single_parallel, _run_batch_parallel)
+    B = drive.shape[0]
+    threads = resolve_threads(threads, data.size, B)
     previous = numba.get_num_threads()
     if threads > 1:
         numba.set_num_threads(threads)
     try:
-        if drive.shape[0] == 1:
+        if B == 1:
+            single = _run_single if threads == 1 else _run_single_parallel
             single(indptr, indices, data, drive[0], x0[0], leak, code, out[0])
         else:
-            batch(indptr, indices, data, drive, x0, leak, code, out)
+            groups = min(threads, B)
+            bounds = np.linspace(0, B, groups + 1).round().astype(np.int64)  # as even as can be
+            (_run_batch if groups == 1 else _run_batch_parallel)(indptr, indices, data, drive, x0, leak, code, out, bounds)
     finally:
         if threads > 1:
             numba.set_num_threads(previous)
