@@ -40,10 +40,8 @@ from .weights import bernoulli_matrix, random_sparse, spectral_radius as _spectr
 
 __all__ = ["ESN"]
 
-#: Elements of drive computed per chunk: bounds the memory of W_in u (2 MiB in float64), which the kernel
-#: then reads while it is still in cache; at least _CHUNK_STEPS steps per chunk (a batch's threads meet once a chunk).
+#: Elements of the feedback drive W_fb y computed per chunk (bounds its temporary: 2 MiB in float64).
 _CHUNK_ELEMENTS = 1 << 18
-_CHUNK_STEPS = 64
 
 
 def _check_leak(leak_rate: Any) -> float:
@@ -305,22 +303,18 @@ class ESN:
         impl = "reference" if callable(self.activation) else None
         if out is None:
             out = xp.empty((B, T, self.units), dtype=self.dtype)
-        chunk = min(T, max(_CHUNK_STEPS, _CHUNK_ELEMENTS // max(1, B * self.units)))
-        drive = xp.empty((B, chunk, self.units), dtype=self.dtype)  # reused: fresh pages cost more than the math
-        x = x0
-        for t0 in range(0, T, chunk):
-            t1 = min(T, t0 + chunk)
-            d = drive[:, : t1 - t0]
-            xp.matmul(u3[:, t0:t1], W_in.T, out=d)
-            d += bias
-            if fb3 is not None:
-                d += fb3[:, t0:t1] @ W_fb.T
-            call(
-                "esn_recurrence", indptr, indices, data, d, x,
-                leak=self.leak_rate, activation=self.activation, impl=impl, out=out[:, t0:t1], threads=self.threads,
-            )
-            x = out[:, t1 - 1]
-        return out
+        # The input drive W_in u + bias (+ W_fb y[t-1]) is written into out, which the kernel then overwrites
+        # with the states step by step: no drive buffer, and one kernel call (threads meet once per run).
+        xp.matmul(u3, W_in.T, out=out)
+        out += bias
+        if fb3 is not None:
+            chunk = max(1, _CHUNK_ELEMENTS // max(1, B * self.units))
+            for t0 in range(0, T, chunk):
+                out[:, t0:t0 + chunk] += fb3[:, t0:t0 + chunk] @ W_fb.T
+        return call(
+            "esn_recurrence", indptr, indices, data, out, x0,
+            leak=self.leak_rate, activation=self.activation, impl=impl, out=out, threads=self.threads,
+        )
 
     def _step_once(self, xp, x, inp, fb):
         """One update of states ``x`` ``(B, N)`` with input ``(B, F)`` and feedback ``(B, O)`` or None."""

@@ -58,8 +58,10 @@ def _apply(xp, name, z):
     raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
 
 
-def _check(indptr, indices, data, drive, x0):
+def _check(indptr, indices, data, drive, x0, out):
     n = drive.shape[-1]
+    if out is not None and out is not drive and array_module(out).may_share_memory(out, drive):
+        raise ValueError("out may be drive itself but must not overlap it otherwise")
     if drive.ndim != 3:
         raise ValueError(f"drive must have shape (B, T, N), got {drive.shape}")
     if x0.shape != (drive.shape[0], n):
@@ -74,10 +76,11 @@ def esn_recurrence_reference(indptr, indices, data, drive, x0, *, leak=1.0, acti
     """States ``(B, T, N)`` of the recurrence; ``drive`` ``(B, T, N)``, ``x0`` ``(B, N)``, ``leak`` in (0, 1].
 
     ``activation`` is a name in :data:`ACTIVATIONS` or a callable acting
-    elementwise on arrays; ``out`` ``(B, T, N)`` may receive the states;
-    ``threads`` is accepted for a common signature and ignored.
+    elementwise on arrays; ``out`` ``(B, T, N)`` may receive the states, and
+    may be ``drive`` itself (step ``t``'s drive is read before its states
+    replace it); ``threads`` is accepted for a common signature and ignored.
     """
-    _check(indptr, indices, data, drive, x0)
+    _check(indptr, indices, data, drive, x0, out)
     xp = array_module(drive, x0, data)
     n = drive.shape[-1]
     if xp is np:
@@ -314,12 +317,13 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
     """The numba fast path; same contract as :func:`esn_recurrence_reference` (named activations only).
 
     ``out`` (``(B, T, N)``, the dtype of ``drive``, last axis contiguous)
-    may be given to write the states in place, e.g. a slice of a larger array.
+    may be given to write the states in place, e.g. a slice of a larger array,
+    or ``drive`` itself.
     ``threads``: see :func:`resolve_threads` (None: automatic); a batch runs
     one group of sequences per thread, a single sequence shares each step's
     rows. The states are the same whatever the count.
     """
-    _check(indptr, indices, data, drive, x0)
+    _check(indptr, indices, data, drive, x0, out)
     if callable(activation) or activation not in ACTIVATIONS:
         raise ValueError(f"the cpu path needs activation in {sorted(ACTIVATIONS)}, got {activation!r}")
     dtype = drive.dtype

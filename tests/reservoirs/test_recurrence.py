@@ -177,6 +177,20 @@ def test_groups_of_sequences_give_the_same_states(B, bounds):
     np.testing.assert_allclose(whole, _plain_loop(W, drive, x0, 0.7, np.tanh), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("B", [1, 4])
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+def test_out_may_be_the_drive_itself(B, impl):
+    """The ESN writes the input drive into out and lets the kernel replace it with the states."""
+    W, drive, x0 = _problem(B, T=30)
+    args = (W.indptr, W.indices, W.data)
+    expected = call("esn_recurrence", *args, drive, x0, impl=impl, leak=0.8, threads=2)
+    inplace = drive.copy()
+    assert call("esn_recurrence", *args, inplace, x0, impl=impl, leak=0.8, out=inplace, threads=2) is inplace
+    np.testing.assert_array_equal(inplace, expected)
+    with pytest.raises(ValueError, match="must not overlap"):
+        call("esn_recurrence", *args, drive[:, 1:], x0, impl=impl, out=drive[:, :-1])
+
+
 def test_out_is_validated_before_anything_is_written():
     W, drive, x0 = _problem(2, T=5)
     args = (W.indptr, W.indices, W.data, drive, x0)
