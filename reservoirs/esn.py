@@ -93,8 +93,8 @@ class ESN:
     input_dim : int, optional; draws ``W_in`` now instead of at the first call (needed for :attr:`ports`).
     threads : int or None, CPU threads of :meth:`run` (the states are the same whatever the count): a
         batch runs one group of sequences per thread; a single sequence shares each step's rows.
-        None (default): all of numba's threads for batches with enough work per step, one for a
-        single sequence (see :func:`reservoirs.recurrence.resolve_threads`).
+        None (default): one for a single sequence; for a batch with enough work per step, one
+        per 16 sequences up to numba's thread count (see :func:`reservoirs.recurrence.resolve_threads`).
 
     Besides standalone use, an ESN is a component of :class:`neuro.Simulator`
     (``reset``/``step``/``ports``: input port ``"u"`` ``(B, F)``, output ports

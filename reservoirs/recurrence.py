@@ -40,7 +40,7 @@ from neuro.kernels import register
 from .checks import check_int
 
 __all__ = [
-    "ACTIVATIONS", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype",
+    "ACTIVATIONS", "MIN_GROUP", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype",
     "resolve_threads", "tanh_scalar",
 ]
 
@@ -283,23 +283,32 @@ def index_dtype(n: int) -> np.dtype:
     return np.dtype(np.uint16) if n <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
 
 
-#: Multiply-adds per step (stored weights times batch) from which ``threads=None`` runs a batch on all threads.
+#: Multiply-adds per step (stored weights times batch) from which ``threads=None`` may split a batch.
 PARALLEL_MIN_WORK = 1 << 16
+
+#: Sequences per thread below which ``threads=None`` does not split a batch further: a group of B
+#: sequences costs more per sequence the smaller B is (measured at N = 1000: 1.15x at B = 16,
+#: 1.75x at B = 8, relative to B = 32), and on cores shared with other processes the extra work
+#: can outweigh the extra threads.
+MIN_GROUP = 16
 
 
 def resolve_threads(threads: int | None, nnz: int, batch: int) -> int:
     """The thread count for ``threads`` (None: automatic), ``nnz`` stored weights and ``batch`` sequences.
 
-    None: one thread for a single sequence; for a batch, all of numba's threads
-    (at most one per sequence) when a step has at least :data:`PARALLEL_MIN_WORK`
-    multiply-adds (``nnz * batch``), else one. A single sequence shares each
-    step's rows among the threads only when ``threads`` asks for it: that needs
-    a barrier per step, and with another process busy on a core every barrier
-    waits for the scheduler (measured: several times slower than one thread;
-    docs/benchmarks/reservoirs.md). An explicit count is capped at numba's.
+    None: one thread for a single sequence; for a batch, one thread per
+    :data:`MIN_GROUP` sequences, up to numba's thread count, when a step has at
+    least :data:`PARALLEL_MIN_WORK` multiply-adds (``nnz * batch``), else one.
+    A single sequence shares each step's rows among the threads only when
+    ``threads`` asks for it: that needs a barrier per step, and with another
+    process busy on a core every barrier waits for the scheduler (measured:
+    many times slower than one thread; docs/benchmarks/reservoirs.md).
+    An explicit count is capped at numba's.
     """
     if threads is None:
-        return min(numba.get_num_threads(), batch) if batch > 1 and nnz * batch >= PARALLEL_MIN_WORK else 1
+        if batch == 1 or nnz * batch < PARALLEL_MIN_WORK:
+            return 1
+        return max(1, min(numba.get_num_threads(), batch // MIN_GROUP))
     return min(check_int(threads, "threads"), numba.get_num_threads())
 
 

@@ -142,21 +142,23 @@ def test_threaded_kernels_give_identical_states(B):
 def test_automatic_threads_follow_the_work_per_step():
     import numba
 
-    from reservoirs.recurrence import PARALLEL_MIN_WORK, resolve_threads
+    from reservoirs.recurrence import MIN_GROUP, PARALLEL_MIN_WORK, resolve_threads
 
     cores = numba.get_num_threads()
     # a single sequence stays on one thread unless asked (a barrier per step collapses on busy cores)
     assert resolve_threads(None, 10**9, 1) == 1
     assert resolve_threads(2, 10**9, 1) == min(2, cores)
-    # a batch runs on all threads (at most one per sequence) once a step has enough work
-    assert resolve_threads(None, PARALLEL_MIN_WORK // 4 - 1, 4) == 1
-    assert resolve_threads(None, PARALLEL_MIN_WORK // 4, 4) == min(cores, 4)
-    assert resolve_threads(None, PARALLEL_MIN_WORK, 2) == min(cores, 2)
+    # a batch gets one thread per MIN_GROUP sequences (up to all of them) once a step has enough work
+    big = 2 * MIN_GROUP
+    assert resolve_threads(None, PARALLEL_MIN_WORK // big - 1, big) == 1
+    assert resolve_threads(None, PARALLEL_MIN_WORK // big, big) == min(cores, 2)
+    assert resolve_threads(None, 10**9, MIN_GROUP - 1) == 1
+    assert resolve_threads(None, 10**9, 100 * MIN_GROUP) == cores
     assert resolve_threads(10_000, 1, 1) == cores  # capped at numba's thread count
     assert resolve_threads(1, 10**9, 64) == 1
     # a batch above the threshold runs threaded by default, with the same states as one thread
-    W, drive, x0 = _problem(4, T=10, N=600)
-    assert W.nnz * 4 >= PARALLEL_MIN_WORK
+    W, drive, x0 = _problem(big, T=10, N=200)
+    assert W.nnz * big >= PARALLEL_MIN_WORK
     auto = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0)
     np.testing.assert_array_equal(auto, esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, threads=1))
 
