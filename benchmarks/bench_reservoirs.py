@@ -125,17 +125,18 @@ def _esn(quick: bool) -> list[Result]:
 
         out = np.empty((T_single, units))
         single = {
-            "default": lambda: auto.run(u), "threads=1": lambda: serial.run(u), "threads=2": lambda: two.run(u),
+            "default": lambda: auto.run(u), "threads=1": lambda: serial.run(u),
             "default, out= reused": lambda: auto.run(u, out=out), _RPY: lambda: peer_run(u),
         }
         times = _alternate(single, repeats=3 if quick else 5)
-        for label in ("default", "threads=1", "threads=2", "default, out= reused"):
-            model = {"threads=1": serial, "threads=2": two}.get(label, auto)
+        for label in ("default", "threads=1", "default, out= reused"):
+            model = serial if label == "threads=1" else auto
             params = {"units": units, "connectivity": 0.1, "T": T_single, "dtype": "float64",
                       "max_abs_state_diff": err, "threads": resolve_threads(model.threads, nnz, 1)}
             results.append(_result(f"ESN.run single sequence N={units} T={T_single}, {label}", label, _RPY, times,
                                    params, "ratio <= 0.5 (>= 2x faster)"))
         del out
+        results.append(_rows_shared(two, serial, u[:1000], quick, "no other process started"))
         ub = rng.uniform(-1, 1, (B, T_batch, 1))
         out = np.empty((B, T_batch, units))
         batch = {"default": lambda: auto.run(ub), "threads=1": lambda: serial.run(ub),
@@ -157,22 +158,31 @@ def _esn_loaded(auto, serial, two, u, ub, quick: bool) -> list[Result]:
     busy = _busy_core()
     try:
         time.sleep(0.5)
-        single = _alternate({"default": lambda: auto.run(u), "threads=1": lambda: serial.run(u),
-                             "threads=2": lambda: two.run(u)}, repeats=3 if quick else 5)
+        single = _alternate({"default": lambda: auto.run(u), "threads=1": lambda: serial.run(u)},
+                            repeats=3 if quick else 5)
         batch = _alternate({"default": lambda: auto.run(ub), "threads=1": lambda: serial.run(ub)}, repeats=2 if quick else 3)
+        rows = _rows_shared(two, serial, u[:1000], quick, _LOAD)
     finally:
         busy.kill()
         busy.wait()
-    load = "another process keeps one core busy (NumPy loop)"
-    params = {"units": 1000, "T": u.shape[0], "load": load}
+    params = {"units": 1000, "T": u.shape[0], "load": _LOAD}
     return [
         _result(f"ESN.run single sequence T={u.shape[0]} under load: default vs threads=1", "default", "threads=1",
                 single, params, "ratio <= 1 (default never slower)"),
-        _result(f"ESN.run single sequence T={u.shape[0]} under load: threads=2 vs threads=1", "threads=2", "threads=1",
-                single, params, "report"),
         _result(f"ESN.run {ub.shape[0]} sequences batched T={ub.shape[1]} under load: default vs threads=1", "default",
                 "threads=1", batch, dict(params, B=ub.shape[0], T=ub.shape[1]), "ratio <= 1 (default never slower)"),
+        rows,
     ]
+
+
+_LOAD = "another process keeps one core busy (NumPy loop)"
+
+
+def _rows_shared(two, serial, u, quick: bool, load: str) -> Result:
+    """One sequence with two threads sharing each step's rows (a barrier per step) vs one thread."""
+    times = _alternate({"threads=2": lambda: two.run(u), "threads=1": lambda: serial.run(u)}, repeats=3 if quick else 5)
+    return _result(f"ESN.run single sequence T={u.shape[0]}, rows shared: threads=2 vs threads=1 ({load})", "threads=2",
+                   "threads=1", times, {"units": 1000, "T": u.shape[0], "load": load}, "report")
 
 
 def _lsm(quick: bool) -> Result:
