@@ -35,11 +35,12 @@ FUNCS = {"tanh": np.tanh, "identity": lambda z: z, "sigmoid": lambda z: 1 / (1 +
 @pytest.mark.parametrize("B", [1, 4, 33])
 @pytest.mark.parametrize("activation", sorted(FUNCS))
 @pytest.mark.parametrize("leak", [1.0, 0.25])
-def test_cpu_equals_reference_and_plain_loop(B, activation, leak):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_cpu_equals_reference_and_plain_loop(B, activation, leak, threads):
     W, drive, x0 = _problem(B)
     args = (W.indptr, W.indices, W.data, drive, x0)
     ref = call("esn_recurrence", *args, impl="reference", leak=leak, activation=activation)
-    cpu = call("esn_recurrence", *args, impl="cpu", leak=leak, activation=activation)
+    cpu = call("esn_recurrence", *args, impl="cpu", leak=leak, activation=activation, threads=threads)
     loop = _plain_loop(W, drive, x0, leak, FUNCS[activation])
     np.testing.assert_allclose(ref, loop, rtol=0, atol=1e-12)
     np.testing.assert_allclose(cpu, loop, rtol=0, atol=1e-12)
