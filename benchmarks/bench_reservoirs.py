@@ -74,11 +74,17 @@ def _alternate(fns: dict, repeats: int, warmup: int = 1) -> dict:
 
 
 def _result(name, ours, peer, times, params, target) -> Result:
-    """A :class:`Result` for ``times[ours]`` against ``times[peer]``, min-max of both (s) in ``params``."""
+    """A :class:`Result` for ``times[ours]`` against ``times[peer]``.
+
+    ``params`` gains the min-max of both (s) and the ratios of the runs of the same round
+    (``paired_ratios``, median and min-max): on shared cores the load drifts between rounds,
+    and a round's two runs see about the same load.
+    """
     mo, mp = statistics.median(times[ours]), statistics.median(times[peer])
+    paired = [a / b for a, b in zip(times[ours], times[peer])]
     params = dict(params, ours_min_max_s=[min(times[ours]), max(times[ours])],
                   peer_min_max_s=[min(times[peer]), max(times[peer])],
-                  ratio_min_max=[min(times[ours]) / max(times[peer]), max(times[ours]) / min(times[peer])])
+                  paired_ratio_median=statistics.median(paired), paired_ratio_min_max=[min(paired), max(paired)])
     return Result(name, ours, peer, mo, mp, mo / mp, len(times[ours]), params, target, machine(),
                   datetime.now(timezone.utc).strftime("%Y-%m-%d"))
 
@@ -128,7 +134,7 @@ def _esn(quick: bool) -> list[Result]:
             "default": lambda: auto.run(u), "threads=1": lambda: serial.run(u),
             "default, out= reused": lambda: auto.run(u, out=out), _RPY: lambda: peer_run(u),
         }
-        times = _alternate(single, repeats=3 if quick else 5)
+        times = _alternate(single, repeats=3 if quick else 7)
         for label in ("default", "threads=1", "default, out= reused"):
             model = serial if label == "threads=1" else auto
             params = {"units": units, "connectivity": 0.1, "T": T_single, "dtype": "float64",
