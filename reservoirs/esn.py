@@ -303,6 +303,8 @@ class ESN:
         impl = "reference" if callable(self.activation) else None
         if out is None:
             out = xp.empty((B, T, self.units), dtype=self.dtype)
+        elif xp.may_share_memory(x0, out):
+            x0 = x0.copy()  # e.g. h0=out[-1] to continue a run in the same buffer: read it before the drive overwrites it
         # The input drive W_in u + bias (+ W_fb y[t-1]) is written into out, which the kernel then overwrites
         # with the states step by step: no drive buffer, and one kernel call (threads meet once per run).
         xp.matmul(u3, W_in.T, out=out)
@@ -465,6 +467,8 @@ class ESN:
             raise TypeError(f"out must have the ESN's dtype {self.dtype}, got {out.dtype}")
         if not out.flags.c_contiguous:
             raise ValueError("out must be C-contiguous")
+        if xp.may_share_memory(out, parts[0]):
+            raise ValueError("out must not overlap u")
         return out.reshape((B, T, self.units))
 
     def _targets(self, y: Any, parts: list, kind: str):

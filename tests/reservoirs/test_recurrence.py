@@ -225,6 +225,19 @@ def test_esn_run_writes_into_out_and_returns_it():
     np.testing.assert_array_equal(fb.run(u, out=out), fb.run(u))
 
 
+def test_esn_run_continues_from_a_state_held_in_out():
+    """h0 may be a view of out (continuing a run in the same buffer): it is read before out is overwritten."""
+    W, _, _ = _problem(1, N=80)
+    rng = np.random.default_rng(6)
+    esn = ESN.from_weights(W, rng.uniform(-1, 1, (80, 2)), leak_rate=0.5)
+    u = rng.uniform(-1, 1, (2, 200, 2))
+    whole = esn.run(u)
+    for part in (u[0], u):  # one sequence, then a batch
+        out = esn.run(part[..., :100, :])
+        esn.run(part[..., 100:, :], h0=out[..., -1, :], out=out)
+        np.testing.assert_allclose(out, whole[..., 100:, :] if part.ndim == 3 else whole[0, 100:], rtol=0, atol=1e-12)
+
+
 def test_esn_run_rejects_a_bad_out_and_leaves_it_alone():
     W, _, _ = _problem(1, N=80)
     esn = ESN.from_weights(W, np.ones((80, 2)))
@@ -242,6 +255,9 @@ def test_esn_run_rejects_a_bad_out_and_leaves_it_alone():
             esn.run(u, out=out)
         if isinstance(out, np.ndarray):
             assert np.all(out == 0)
+    square = ESN.from_weights(np.zeros((2, 2)), np.eye(2))  # N == F: u itself has the shape of the states
+    with pytest.raises(ValueError, match="must not overlap u"):
+        square.run(u, out=u)
     with pytest.raises(ValueError, match="not for a list"):
         esn.run([u, u], out=np.zeros((2, 50, 80)))
 
