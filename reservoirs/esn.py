@@ -41,8 +41,7 @@ from .weights import bernoulli_matrix, random_sparse, spectral_radius as _spectr
 
 __all__ = ["ESN"]
 
-#: Elements of drive computed per chunk: bounds the memory of W_in u (2 MiB in float64), which the kernel
-#: then reads while it is still in cache.
+#: Elements of the feedback drive W_fb y computed per chunk (bounds its temporary: 2 MiB in float64).
 _CHUNK_ELEMENTS = 1 << 18
 
 
@@ -130,9 +129,10 @@ class ESN(Estimator):
         ``W_in`` (``W_fb``) at the first call that shows the input (output) width.
     dtype : floating dtype of the weights and states (float64 by default).
     input_dim : int, optional; draws ``W_in`` now instead of at the first call (needed for :attr:`ports`).
-    threads : int or None, CPU threads sharing each step's rows in :meth:`run` (the states are the
-        same). None (default): all of numba's threads for reservoirs with enough work per step
-        (see :func:`reservoirs.recurrence.resolve_threads`), one for small ones; pass 1 on busy cores.
+    threads : int or None, CPU threads of :meth:`run` (the states are the same whatever the count): a
+        batch runs one group of sequences per thread; a single sequence shares each step's rows.
+        None (default): one for a single sequence; for a batch with enough work per step, one
+        per 16 sequences up to numba's thread count (see :func:`reservoirs.recurrence.resolve_threads`).
 
     An ESN follows scikit-learn's estimator protocol (``get_params``, ``set_params``, ``score`` =
     R^2 of :meth:`predict`, ``sklearn.base.clone``); ``set_params`` rebuilds the reservoir from the
@@ -383,8 +383,8 @@ class ESN(Estimator):
         fb[:, 1:] = y3[:, :-1]
         return fb
 
-    def _states(self, u3, x0, fb3=None):
-        """States ``(B, T, N)`` for inputs ``(B, T, F)``, initial states ``(B, N)``, feedback ``(B, T, O)``."""
+    def _states(self, u3, x0, fb3=None, out=None):
+        """States ``(B, T, N)`` (in ``out`` if given) for inputs ``(B, T, F)``, initial states ``(B, N)``, feedback ``(B, T, O)``."""
         xp = array_module(u3)
         B, T, _ = u3.shape
         self.initialize(u3.shape[2])
@@ -392,23 +392,22 @@ class ESN(Estimator):
         W = self.W
         indptr, indices, data = (xp.asarray(a) for a in (W.indptr, W.indices, W.data))
         impl = "reference" if callable(self.activation) else None
-        out = xp.empty((B, T, self.units), dtype=self.dtype)
-        chunk = max(1, min(T, max(16, _CHUNK_ELEMENTS // max(1, B * self.units))))  # T = 0: no steps
-        drive = xp.empty((B, chunk, self.units), dtype=self.dtype)  # reused: fresh pages cost more than the math
-        x = x0
-        for t0 in range(0, T, chunk):
-            t1 = min(T, t0 + chunk)
-            d = drive[:, : t1 - t0]
-            xp.matmul(u3[:, t0:t1], W_in.T, out=d)
-            d += bias
-            if fb3 is not None:
-                d += fb3[:, t0:t1] @ W_fb.T
-            call(
-                "esn_recurrence", indptr, indices, data, d, x,
-                leak=self.leak_rate, activation=self.activation, impl=impl, out=out[:, t0:t1], threads=self.threads,
-            )
-            x = out[:, t1 - 1]
-        return out
+        if out is None:
+            out = xp.empty((B, T, self.units), dtype=self.dtype)
+        elif xp.may_share_memory(x0, out):
+            x0 = x0.copy()  # e.g. h0=out[-1] to continue a run in the same buffer: read it before the drive overwrites it
+        # The input drive W_in u + bias (+ W_fb y[t-1]) is written into out, which the kernel then overwrites
+        # with the states step by step: no drive buffer, and one kernel call (threads meet once per run).
+        xp.matmul(u3, W_in.T, out=out)
+        out += bias
+        if fb3 is not None:
+            chunk = max(1, _CHUNK_ELEMENTS // max(1, B * self.units))
+            for t0 in range(0, T, chunk):
+                out[:, t0:t0 + chunk] += fb3[:, t0:t0 + chunk] @ W_fb.T
+        return call(
+            "esn_recurrence", indptr, indices, data, out, x0,
+            leak=self.leak_rate, activation=self.activation, impl=impl, out=out, threads=self.threads,
+        )
 
     def _step_once(self, xp, x, inp, fb):
         """One update of states ``x`` ``(B, N)`` with input ``(B, F)`` and feedback ``(B, O)`` or None."""
@@ -501,7 +500,7 @@ class ESN(Estimator):
     def is_fitted(self) -> bool:
         return self.readout.coef_ is not None
 
-    def run(self, u: Any, h0: Any = None, *, y_feedback: Any = None):
+    def run(self, u: Any, h0: Any = None, *, y_feedback: Any = None, out: Any = None):
         """Reservoir states for input ``u``.
 
         ``u``: ``(T, F)`` -> ``(T, N)``; ``(B, T, F)`` -> ``(B, T, N)``; a list of
@@ -509,28 +508,57 @@ class ESN(Estimator):
         the state before the first step (zeros by default). With feedback,
         ``y_feedback`` (shaped like the targets) is teacher-forced as
         ``y[t-1]``; without it a fitted ESN feeds back its own predictions.
+        ``out``: a C-contiguous array of the result's shape and the ESN's dtype
+        (on the input's device) that receives the states and is returned, as
+        NumPy's ``out=``; repeated runs then reuse its memory instead of
+        faulting in fresh pages (for one array ``u`` only, not a list).
         """
         parts, kind = self._split(u)
+        given = out
+        if out is not None:
+            out = self._check_out(out, parts, kind)
         if self.feedback and y_feedback is None and not self.is_fitted:
             raise ValueError("an ESN with feedback needs y_feedback (teacher signal) or a fitted readout to run")
         fbs = [None] * len(parts)
         if self.feedback and y_feedback is not None:
             fbs, _ = self._targets(y_feedback, parts, kind)
-        out = []
+        results = []
         for u3, fb in zip(parts, fbs):
             xp = array_module(u3)
             x0 = self._initial(xp, h0, u3.shape[0])
             if self.feedback and fb is None:
                 states, _ = self._closed_loop(x0, u3.shape[1], u3)
+                if out is not None:
+                    out[...] = states
+                    states = out
             else:
                 self.initialize(u3.shape[2])
                 if fb is not None:
                     self._ensure_feedback(fb.shape[2])
                     fb = self._shifted(fb)
-                states = self._states(u3, x0, fb)
-            out.append(states)
-        _warn_diverged(self, out)
-        return self._join(out, kind)
+                states = self._states(u3, x0, fb, out)
+            results.append(states)
+        _warn_diverged(self, results)
+        return given if given is not None else self._join(results, kind)
+
+    def _check_out(self, out: Any, parts: list, kind: str):
+        """``out`` of :meth:`run` as a ``(B, T, N)`` view, after checking its type, shape, dtype and layout."""
+        if kind == "list":
+            raise ValueError("out is supported for one array u, not for a list of sequences")
+        xp = array_module(parts[0])
+        if not isinstance(out, xp.ndarray):
+            raise TypeError(f"out must be a {xp.__name__}.ndarray like u, got {type(out).__name__}")
+        B, T, _ = parts[0].shape
+        shape = (T, self.units) if kind == "single" else (B, T, self.units)
+        if out.shape != shape:
+            raise ValueError(f"out must have shape {shape} (the states of u), got {out.shape}")
+        if out.dtype != self.dtype:
+            raise TypeError(f"out must have the ESN's dtype {self.dtype}, got {out.dtype}")
+        if not out.flags.c_contiguous:
+            raise ValueError("out must be C-contiguous")
+        if xp.may_share_memory(out, parts[0]):
+            raise ValueError("out must not overlap u")
+        return out.reshape((B, T, self.units))
 
     def _targets(self, y: Any, parts: list, kind: str):
         """Targets split like the inputs ``parts``: list of ``(B, T, O)``; the bool says they were 1-D per step."""

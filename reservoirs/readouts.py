@@ -13,9 +13,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-import scipy.optimize
 import scipy.sparse
-import scipy.special
 
 from neuro.backend import asnumpy
 
@@ -349,6 +347,8 @@ class SoftmaxReadout(Estimator):
         k = Y.shape[1]
         W = theta[: k * d].reshape(k, d)
         b = theta[k * d:]
+        import scipy.special  # here, not at the top: only this readout needs it (import cost)
+
         logits = X @ W.T + b
         logp = logits - scipy.special.logsumexp(logits, axis=1, keepdims=True)
         loss = -np.sum(Y * logp) / n + 0.5 * self.l2 * np.sum(W * W)
@@ -376,6 +376,8 @@ class SoftmaxReadout(Estimator):
         k, d = classes.size, X2.shape[1]
         if self.solver == "ann":
             return self._fit_ann(X2, idx, k)
+        import scipy.optimize  # here, not at the top: only this readout needs it (0.1 s to import)
+
         Y = np.eye(k)[idx]
         res = scipy.optimize.minimize(
             self._loss, np.zeros(k * d + k), args=(X2, Y), jac=True, method="L-BFGS-B",
@@ -434,6 +436,8 @@ class SoftmaxReadout(Estimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(n, n_classes)``, columns in the order of ``classes_``."""
+        import scipy.special
+
         return scipy.special.softmax(self._logits(X), axis=1)
 
     def predict(self, X: Any) -> np.ndarray:

@@ -17,7 +17,12 @@ computed beforehand (one matrix product over all steps)::
   the activation runs over contiguous values (a step's units, or a row's
   ``B`` states) so it vectorizes; tanh is :func:`tanh_scalar` (within 4e-15
   of ``numpy.tanh``; libm's scalar tanh was the larger part of a batched step).
-  Serial and threaded versions are compiled from one source.
+  Threads: a batch is split into one group of sequences per thread, each
+  group run to the end on its own (no barrier between steps, so a thread
+  held up by another process delays only its own group); a single sequence
+  shares each step's rows among the threads (a barrier per step: only on
+  request, see :func:`resolve_threads`). Serial and threaded versions are
+  compiled from one source.
 
 The two differ only by rounding (order of the sums, tanh's last bits):
 differences of order 1e-15 per step, which the contracting recurrence
@@ -35,7 +40,7 @@ from neuro.kernels import register
 from .checks import check_int
 
 __all__ = [
-    "ACTIVATIONS", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype",
+    "ACTIVATIONS", "MIN_GROUP", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype",
     "resolve_threads", "tanh_scalar",
 ]
 
@@ -53,8 +58,10 @@ def _apply(xp, name, z):
     raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
 
 
-def _check(indptr, indices, data, drive, x0):
+def _check(indptr, indices, data, drive, x0, out):
     n = drive.shape[-1]
+    if out is not None and out is not drive and array_module(out).may_share_memory(out, drive):
+        raise ValueError("out may be drive itself but must not overlap it otherwise")
     if drive.ndim != 3:
         raise ValueError(f"drive must have shape (B, T, N), got {drive.shape}")
     if x0.shape != (drive.shape[0], n):
@@ -69,10 +76,11 @@ def esn_recurrence_reference(indptr, indices, data, drive, x0, *, leak=1.0, acti
     """States ``(B, T, N)`` of the recurrence; ``drive`` ``(B, T, N)``, ``x0`` ``(B, N)``, ``leak`` in (0, 1].
 
     ``activation`` is a name in :data:`ACTIVATIONS` or a callable acting
-    elementwise on arrays; ``out`` ``(B, T, N)`` may receive the states;
-    ``threads`` is accepted for a common signature and ignored.
+    elementwise on arrays; ``out`` ``(B, T, N)`` may receive the states, and
+    may be ``drive`` itself (step ``t``'s drive is read before its states
+    replace it); ``threads`` is accepted for a common signature and ignored.
     """
-    _check(indptr, indices, data, drive, x0)
+    _check(indptr, indices, data, drive, x0, out)
     xp = array_module(drive, x0, data)
     n = drive.shape[-1]
     if xp is np:
@@ -229,23 +237,36 @@ def _single_steps(rows):
     return run
 
 
-def _batch_steps(rows):
-    """The batched loop, as :func:`_single_steps`; the state is kept as ``(N, B)``."""
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
+def _batch_group(indptr, indices, data, drive, x0, leak, code, out, b0, b1):
+    """Sequences ``b0:b1`` of the batch, all steps; the group's state is kept as ``(N, b1 - b0)``."""
+    T, n = drive.shape[1], drive.shape[2]
+    keep = 1.0 - leak
+    x = np.ascontiguousarray(x0[b0:b1].T)
+    y = np.empty_like(x)
+    for t in range(T):
+        for i in range(n):  # row i of the new state, activated while in cache
+            _row_times_states(indptr, indices, data, x, i, drive[b0:b1, t, i], y[i])
+            _activate(y[i], x[i], keep, leak, code)
+        for b in range(b1 - b0):
+            o = out[b0 + b, t]
+            for i in range(n):
+                o[i] = y[i, b]
+        x, y = y, x
 
-    def run(indptr, indices, data, drive, x0, leak, code, out):
-        # drive (B, T, N), x0 (B, N), out (B, T, N)
-        B, T, n = drive.shape
-        keep = 1.0 - leak
-        x = np.ascontiguousarray(x0.T)
-        y = np.empty_like(x)
-        for t in range(T):
-            for i in rows(n):  # row i of the new state, activated while in cache (and in parallel)
-                _row_times_states(indptr, indices, data, x, i, drive[:, t, i], y[i])
-                _activate(y[i], x[i], keep, leak, code)
-            for b in rows(B):
-                for i in range(n):
-                    out[b, t, i] = y[i, b]
-            x, y = y, x
+
+def _batch_steps(groups):
+    """The batched loop, as :func:`_single_steps`, with ``groups`` over groups of sequences.
+
+    Group ``g`` holds sequences ``bounds[g]:bounds[g + 1]``; a sequence's
+    arithmetic does not depend on its group, so the states are the same
+    whatever the grouping.
+    """
+
+    def run(indptr, indices, data, drive, x0, leak, code, out, bounds):
+        # drive (B, T, N), x0 (B, N), out (B, T, N), bounds (G + 1,)
+        for g in groups(bounds.size - 1):
+            _batch_group(indptr, indices, data, drive, x0, leak, code, out, bounds[g], bounds[g + 1])
 
     return run
 
@@ -262,54 +283,83 @@ def index_dtype(n: int) -> np.dtype:
     return np.dtype(np.uint16) if n <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
 
 
-#: Multiply-adds per step (stored weights times batch) from which ``threads=None`` uses all threads.
+#: Multiply-adds per step (stored weights times batch) from which ``threads=None`` may split a batch.
 PARALLEL_MIN_WORK = 1 << 16
 
+#: Sequences per thread below which ``threads=None`` does not split a batch further: a group of B
+#: sequences costs more per sequence the smaller B is (measured at N = 1000: 1.15x at B = 16,
+#: 1.75x at B = 8, relative to B = 32), and on cores shared with other processes the extra work
+#: can outweigh the extra threads.
+MIN_GROUP = 16
 
-def resolve_threads(threads: int | None, work: int) -> int:
-    """The thread count for ``threads`` (None: automatic, see :func:`esn_recurrence_cpu`) and ``work`` per step."""
+
+def resolve_threads(threads: int | None, nnz: int, batch: int) -> int:
+    """The thread count for ``threads`` (None: automatic), ``nnz`` stored weights and ``batch`` sequences.
+
+    None: one thread for a single sequence; for a batch, one thread per
+    :data:`MIN_GROUP` sequences, up to numba's thread count, when a step has at
+    least :data:`PARALLEL_MIN_WORK` multiply-adds (``nnz * batch``), else one.
+    A single sequence shares each step's rows among the threads only when
+    ``threads`` asks for it: that needs a barrier per step, and with another
+    process busy on a core every barrier waits for the scheduler (measured:
+    many times slower than one thread; docs/benchmarks/reservoirs.md).
+    An explicit count is capped at numba's.
+    """
     if threads is None:
-        return numba.get_num_threads() if work >= PARALLEL_MIN_WORK else 1
+        if batch == 1 or nnz * batch < PARALLEL_MIN_WORK:
+            return 1
+        return max(1, min(numba.get_num_threads(), batch // MIN_GROUP))
     return min(check_int(threads, "threads"), numba.get_num_threads())
+
+
+def _check_out(out, shape, dtype):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype or out.strides[-1] != dtype.itemsize:
+        raise ValueError(
+            f"out must be a {dtype} array of shape {shape} with contiguous last axis, "
+            f"got {out.dtype} {out.shape} with strides {out.strides}"
+        )
 
 
 def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=None):
     """The numba fast path; same contract as :func:`esn_recurrence_reference` (named activations only).
 
     ``out`` (``(B, T, N)``, the dtype of ``drive``, last axis contiguous)
-    may be given to write the states in place, e.g. a slice of a larger array.
-    ``threads`` threads share the rows of every step (numba ``prange``, at
-    most ``numba.get_num_threads()``; same states whatever the count).
-    ``None`` (default) picks all of them when a step has at least
-    :data:`PARALLEL_MIN_WORK` multiply-adds (stored weights times batch) and
-    one below, where starting the threads would cost more than it saves.
-    Pass 1 when the cores are busy with other work.
+    may be given to write the states in place, e.g. a slice of a larger array,
+    or ``drive`` itself.
+    ``threads``: see :func:`resolve_threads` (None: automatic); a batch runs
+    one group of sequences per thread, a single sequence shares each step's
+    rows. The states are the same whatever the count.
     """
-    _check(indptr, indices, data, drive, x0)
+    _check(indptr, indices, data, drive, x0, out)
     if callable(activation) or activation not in ACTIVATIONS:
         raise ValueError(f"the cpu path needs activation in {sorted(ACTIVATIONS)}, got {activation!r}")
     dtype = drive.dtype
+    if out is None:
+        out = np.empty(drive.shape, dtype=dtype)
+    else:
+        _check_out(out, drive.shape, dtype)
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.ascontiguousarray(indices, dtype=index_dtype(drive.shape[-1]))
     data = np.ascontiguousarray(data, dtype=dtype)
     drive = np.ascontiguousarray(drive)
     x0 = np.ascontiguousarray(x0, dtype=dtype)
-    if out is None:
-        out = np.empty(drive.shape, dtype=dtype)
-    elif out.shape != drive.shape or out.dtype != dtype or out.strides[-1] != dtype.itemsize:
-        raise ValueError(f"out must be a {dtype} array of shape {drive.shape} with contiguous last axis")
     leak = dtype.type(leak)
     code = ACTIVATIONS[activation]
-    threads = resolve_threads(threads, data.size * drive.shape[0])
-    single, batch = (_run_single, _run_batch) if threads == 1 else (_run_single_parallel, _run_batch_parallel)
+    B = drive.shape[0]
+    threads = resolve_threads(threads, data.size, B)
     previous = numba.get_num_threads()
     if threads > 1:
         numba.set_num_threads(threads)
     try:
-        if drive.shape[0] == 1:
+        if B == 1:
+            single = _run_single if threads == 1 else _run_single_parallel
             single(indptr, indices, data, drive[0], x0[0], leak, code, out[0])
         else:
-            batch(indptr, indices, data, drive, x0, leak, code, out)
+            groups = min(threads, B)
+            bounds = np.linspace(0, B, groups + 1).round().astype(np.int64)  # as even as can be
+            (_run_batch if groups == 1 else _run_batch_parallel)(indptr, indices, data, drive, x0, leak, code, out, bounds)
     finally:
         if threads > 1:
             numba.set_num_threads(previous)

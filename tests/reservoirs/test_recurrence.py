@@ -35,11 +35,12 @@ FUNCS = {"tanh": np.tanh, "identity": lambda z: z, "sigmoid": lambda z: 1 / (1 +
 @pytest.mark.parametrize("B", [1, 4, 33])
 @pytest.mark.parametrize("activation", sorted(FUNCS))
 @pytest.mark.parametrize("leak", [1.0, 0.25])
-def test_cpu_equals_reference_and_plain_loop(B, activation, leak):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_cpu_equals_reference_and_plain_loop(B, activation, leak, threads):
     W, drive, x0 = _problem(B)
     args = (W.indptr, W.indices, W.data, drive, x0)
     ref = call("esn_recurrence", *args, impl="reference", leak=leak, activation=activation)
-    cpu = call("esn_recurrence", *args, impl="cpu", leak=leak, activation=activation)
+    cpu = call("esn_recurrence", *args, impl="cpu", leak=leak, activation=activation, threads=threads)
     loop = _plain_loop(W, drive, x0, leak, FUNCS[activation])
     np.testing.assert_allclose(ref, loop, rtol=0, atol=1e-12)
     np.testing.assert_allclose(cpu, loop, rtol=0, atol=1e-12)
@@ -100,7 +101,7 @@ def test_index_dtypes_give_the_same_states():
     outs = []
     for dt in (np.uint16, np.uint32):
         out = np.empty_like(drive)
-        _run_batch(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, drive, x0, 1.0, 1, out)
+        _run_batch(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, drive, x0, 1.0, 1, out, np.array([0, 2, 5]))
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
 
@@ -142,14 +143,137 @@ def test_threaded_kernels_give_identical_states(B):
 def test_automatic_threads_follow_the_work_per_step():
     import numba
 
-    from reservoirs.recurrence import PARALLEL_MIN_WORK, resolve_threads
+    from reservoirs.recurrence import MIN_GROUP, PARALLEL_MIN_WORK, resolve_threads
 
-    assert resolve_threads(None, PARALLEL_MIN_WORK - 1) == 1
-    assert resolve_threads(None, PARALLEL_MIN_WORK) == numba.get_num_threads()
-    assert resolve_threads(10_000, 1) == numba.get_num_threads()  # capped at numba's thread count
-    assert resolve_threads(1, 10**9) == 1
-    # a reservoir above the threshold runs threaded by default, with the same states as one thread
-    W, drive, x0 = _problem(4, T=10, N=600)
-    assert W.nnz * 4 >= PARALLEL_MIN_WORK
+    cores = numba.get_num_threads()
+    # a single sequence stays on one thread unless asked (a barrier per step collapses on busy cores)
+    assert resolve_threads(None, 10**9, 1) == 1
+    assert resolve_threads(2, 10**9, 1) == min(2, cores)
+    # a batch gets one thread per MIN_GROUP sequences (up to all of them) once a step has enough work
+    big = 2 * MIN_GROUP
+    assert resolve_threads(None, PARALLEL_MIN_WORK // big - 1, big) == 1
+    assert resolve_threads(None, PARALLEL_MIN_WORK // big, big) == min(cores, 2)
+    assert resolve_threads(None, 10**9, MIN_GROUP - 1) == 1
+    assert resolve_threads(None, 10**9, 100 * MIN_GROUP) == cores
+    assert resolve_threads(10_000, 1, 1) == cores  # capped at numba's thread count
+    assert resolve_threads(1, 10**9, 64) == 1
+    # a batch above the threshold runs threaded by default, with the same states as one thread
+    W, drive, x0 = _problem(big, T=10, N=200)
+    assert W.nnz * big >= PARALLEL_MIN_WORK
     auto = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0)
     np.testing.assert_array_equal(auto, esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, threads=1))
+
+
+@pytest.mark.parametrize("B, bounds", [(5, [0, 5]), (5, [0, 1, 5]), (5, [0, 2, 3, 5]), (33, [0, 11, 22, 33])])
+def test_groups_of_sequences_give_the_same_states(B, bounds):
+    """A sequence's states do not depend on the group (thread) it runs in, serial or threaded."""
+    from reservoirs.recurrence import _run_batch, _run_batch_parallel
+
+    W, drive, x0 = _problem(B, T=25)
+    args = (W.indptr.astype(np.int64), W.indices.astype(np.uint16), W.data, drive, x0, 0.7, 1)
+    whole = np.empty_like(drive)
+    _run_batch(*args, whole, np.array([0, B]))
+    for run in (_run_batch, _run_batch_parallel):
+        out = np.empty_like(drive)
+        run(*args, out, np.array(bounds))
+        np.testing.assert_array_equal(out, whole)
+    np.testing.assert_allclose(whole, _plain_loop(W, drive, x0, 0.7, np.tanh), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("B", [1, 4])
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+def test_out_may_be_the_drive_itself(B, impl):
+    """The ESN writes the input drive into out and lets the kernel replace it with the states."""
+    W, drive, x0 = _problem(B, T=30)
+    args = (W.indptr, W.indices, W.data)
+    expected = call("esn_recurrence", *args, drive, x0, impl=impl, leak=0.8, threads=2)
+    inplace = drive.copy()
+    assert call("esn_recurrence", *args, inplace, x0, impl=impl, leak=0.8, out=inplace, threads=2) is inplace
+    np.testing.assert_array_equal(inplace, expected)
+    with pytest.raises(ValueError, match="must not overlap"):
+        call("esn_recurrence", *args, drive[:, 1:], x0, impl=impl, out=drive[:, :-1])
+
+
+def test_out_is_validated_before_anything_is_written():
+    W, drive, x0 = _problem(2, T=5)
+    args = (W.indptr, W.indices, W.data, drive, x0)
+    with pytest.raises(TypeError, match="out must be a numpy.ndarray"):
+        esn_recurrence_cpu(*args, out=drive.tolist())
+    for bad in (np.empty((2, 5, 89)), np.empty(drive.shape, np.float32), np.empty((2, 5, 180))[:, :, ::2]):
+        with pytest.raises(ValueError, match="out must be a float64 array of shape"):
+            esn_recurrence_cpu(*args, out=bad)
+
+
+def test_esn_run_writes_into_out_and_returns_it():
+    W, _, _ = _problem(1, N=80)
+    rng = np.random.default_rng(4)
+    esn = ESN.from_weights(W, rng.uniform(-1, 1, (80, 2)), leak_rate=0.5)
+    u, ub = rng.uniform(-1, 1, (300, 2)), rng.uniform(-1, 1, (3, 300, 2))
+    for inputs, threads in ((u, None), (ub, None), (ub, 2)):
+        esn.threads = threads
+        expected = esn.run(inputs)
+        out = np.full(expected.shape, np.nan)
+        for _ in range(2):  # a second run reuses the buffer
+            assert esn.run(inputs, out=out) is out
+            np.testing.assert_array_equal(out, expected)
+    # feedback: teacher-forced (through the kernel) and closed loop (a fitted ESN), both into out
+    fb = ESN.from_weights(W, rng.uniform(-1, 1, (80, 2)), W_fb=rng.uniform(-1, 1, (80, 1)))
+    y = np.sin(np.linspace(0, 20, 300))
+    out = np.empty((300, 80))
+    np.testing.assert_array_equal(fb.run(u, y_feedback=y, out=out), fb.run(u, y_feedback=y))
+    fb.fit(u, y)
+    np.testing.assert_array_equal(fb.run(u, out=out), fb.run(u))
+
+
+def test_esn_run_continues_from_a_state_held_in_out():
+    """h0 may be a view of out (continuing a run in the same buffer): it is read before out is overwritten."""
+    W, _, _ = _problem(1, N=80)
+    rng = np.random.default_rng(6)
+    esn = ESN.from_weights(W, rng.uniform(-1, 1, (80, 2)), leak_rate=0.5)
+    u = rng.uniform(-1, 1, (2, 200, 2))
+    whole = esn.run(u)
+    for part in (u[0], u):  # one sequence, then a batch
+        out = esn.run(part[..., :100, :])
+        esn.run(part[..., 100:, :], h0=out[..., -1, :], out=out)
+        np.testing.assert_allclose(out, whole[..., 100:, :] if part.ndim == 3 else whole[0, 100:], rtol=0, atol=1e-12)
+
+
+def test_esn_run_rejects_a_bad_out_and_leaves_it_alone():
+    W, _, _ = _problem(1, N=80)
+    esn = ESN.from_weights(W, np.ones((80, 2)))
+    u = np.zeros((50, 2))
+    cases = [
+        (np.zeros((50, 81)), ValueError, r"out must have shape \(50, 80\)"),
+        (np.zeros((1, 50, 80)), ValueError, "out must have shape"),
+        (np.zeros((50, 80), np.float32), TypeError, "dtype float64"),
+        (np.zeros((80, 50)).T, ValueError, "C-contiguous"),
+        (np.zeros((50, 160))[:, ::2], ValueError, "C-contiguous"),
+        (np.zeros((50, 80)).tolist(), TypeError, "numpy.ndarray"),
+    ]
+    for out, error, match in cases:
+        with pytest.raises(error, match=match):
+            esn.run(u, out=out)
+        if isinstance(out, np.ndarray):
+            assert np.all(out == 0)
+    square = ESN.from_weights(np.zeros((2, 2)), np.eye(2))  # N == F: u itself has the shape of the states
+    with pytest.raises(ValueError, match="must not overlap u"):
+        square.run(u, out=u)
+    with pytest.raises(ValueError, match="not for a list"):
+        esn.run([u, u], out=np.zeros((2, 50, 80)))
+
+
+@pytest.mark.gpu
+def test_esn_run_out_on_cupy():
+    import cupy
+
+    from neuro.backend import gpu_available
+
+    if not gpu_available():  # pragma: no cover
+        pytest.skip("no CUDA GPU")
+    esn = ESN(60, leak_rate=0.5, seed=2)
+    u = np.random.default_rng(5).uniform(-1, 1, (3, 40, 2))
+    out = cupy.empty((3, 40, 60))
+    assert esn.run(cupy.asarray(u), out=out) is out
+    np.testing.assert_allclose(cupy.asnumpy(out), esn.run(u), rtol=0, atol=1e-12)
+    with pytest.raises(TypeError, match="cupy.ndarray"):
+        esn.run(cupy.asarray(u), out=np.empty((3, 40, 60)))
