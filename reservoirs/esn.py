@@ -394,7 +394,9 @@ class ESN(Estimator):
         impl = "reference" if callable(self.activation) else None
         if out is None:
             out = xp.empty((B, T, self.units), dtype=self.dtype)
-        elif xp.may_share_memory(x0, out):
+        if out.size == 0:  # no steps (or no units): nothing to run
+            return out
+        if xp.may_share_memory(x0, out):
             x0 = x0.copy()  # e.g. h0=out[-1] to continue a run in the same buffer: read it before the drive overwrites it
         # The input drive W_in u + bias (+ W_fb y[t-1]) is written into out, which the kernel then overwrites
         # with the states step by step: no drive buffer, and one kernel call (threads meet once per run).
