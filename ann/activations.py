@@ -75,7 +75,8 @@ def relu(x, negative_slope: float = 0.0, max_value: float | None = None, thresho
     def derivative(xp, v, y):
         above = v > threshold
         inside = above if max_value is None else above & (v < max_value)
-        return xp.where(inside, 1.0, xp.where(above, 0.0, negative_slope))
+        one, slope = v.dtype.type(1), v.dtype.type(negative_slope)  # typed: no float64 temporaries
+        return xp.where(inside, one, xp.where(above, v.dtype.type(0), slope))
 
     return _elementwise(x, forward, derivative, "relu")
 
@@ -92,7 +93,7 @@ def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
     return _elementwise(
         x,
         lambda xp, v: xp.where(v > 0, v, v * negative_slope),
-        lambda xp, v, y: xp.where(v > 0, 1.0, negative_slope),
+        lambda xp, v, y: xp.where(v > 0, v.dtype.type(1), v.dtype.type(negative_slope)),
         "leaky_relu",
     )
 

@@ -24,6 +24,7 @@ promote (``float32 * 2.0`` stays float32).
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 from typing import Any, Callable, Iterator, Sequence
 
@@ -724,7 +725,7 @@ def erf(x) -> Tensor:
     x = _operand(x)
     xp = _xp(x.data)
     out = _special(xp).erf(x.data)
-    c = 2.0 / np.sqrt(np.pi)
+    c = 2.0 / math.sqrt(math.pi)  # a Python float: a NumPy float64 scalar would promote float32 gradients
     return make_op(out, (x,), lambda g: (g * (c * xp.exp(-x.data * x.data)),), "erf")
 
 
