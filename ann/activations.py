@@ -25,7 +25,8 @@ from typing import Any, Callable
 
 
 
-from .tensor import Tensor, _operand, _xp, _special, erf, exp, make_op, sigmoid, split, tanh, where
+from .erf_kernel import gelu_array, gelu_backward_array
+from .tensor import Tensor, _operand, _xp, _special, exp, make_op, sigmoid, split, tanh, where
 
 __all__ = [
     "relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "celu", "gelu", "silu", "swish", "hard_silu",
@@ -159,12 +160,13 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 def gelu(x, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit ``x * Phi(x)``.
 
-    ``approximate="none"`` uses ``erf``; ``"tanh"`` uses
+    ``approximate="none"`` uses ``erf`` (one fused op, the ``gelu`` / ``gelu_backward``
+    kernels of :mod:`ann.erf_kernel`); ``"tanh"`` uses
     ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` (as PyTorch).
     """
     x = _operand(x)
     if approximate == "none":
-        return 0.5 * x * (1.0 + erf(x * _INV_SQRT2))
+        return make_op(gelu_array(x.data), (x,), lambda g: (gelu_backward_array(x.data, g),), "gelu")
     if approximate == "tanh":
         return 0.5 * x * (1.0 + tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
     raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
