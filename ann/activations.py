@@ -264,12 +264,16 @@ def softmax(x, axis: int = -1) -> Tensor:
     """``exp(x - max) / sum(exp(x - max))`` along ``axis``."""
     x = _operand(x)
     xp = _xp(x.data)
-    z = x.data - x.data.max(axis=axis, keepdims=True)
-    e = xp.exp(z)
-    out = e / e.sum(axis=axis, keepdims=True)
+    out = x.data - x.data.max(axis=axis, keepdims=True)  # one array, every later pass in place
+    xp.exp(out, out=out)
+    out /= out.sum(axis=axis, keepdims=True)
 
     def backward(g):
-        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+        gx = g * out
+        s = gx.sum(axis=axis, keepdims=True)
+        xp.subtract(g, s, out=gx)
+        gx *= out
+        return (gx,)
 
     return make_op(out, (x,), backward, "softmax")
 

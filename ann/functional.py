@@ -132,18 +132,42 @@ def _norm_axes(x: Tensor, normalized_shape) -> tuple:
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
-    """``(x - mean) / sqrt(var + eps) * weight + bias`` over the trailing ``normalized_shape`` axes (biased variance)."""
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` over the trailing ``normalized_shape`` axes (biased variance).
+
+    One primitive with a hand-written backward (``dx = rstd (gw - mean(gw) - xhat mean(gw xhat))``,
+    ``gw = g * weight``), so a normalization is one graph node and a few array passes.
+    """
     x = _operand(x)
     axes = _norm_axes(x, normalized_shape)
-    mu = x.mean(axis=axes, keepdims=True)
-    c = x - mu
-    v = (c * c).mean(axis=axes, keepdims=True)
-    y = c / (v + eps) ** 0.5
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
+    xp = _xp(x.data)
+    w = None if weight is None else _operand(weight, x)
+    b = None if bias is None else _operand(bias, x)
+    xd = x.data
+    xhat = xd - xd.mean(axis=axes, keepdims=True)
+    rstd = (xhat * xhat).mean(axis=axes, keepdims=True)
+    rstd += eps
+    xp.sqrt(rstd, out=rstd)
+    xp.divide(1, rstd, out=rstd)
+    xhat *= rstd
+    out = xhat * w.data if w is not None else xhat.copy()
+    if b is not None:
+        out += b.data
+    lead = tuple(range(xd.ndim - len(axes)))  # the axes a (broadcast) weight or bias is summed over
+
+    def backward(g):
+        gw = g * w.data if w is not None else g
+        dx = None
+        if x.requires_grad:
+            dx = gw - gw.mean(axis=axes, keepdims=True)
+            t = gw * xhat
+            dx -= xhat * t.mean(axis=axes, keepdims=True)
+            dx *= rstd
+        dw = (g * xhat).sum(axis=lead) if w is not None and w.requires_grad else None
+        db = g.sum(axis=lead) if b is not None and b.requires_grad else None
+        return dx, dw, db
+
+    parents = (x, w if w is not None else Tensor(0.0), b if b is not None else Tensor(0.0))
+    return make_op(out, parents, backward, "layer_norm")
 
 
 def rms_norm(x, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
