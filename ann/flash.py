@@ -54,7 +54,7 @@ def _skip(causal, q1, k0):
     return causal and k0 > q1 - 1
 
 
-def flash_forward(q, k, v, *, mask=None, causal=False, scale=None, block_q=256, block_k=512):
+def flash_forward(q, k, v, *, mask=None, causal=False, scale=None, block_q=512, block_k=512):
     """Attention output and row log-sum-exp, computed tile by tile.
 
     Returns ``out`` of shape ``(..., Lq, dv)`` and ``lse`` of shape
@@ -94,7 +94,7 @@ def flash_forward(q, k, v, *, mask=None, causal=False, scale=None, block_q=256, 
     return out, lse
 
 
-def flash_backward(q, k, v, out, lse, grad_out, *, mask=None, causal=False, scale=None, block_q=256, block_k=512):
+def flash_backward(q, k, v, out, lse, grad_out, *, mask=None, causal=False, scale=None, block_q=512, block_k=512):
     """Gradients ``(dq, dk, dv)`` of attention, recomputing score tiles from ``lse``.
 
     ``grad_out`` has the shape of ``out``. Gradients are returned in the

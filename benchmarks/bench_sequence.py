@@ -80,7 +80,7 @@ def attention_vs_torch(quick: bool) -> list[Result]:
                 f"flash attention forward N={n} d=64 float32 (1 thread each)", ours, peer,
                 ours_label="flash_attention (NumPy tiles + online-softmax kernel)",
                 peer_label=f"torch SDPA CPU {torch.__version__}", repeats=3 if quick else (9 if n < 16384 else 5),
-                params={"N": n, "d": 64, "threads": 1, "block_q": 256, "block_k": 512}, target="<= 1.2x",
+                params={"N": n, "d": 64, "threads": 1, "block_q": 512, "block_k": 512}, target="<= 1.2x",
             ))
     return results
 
