@@ -19,6 +19,7 @@ from . import losses as _losses
 from .activations import *  # noqa: F401,F403  (re-export)
 from .attention import flash_attention, scaled_dot_product_attention
 from .losses import *  # noqa: F401,F403  (re-export)
+from .norm_kernel import layer_norm_arrays, layer_norm_backward_arrays
 from .recurrence import linear_recurrence
 from .ssm import s4d_discretize, s4d_scan, selective_scan
 from .wkv import wkv_parallel, wkv_recurrent
@@ -135,35 +136,17 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -
     """``(x - mean) / sqrt(var + eps) * weight + bias`` over the trailing ``normalized_shape`` axes (biased variance).
 
     One primitive with a hand-written backward (``dx = rstd (gw - mean(gw) - xhat mean(gw xhat))``,
-    ``gw = g * weight``), so a normalization is one graph node and a few array passes.
+    ``gw = g * weight``): the registered kernels ``layer_norm`` / ``layer_norm_backward``
+    (:mod:`ann.norm_kernel`; compiled for float32 on the CPU).
     """
     x = _operand(x)
-    axes = _norm_axes(x, normalized_shape)
-    xp = _xp(x.data)
+    n_axes = len(_norm_axes(x, normalized_shape))
     w = None if weight is None else _operand(weight, x)
     b = None if bias is None else _operand(bias, x)
-    xd = x.data
-    xhat = xd - xd.mean(axis=axes, keepdims=True)
-    rstd = (xhat * xhat).mean(axis=axes, keepdims=True)
-    rstd += eps
-    xp.sqrt(rstd, out=rstd)
-    xp.divide(1, rstd, out=rstd)
-    xhat *= rstd
-    out = xhat * w.data if w is not None else xhat.copy()
-    if b is not None:
-        out += b.data
-    lead = tuple(range(xd.ndim - len(axes)))  # the axes a (broadcast) weight or bias is summed over
+    out, xhat, rstd = layer_norm_arrays(x.data, None if w is None else w.data, None if b is None else b.data, eps, n_axes)
 
     def backward(g):
-        gw = g * w.data if w is not None else g
-        dx = None
-        if x.requires_grad:
-            dx = gw - gw.mean(axis=axes, keepdims=True)
-            t = gw * xhat
-            dx -= xhat * t.mean(axis=axes, keepdims=True)
-            dx *= rstd
-        dw = (g * xhat).sum(axis=lead) if w is not None and w.requires_grad else None
-        db = g.sum(axis=lead) if b is not None and b.requires_grad else None
+        dx, dw, db = layer_norm_backward_arrays(g, xhat, rstd, None if w is None else w.data, n_axes)
         return dx, dw, db
 
     parents = (x, w if w is not None else Tensor(0.0), b if b is not None else Tensor(0.0))
