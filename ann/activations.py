@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 
 from .erf_kernel import gelu_array, gelu_backward_array
+from .softmax_kernel import online_softmax_tile
 from .tensor import Tensor, _operand, _xp, _special, exp, make_op, sigmoid, split, tanh, where
 
 __all__ = [
@@ -264,9 +265,16 @@ def softmax(x, axis: int = -1) -> Tensor:
     """``exp(x - max) / sum(exp(x - max))`` along ``axis``."""
     x = _operand(x)
     xp = _xp(x.data)
-    out = x.data - x.data.max(axis=axis, keepdims=True)  # one array, every later pass in place
-    xp.exp(out, out=out)
-    out /= out.sum(axis=axis, keepdims=True)
+    if axis in (-1, x.ndim - 1) and x.ndim:
+        # the online-softmax kernel on whole rows (compiled for float32): exp(x - max) in place and the row sums
+        out = xp.array(x.data, order="C", copy=True)
+        total = xp.zeros(out.shape[:-1], out.dtype)
+        online_softmax_tile(out, xp.full(out.shape[:-1], -xp.inf, out.dtype), total)
+        out /= total[..., None]
+    else:
+        out = x.data - x.data.max(axis=axis, keepdims=True)  # one array, every later pass in place
+        xp.exp(out, out=out)
+        out /= out.sum(axis=axis, keepdims=True)
 
     def backward(g):
         gx = g * out
