@@ -473,9 +473,10 @@ class _RNNBase(Module):
         batched = x.ndim == 3
         if x.shape[1 if batched and self.batch_first else 0] == 0:
             raise ValueError(f"input must hold at least one time step, got shape {x.shape}")
+        time_first = None  # the batch-first input, projected before it is made time-first (no copy of x)
         if batched:
             if self.batch_first:
-                x = x.transpose(1, 0, 2)
+                time_first, x = x, x.transpose(1, 0, 2)
             batch = x.shape[1]
         else:
             x = x.reshape(x.shape[0], 1, x.shape[1])
@@ -488,8 +489,12 @@ class _RNNBase(Module):
             outputs = []
             for d, sfx in enumerate(("", "_reverse")[:D]):
                 w_ih, w_hh, b_ih, b_hh = self._layer_params(k, sfx)
-                xin = x if d == 0 else x[::-1]
-                packed = recurrent_scan(self.kind, F.linear(xin, w_ih, b_ih), w_hh, b_hh, h0s[k * D + d], c0s[k * D + d])
+                if k == 0 and time_first is not None:
+                    proj = F.linear(time_first, w_ih, b_ih).transpose(1, 0, 2)
+                    proj = proj if d == 0 else proj[::-1]
+                else:
+                    proj = F.linear(x if d == 0 else x[::-1], w_ih, b_ih)
+                packed = recurrent_scan(self.kind, proj, w_hh, b_hh, h0s[k * D + d], c0s[k * D + d])
                 seq = packed[:, :, :H] if lstm else packed
                 outputs.append(seq if d == 0 else seq[::-1])
                 finals_h.append(packed[-1, :, :H] if lstm else packed[-1])

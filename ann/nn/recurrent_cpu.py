@@ -8,13 +8,13 @@ exactly what the NumPy reference loop of the same name in
 :mod:`ann.nn.recurrent` does (that loop stays the test oracle and the CuPy
 path), reading the arrays that the reference forward loop cached.
 
-The LSTM forward loop is compiled too, for float32 (registered as the kernel
+The LSTM forward loop has a float32 fast path too (registered as the kernel
 ``lstm_forward`` of :mod:`neuro.kernels`, with the NumPy loop as its
-reference): its ``tanh`` and sigmoid are a float32 rational approximation that
-LLVM vectorizes (pip's numba has no SVML, and a loop calling ``math.tanh``
-per element was slower than NumPy), its gates, cell update and output fused in
-one pass per step, ``b_hh`` added in that pass, and the backward caches filled
-only when asked (inference skips them). The other forward loops stay NumPy.
+reference): per step one BLAS product, two NumPy ``tanh`` calls (SIMD; pip's
+numba has no SVML, so a compiled ``tanh`` is scalar) and three compiled passes
+for the rest of the gate arithmetic (``b_hh`` added there, no ``a + b_hh``
+temporary); the backward caches are filled only when asked (inference skips
+them). The other forward loops stay NumPy.
 Shapes: ``g`` and ``out`` ``(T, B, S*H)``, ``acts`` ``(T, B, G*H)``,
 ``w_hh`` ``(G*H, H)``, ``h0``/``c0`` ``(B, H)``.
 """
@@ -93,79 +93,79 @@ def _lstm_backward(g, out, acts, tanh_c, w_hh, c0, dA):
     return dh, dc
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
-def _tanh32(x):  # pragma: no cover - compiled
-    """float32 ``tanh`` as Eigen's ``ptanh_float``: a 13/6 odd/even rational on ``[-7.905, 7.905]``.
-
-    Within 4e-7 of the exact value (7 ulp near |x| = 5.8, a few elsewhere); ``tanh(x) = x``
-    below 4e-4 in magnitude. ``min``/``max`` clamp (NaN becomes a bound, unlike ``np.tanh``).
-    """
-    v = min(max(x, np.float32(-7.90531110763549805)), np.float32(7.90531110763549805))
-    v2 = v * v
-    p = np.float32(-2.76076847742355e-16)
-    p = p * v2 + np.float32(2.00018790482477e-13)
-    p = p * v2 + np.float32(-8.60467152213735e-11)
-    p = p * v2 + np.float32(5.12229709037114e-08)
-    p = p * v2 + np.float32(1.48572235717979e-05)
-    p = p * v2 + np.float32(6.37261928875436e-04)
-    p = p * v2 + np.float32(4.89352455891786e-03)
-    q = np.float32(1.19825839466702e-06)
-    q = q * v2 + np.float32(1.18534705686654e-04)
-    q = q * v2 + np.float32(2.26843463243900e-03)
-    q = q * v2 + np.float32(4.89352518554385e-03)
-    return v if abs(v) < np.float32(0.0004) else v * p / q
+_HALF = np.float32(0.5)
 
 
-# error_model="numpy": Python's ZeroDivisionError check on the division keeps LLVM from vectorizing
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _lstm_step32(z, a_t, b_hh, h, c, out_t, acts_t, tanh_c_t, keep):  # pragma: no cover - compiled
-    """One step after ``z = h W_hh^T``: gates, cell and hidden state in one pass; ``h``, ``c`` updated in place.
-
-    Writes ``out_t = [h, c]`` and, when ``keep``, the gates after their nonlinearities and ``tanh(c)``.
-    """
+@numba.njit(cache=True, nogil=True)
+def _lstm_pre32(z, a_t, b_hh):  # pragma: no cover - compiled
+    """``z += a_t + b_hh``, halved on the sigmoid gates (``sigmoid(x) = tanh(x / 2) / 2 + 1 / 2``)."""
     B, G = z.shape
     H = G // 4
-    half = np.float32(0.5)
     for r in range(B):
-        zr, ar, cr, hr = z[r], a_t[r], c[r], h[r]
-        for j in range(G):
-            zr[j] += ar[j] + b_hh[j]
+        zr, ar = z[r], a_t[r]
         for j in range(2 * H):
-            zr[j] = half * _tanh32(half * zr[j]) + half
+            zr[j] = _HALF * (zr[j] + ar[j] + b_hh[j])
         for j in range(2 * H, 3 * H):
-            zr[j] = _tanh32(zr[j])
+            zr[j] = zr[j] + ar[j] + b_hh[j]
         for j in range(3 * H, G):
-            zr[j] = half * _tanh32(half * zr[j]) + half
+            zr[j] = _HALF * (zr[j] + ar[j] + b_hh[j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _lstm_cell32(z, c):  # pragma: no cover - compiled
+    """After ``tanh(z)``: the sigmoid gates finished, then ``c = f c + i g`` in place."""
+    B, G = z.shape
+    H = G // 4
+    for r in range(B):
+        zr, cr = z[r], c[r]
+        for j in range(2 * H):
+            zr[j] = _HALF * zr[j] + _HALF
+        for j in range(3 * H, G):
+            zr[j] = _HALF * zr[j] + _HALF
         for j in range(H):
             cr[j] = zr[H + j] * cr[j] + zr[j] * zr[2 * H + j]
-            hr[j] = _tanh32(cr[j])
-        if keep:
-            acts_t[r] = zr
-            tanh_c_t[r] = hr
+
+
+@numba.njit(cache=True, nogil=True)
+def _lstm_out32(z, c, tanh_c, h, out_t):  # pragma: no cover - compiled
+    """``h = o tanh(c)``, and ``out_t = [h, c]``."""
+    B, G = z.shape
+    H = G // 4
+    for r in range(B):
+        zr, hr, tr = z[r], h[r], tanh_c[r]
         for j in range(H):
-            hr[j] *= zr[3 * H + j]
-            out_t[r, j] = hr[j]
-            out_t[r, H + j] = cr[j]
+            hr[j] = zr[3 * H + j] * tr[j]
+        out_t[r, :H] = hr
+        out_t[r, H:] = c[r]
 
 
 def _lstm_forward_cpu(a, w_hh, b_hh, h0, c0, keep=True):
     """float32 arrays (others take the reference): ``(out, (acts, tanh_c) or None)``.
 
-    The step's matrix product stays with NumPy's BLAS (numba's ``np.dot`` calls SciPy's
-    BLAS, whose threads the caller's ``threadpoolctl`` limits may not reach).
+    Per step: the product ``h W_hh^T`` and the ``tanh`` of all gates and of the cell
+    with NumPy (BLAS, SIMD), everything else in three compiled passes. numba's own
+    ``np.dot`` would call SciPy's BLAS, whose threads the caller's ``threadpoolctl``
+    limits may not reach; a compiled ``tanh`` (no SVML) would be scalar or approximate.
     """
     if any(x is not None and x.dtype != np.float32 for x in (a, w_hh, b_hh, h0, c0)):
         return _lstm_forward_reference(a, w_hh, b_hh, h0, c0, keep)
     T, B, G = a.shape
-    out = np.empty((T, B, G // 2), dtype=np.float32)
-    acts = np.empty((T, B, G) if keep else (T, 0, 0), dtype=np.float32)
-    tanh_c = np.empty((T, B, G // 4) if keep else (T, 0, 0), dtype=np.float32)
+    H = G // 4
+    out = np.empty((T, B, 2 * H), dtype=np.float32)
+    acts = np.empty((T, B, G), dtype=np.float32) if keep else None
+    tanh_c = np.empty((T, B, H), dtype=np.float32) if keep else None
+    z_scratch, tc_scratch = np.empty((B, G), dtype=np.float32), np.empty((B, H), dtype=np.float32)
     b = np.zeros(G, np.float32) if b_hh is None else np.ascontiguousarray(b_hh)
     w_t, h, c = w_hh.T, np.array(h0, order="C"), np.array(c0, order="C")
-    z = np.empty((B, G), dtype=np.float32)
     for t in range(T):
+        z = acts[t] if keep else z_scratch
+        tc = tanh_c[t] if keep else tc_scratch
         np.matmul(h, w_t, out=z)
-        _lstm_step32(z, a[t], b, h, c, out[t], acts[t], tanh_c[t], keep)
+        _lstm_pre32(z, a[t], b)
+        np.tanh(z, out=z)
+        _lstm_cell32(z, c)
+        np.tanh(c, out=tc)
+        _lstm_out32(z, c, tc, h, out[t])
     return out, ((acts, tanh_c) if keep else None)
 
 

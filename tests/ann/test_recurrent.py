@@ -1,6 +1,5 @@
 """RNN / LSTM / GRU and their cells against torch.nn (weights copied via state_dict), values and gradients."""
 
-import numba
 import numpy as np
 import pytest
 import torch
@@ -9,7 +8,6 @@ import ann.functional as F
 from neuro.backend import asnumpy, gpu_available
 from ann.gradcheck import gradcheck
 from ann.nn.layers import Linear
-from ann.nn.recurrent_cpu import _tanh32
 from ann.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, recurrent_scan
 from ann.optim import Adam
 from ann.tensor import Tensor, no_grad
@@ -404,16 +402,6 @@ def test_lstm_forward_kernel_equals_its_reference(keep):
     if keep:
         for fast, ref in zip(fast_cache, ref_cache):
             np.testing.assert_allclose(fast, ref, atol=3e-6)
-    x = np.concatenate([np.linspace(-12, 12, 200_001, dtype=np.float32), np.logspace(-30, 1, 3000).astype(np.float32)])
-    out = np.empty_like(x)
-    _tanh_loop(x, out)
-    np.testing.assert_allclose(out, np.tanh(x.astype(np.float64)), rtol=1e-6, atol=4e-7)
-
-
-@numba.njit(error_model="numpy")
-def _tanh_loop(v, out):
-    for i in range(v.size):
-        out[i] = _tanh32(v[i])
 
 
 def test_lstm_inference_keeps_no_cache_and_equals_training_forward():
