@@ -489,6 +489,8 @@ class _RNNBase(Module):
             outputs = []
             for d, sfx in enumerate(("", "_reverse")[:D]):
                 w_ih, w_hh, b_ih, b_hh = self._layer_params(k, sfx)
+                if lstm and b_ih is not None:  # both biases added once, inside the scan's own pass
+                    b_ih, b_hh = None, b_ih + b_hh
                 if k == 0 and time_first is not None:
                     proj = F.linear(time_first, w_ih, b_ih).transpose(1, 0, 2)
                     proj = proj if d == 0 else proj[::-1]
