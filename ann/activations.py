@@ -25,7 +25,9 @@ from typing import Any, Callable
 
 
 
-from .tensor import Tensor, _operand, _xp, _special, erf, exp, make_op, sigmoid, split, tanh, where
+from .erf_kernel import gelu_array, gelu_backward_array
+from .softmax_kernel import online_softmax_tile
+from .tensor import Tensor, _operand, _xp, _special, exp, make_op, sigmoid, split, tanh, where
 
 __all__ = [
     "relu", "sparse_relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "celu", "gelu", "silu", "swish", "hard_silu",
@@ -75,7 +77,8 @@ def relu(x, negative_slope: float = 0.0, max_value: float | None = None, thresho
     def derivative(xp, v, y):
         above = v > threshold
         inside = above if max_value is None else above & (v < max_value)
-        return xp.where(inside, 1.0, xp.where(above, 0.0, negative_slope))
+        one, slope = v.dtype.type(1), v.dtype.type(negative_slope)  # typed: no float64 temporaries
+        return xp.where(inside, one, xp.where(above, v.dtype.type(0), slope))
 
     return _elementwise(x, forward, derivative, "relu")
 
@@ -112,7 +115,7 @@ def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
     return _elementwise(
         x,
         lambda xp, v: xp.where(v > 0, v, v * negative_slope),
-        lambda xp, v, y: xp.where(v > 0, 1.0, negative_slope),
+        lambda xp, v, y: xp.where(v > 0, v.dtype.type(1), v.dtype.type(negative_slope)),
         "leaky_relu",
     )
 
@@ -178,12 +181,13 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 def gelu(x, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit ``x * Phi(x)``.
 
-    ``approximate="none"`` uses ``erf``; ``"tanh"`` uses
+    ``approximate="none"`` uses ``erf`` (one fused op, the ``gelu`` / ``gelu_backward``
+    kernels of :mod:`ann.erf_kernel`); ``"tanh"`` uses
     ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` (as PyTorch).
     """
     x = _operand(x)
     if approximate == "none":
-        return 0.5 * x * (1.0 + erf(x * _INV_SQRT2))
+        return make_op(gelu_array(x.data), (x,), lambda g: (gelu_backward_array(x.data, g),), "gelu")
     if approximate == "tanh":
         return 0.5 * x * (1.0 + tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
     raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
@@ -281,12 +285,23 @@ def softmax(x, axis: int = -1) -> Tensor:
     """``exp(x - max) / sum(exp(x - max))`` along ``axis``."""
     x = _operand(x)
     xp = _xp(x.data)
-    z = x.data - x.data.max(axis=axis, keepdims=True)
-    e = xp.exp(z)
-    out = e / e.sum(axis=axis, keepdims=True)
+    if axis in (-1, x.ndim - 1) and x.ndim:
+        # the online-softmax kernel on whole rows (compiled for float32): exp(x - max) in place and the row sums
+        out = xp.array(x.data, order="C", copy=True)
+        total = xp.zeros(out.shape[:-1], out.dtype)
+        online_softmax_tile(out, xp.full(out.shape[:-1], -xp.inf, out.dtype), total)
+        out /= total[..., None]
+    else:
+        out = x.data - x.data.max(axis=axis, keepdims=True)  # one array, every later pass in place
+        xp.exp(out, out=out)
+        out /= out.sum(axis=axis, keepdims=True)
 
     def backward(g):
-        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+        gx = g * out
+        s = gx.sum(axis=axis, keepdims=True)
+        xp.subtract(g, s, out=gx)
+        gx *= out
+        return (gx,)
 
     return make_op(out, (x,), backward, "softmax")
 

@@ -68,7 +68,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, causal: bool = False, dropo
     return weights @ v
 
 
-def flash_attention(q, k, v, mask=None, causal: bool = False, block_q: int = 256, block_k: int = 512, scale=None) -> Tensor:
+def flash_attention(q, k, v, mask=None, causal: bool = False, block_q: int = 512, block_k: int = 512, scale=None) -> Tensor:
     """Attention by the tiled online-softmax algorithm (:mod:`ann.flash`); equal to
     :func:`scaled_dot_product_attention` without dropout.
 

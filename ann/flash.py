@@ -27,6 +27,8 @@ import numpy as np
 
 from neuro.backend import array_module
 
+from .softmax_kernel import online_softmax_tile
+
 __all__ = ["flash_forward", "flash_backward"]
 
 
@@ -52,11 +54,13 @@ def _skip(causal, q1, k0):
     return causal and k0 > q1 - 1
 
 
-def flash_forward(q, k, v, *, mask=None, causal=False, scale=None, block_q=256, block_k=512):
+def flash_forward(q, k, v, *, mask=None, causal=False, scale=None, block_q=512, block_k=512):
     """Attention output and row log-sum-exp, computed tile by tile.
 
     Returns ``out`` of shape ``(..., Lq, dv)`` and ``lse`` of shape
-    ``(..., Lq)`` (``-inf`` for rows that see no key).
+    ``(..., Lq)`` (``-inf`` for rows that see no key). Each tile's softmax
+    update is the registered kernel ``online_softmax_tile`` (in place on the
+    score tile, which is reused from one key tile to the next).
     """
     xp = array_module(q, k, v)
     lq, lk, d = q.shape[-2], k.shape[-2], q.shape[-1]
@@ -65,34 +69,32 @@ def flash_forward(q, k, v, *, mask=None, causal=False, scale=None, block_q=256, 
     out = xp.zeros(batch + (lq, v.shape[-1]), dtype=q.dtype)
     lse = xp.full(batch + (lq,), -xp.inf, dtype=q.dtype)
     neg_inf = xp.asarray(-xp.inf, dtype=q.dtype)
+    buffers: dict = {}
     for q0, q1 in _tiles(lq, block_q):
         qi = q[..., q0:q1, :] * q.dtype.type(scale)
-        m = xp.full(batch + (q1 - q0, 1), -xp.inf, dtype=q.dtype)
-        l = xp.zeros(batch + (q1 - q0, 1), dtype=q.dtype)
+        m = xp.full(batch + (q1 - q0,), -xp.inf, dtype=q.dtype)
+        l = xp.zeros(batch + (q1 - q0,), dtype=q.dtype)
         acc = xp.zeros(batch + (q1 - q0, v.shape[-1]), dtype=q.dtype)
         for k0, k1 in _tiles(lk, block_k):
             if _skip(causal, q1, k0):
                 break
-            s = qi @ xp.swapaxes(k[..., k0:k1, :], -1, -2)
+            shape = batch + (q1 - q0, k1 - k0)
+            if shape not in buffers:
+                buffers[shape] = xp.empty(shape, dtype=q.dtype)
+            s = xp.matmul(qi, xp.swapaxes(k[..., k0:k1, :], -1, -2), out=buffers[shape])
             allowed = _tile_mask(xp, mask, causal, q0, q1, k0, k1)
             if allowed is not None:
-                s = xp.where(allowed, s, neg_inf)
-            m_new = xp.maximum(m, s.max(axis=-1, keepdims=True))
-            # rows with no visible key so far keep m_new = -inf: shift by 0 there (never inf - inf);
-            # exp(-inf - shift) = 0 then zeroes both the masked scores and the empty history
-            shift = xp.where(xp.isfinite(m_new), m_new, 0)
-            p = xp.exp(s - shift)
-            alpha = xp.exp(m - shift)
-            l = alpha * l + p.sum(axis=-1, keepdims=True)
-            acc = alpha * acc + p @ v[..., k0:k1, :]
-            m = m_new
+                xp.copyto(s, neg_inf, where=~allowed)
+            alpha = online_softmax_tile(s, m, l)  # s -> exp(s - new max); m, l updated
+            acc *= alpha[..., None]
+            acc += s @ v[..., k0:k1, :]
         seen = l > 0
-        out[..., q0:q1, :] = acc / xp.where(seen, l, 1)
-        lse[..., q0:q1] = xp.where(seen, m + xp.log(xp.where(seen, l, 1)), -xp.inf)[..., 0]
+        out[..., q0:q1, :] = acc / xp.where(seen, l, 1)[..., None]
+        lse[..., q0:q1] = xp.where(seen, m + xp.log(xp.where(seen, l, 1)), -xp.inf)
     return out, lse
 
 
-def flash_backward(q, k, v, out, lse, grad_out, *, mask=None, causal=False, scale=None, block_q=256, block_k=512):
+def flash_backward(q, k, v, out, lse, grad_out, *, mask=None, causal=False, scale=None, block_q=512, block_k=512):
     """Gradients ``(dq, dk, dv)`` of attention, recomputing score tiles from ``lse``.
 
     ``grad_out`` has the shape of ``out``. Gradients are returned in the

@@ -19,6 +19,7 @@ from . import losses as _losses
 from .activations import *  # noqa: F401,F403  (re-export)
 from .attention import flash_attention, scaled_dot_product_attention
 from .losses import *  # noqa: F401,F403  (re-export)
+from .norm_kernel import layer_norm_arrays, layer_norm_backward_arrays
 from .recurrence import linear_recurrence
 from .ssm import s4d_discretize, s4d_scan, selective_scan
 from .wkv import wkv_parallel, wkv_recurrent
@@ -132,18 +133,24 @@ def _norm_axes(x: Tensor, normalized_shape) -> tuple:
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
-    """``(x - mean) / sqrt(var + eps) * weight + bias`` over the trailing ``normalized_shape`` axes (biased variance)."""
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` over the trailing ``normalized_shape`` axes (biased variance).
+
+    One primitive with a hand-written backward (``dx = rstd (gw - mean(gw) - xhat mean(gw xhat))``,
+    ``gw = g * weight``): the registered kernels ``layer_norm`` / ``layer_norm_backward``
+    (:mod:`ann.norm_kernel`; compiled for float32 on the CPU).
+    """
     x = _operand(x)
-    axes = _norm_axes(x, normalized_shape)
-    mu = x.mean(axis=axes, keepdims=True)
-    c = x - mu
-    v = (c * c).mean(axis=axes, keepdims=True)
-    y = c / (v + eps) ** 0.5
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
+    n_axes = len(_norm_axes(x, normalized_shape))
+    w = None if weight is None else _operand(weight, x)
+    b = None if bias is None else _operand(bias, x)
+    out, xhat, rstd = layer_norm_arrays(x.data, None if w is None else w.data, None if b is None else b.data, eps, n_axes)
+
+    def backward(g):
+        dx, dw, db = layer_norm_backward_arrays(g, xhat, rstd, None if w is None else w.data, n_axes)
+        return dx, dw, db
+
+    parents = (x, w if w is not None else Tensor(0.0), b if b is not None else Tensor(0.0))
+    return make_op(out, parents, backward, "layer_norm")
 
 
 def rms_norm(x, normalized_shape, weight=None, eps: float | None = None) -> Tensor:

@@ -16,10 +16,13 @@ forms are in :mod:`ann.energy`).
 
 The helpers :func:`entropy`, :func:`cross_entropy_of` and
 :func:`kl_divergence` work on plain probability arrays (NumPy or CuPy),
-along the last axis, in nats (``base=2`` for bits), with ``0 log 0 = 0``.
+along the last axis, in nats (``base=2`` for bits), with ``0 log 0 = 0``;
+floating inputs keep their dtype (as ``scipy.stats.entropy``), others become float64.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -433,10 +436,15 @@ def energy_nll_loss(energies, target, beta: float = 1.0, reduction: str = "mean"
 
 
 def _prob_arrays(*arrays):
-    xp = _xp(*[a.data if isinstance(a, Tensor) else a for a in arrays])
+    """The arrays in one floating dtype: the inputs' own (as ``scipy.stats.entropy``), float64 for non-float input."""
+    raw = [a.data if isinstance(a, Tensor) else a for a in arrays]
+    xp = _xp(*raw)
+    raw = [xp.asarray(a) for a in raw]
+    dtype = np.result_type(*raw)
+    dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
     out = []
-    for name, a in zip("pq", arrays):
-        a = xp.asarray(a.data if isinstance(a, Tensor) else a, dtype=np.float64)
+    for name, a in zip("pq", raw):
+        a = a.astype(dtype, copy=False)
         if bool((a < 0).any()):
             raise ValueError(f"{name} must hold probabilities (>= 0)")
         out.append(a)
@@ -463,7 +471,7 @@ def _check_base(base):
 def _log_base(xp, x, base):
     with np.errstate(divide="ignore"):
         lx = xp.log(x)
-    return lx if base is None else lx / np.log(base)
+    return lx if base is None else lx / math.log(base)  # a Python float keeps float32 float32
 
 
 def entropy(p, axis: int = -1, base: float | None = None):

@@ -2,7 +2,9 @@
 
 Two settings: the libraries' default threading, and both pinned to one thread
 (``torch.set_num_threads(1)`` and ``threadpoolctl`` on NumPy's BLAS), which is
-the fairer comparison on a small, shared machine.
+the fairer comparison on a small, shared machine. Plus inference (forward under
+``no_grad``) of a larger LSTM, H = 256, T = 200, B = 32, one thread each
+(target <= 1.3x).
 """
 
 from __future__ import annotations
@@ -66,6 +68,36 @@ def _case(T: int, B: int, I: int, H: int, layers: int, repeats: int, threads: st
     )
 
 
+def _inference(T: int, B: int, I: int, H: int, repeats: int) -> Result:
+    import torch
+
+    from ann.nn.recurrent import LSTM
+    from ann.tensor import no_grad
+
+    torch.manual_seed(0)
+    theirs = torch.nn.LSTM(I, H, batch_first=True)
+    ours = LSTM(I, H, seed=0)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
+    x_t = torch.tensor(x)
+
+    def run_ours():
+        with no_grad():
+            return ours(x)[0]
+
+    def run_torch():
+        with torch.no_grad():
+            return theirs(x_t)[0]
+
+    np.testing.assert_allclose(run_ours().numpy(), run_torch().numpy(), atol=2e-5)
+    return compare(
+        f"lstm inference T={T} B={B} I={I} H={H} (1 thread each)", run_ours, run_torch,
+        ours_label="ann.nn.LSTM (compiled float32 forward, no caches)", peer_label=f"torch.nn.LSTM CPU {torch.__version__}",
+        repeats=repeats, params={"T": T, "B": B, "input": I, "H": H, "dtype": "float32", "threads": 1, "no_grad": True},
+        target="<= 1.3x",
+    )
+
+
 def run(quick: bool = False) -> list[Result]:
     repeats = 5 if quick else 11
     cases = [(100, 32, 128, 128, 1)] if quick else [(100, 32, 128, 128, 1), (100, 32, 128, 128, 2), (50, 8, 64, 64, 1)]
@@ -74,4 +106,6 @@ def run(quick: bool = False) -> list[Result]:
         results.append(_case(*case, repeats, "default threads"))
         with _one_thread():
             results.append(_case(*case, repeats, "1 thread each"))
+    with _one_thread():
+        results.append(_inference(50 if quick else 200, 32, 256, 256, 5 if quick else 21))
     return results

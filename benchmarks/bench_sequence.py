@@ -1,4 +1,6 @@
-"""Sequence operators: flash vs naive attention (time and peak memory); selective scan vs a sequential NumPy loop."""
+"""Sequence operators: flash vs naive attention (time and peak memory); flash forward vs PyTorch's
+``scaled_dot_product_attention`` (its CPU flash kernel, one thread each; target <= 1.2x at N = 4096
+and 16384); selective scan vs a sequential NumPy loop."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ def attention(quick: bool) -> list[Result]:
                 return scaled_dot_product_attention(q, k, v)
 
         inputs = 3 * q.nbytes
+        ours()  # the first call loads the compiled tile kernel (numba's cache): not part of a call's memory
         mem_ours, mem_peer = _peak_bytes(ours), _peak_bytes(peer)
         r = compare(
             f"attention forward N={n} d=64 float32", ours, peer,
@@ -49,6 +52,37 @@ def attention(quick: bool) -> list[Result]:
         )
         results.append(r)
         print(f"  peak memory: flash {mem_ours / 2**20:.1f} MiB, naive {mem_peer / 2**20:.1f} MiB (ratio {mem_ours / mem_peer:.4f})")
+    return results
+
+
+def attention_vs_torch(quick: bool) -> list[Result]:
+    """``flash_attention`` forward vs ``torch.nn.functional.scaled_dot_product_attention``, (1, 1, N, 64) float32."""
+    import torch
+
+    from .bench_lstm import _one_thread
+
+    rng = np.random.default_rng(0)
+    results = []
+    with _one_thread():
+        for n in ([2048] if quick else [4096, 16384]):
+            q, k, v = (rng.standard_normal((1, n, 64)).astype(np.float32) for _ in range(3))
+            qt, kt, vt = (torch.tensor(a)[None] for a in (q, k, v))  # 4-D: torch's flash kernel
+
+            def ours():
+                with no_grad():
+                    return flash_attention(q, k, v)
+
+            def peer():
+                with torch.no_grad():
+                    return torch.nn.functional.scaled_dot_product_attention(qt, kt, vt)[0]
+
+            np.testing.assert_allclose(ours().numpy(), peer().numpy(), rtol=1e-4, atol=2e-5)
+            results.append(compare(
+                f"flash attention forward N={n} d=64 float32 (1 thread each)", ours, peer,
+                ours_label="flash_attention (NumPy tiles + online-softmax kernel)",
+                peer_label=f"torch SDPA CPU {torch.__version__}", repeats=3 if quick else (9 if n < 16384 else 5),
+                params={"N": n, "d": 64, "threads": 1, "block_q": 512, "block_k": 512}, target="<= 1.2x",
+            ))
     return results
 
 
@@ -125,4 +159,4 @@ def _selective_scan_training(u, delta, A, B, C, D, z) -> Result:
 
 
 def run(quick: bool = False) -> list[Result]:
-    return attention(quick) + selective_scan(quick)
+    return attention(quick) + attention_vs_torch(quick) + selective_scan(quick)

@@ -32,13 +32,19 @@ class Result:
     target: str = ""
     machine: str = ""
     date: str = ""
+    ours_range_s: tuple = ()  # (min, max) over the repeats
+    peer_range_s: tuple = ()
+    ratio_range: tuple = ()  # (min, max) of ours / peer over the alternated pairs
 
     def line(self) -> str:
         verdict = f"{1 / self.ratio:.2f}x faster" if self.ratio < 1 else f"{self.ratio:.2f}x slower"
         target = f"  [target: {self.target}]" if self.target else ""
+        spread = lambda r: f" [{r[0] * 1e3:.1f}-{r[1] * 1e3:.1f}]" if r else ""  # noqa: E731
         return (
-            f"{self.name}: {self.ours} {self.ours_median_s * 1e3:.3f} ms vs {self.peer} "
-            f"{self.peer_median_s * 1e3:.3f} ms -> ratio {self.ratio:.3f} ({verdict}){target}"
+            f"{self.name}: {self.ours} {self.ours_median_s * 1e3:.3f} ms{spread(self.ours_range_s)} vs {self.peer} "
+            f"{self.peer_median_s * 1e3:.3f} ms{spread(self.peer_range_s)} -> ratio {self.ratio:.3f}"
+            + (f" (pairs {self.ratio_range[0]:.2f}-{self.ratio_range[1]:.2f})" if self.ratio_range else "")
+            + f" ({verdict}){target}"
         )
 
 
@@ -70,7 +76,7 @@ def compare(
     target: str = "",
     setup: Callable[[], object] | None = None,
 ) -> Result:
-    """Median wall time of ``ours()`` and ``peer()``, run alternately ``repeats`` times each.
+    """Median (and min, max) wall time of ``ours()`` and ``peer()``, run alternately ``repeats`` times each.
 
     ``setup()``, if given, runs before every timed call, untimed (e.g. to evict the caches).
     """
@@ -86,7 +92,8 @@ def compare(
     mo, mp = statistics.median(t_ours), statistics.median(t_peer)
     return Result(
         name, ours_label, peer_label, mo, mp, mo / mp, repeats, params or {}, target, machine(),
-        datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        datetime.now(timezone.utc).strftime("%Y-%m-%d"), (min(t_ours), max(t_ours)), (min(t_peer), max(t_peer)),
+        (min(a / b for a, b in zip(t_ours, t_peer)), max(a / b for a, b in zip(t_ours, t_peer))),
     )
 
 

@@ -47,7 +47,7 @@ import numpy as np
 from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
 
 from .. import functional as F
-from ..tensor import Tensor, as_tensor, concatenate, make_op, stack
+from ..tensor import Tensor, as_tensor, concatenate, is_grad_enabled, make_op, stack
 from .module import Module, Parameter
 
 __all__ = ["recurrent_scan", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
@@ -69,7 +69,9 @@ def _sigmoid(xp, x, out=None):
 
 
 # -------------------------------------------------------- forward / backward
-# Each kind has a forward loop ``(xp, a, w_hh, b_hh, h0, c0) -> (packed, cache)``
+# Each kind has a forward loop ``(xp, a, w_hh, b_hh, h0, c0, keep) -> (packed, cache)``
+# (``keep=False``: no gradient will be asked, a loop may skip its cache; the NumPy ones
+# build it as they go)
 # and a backward loop ``(xp, g, packed, cache, w_hh, h0, c0) -> (dA, dGH, dh0, dc0)``:
 # ``a`` (T, B, G*H) is the input projection, ``packed`` (T, B, S*H) the hidden
 # states (and, for the LSTM, the cell states beside them), ``dA`` the gradient
@@ -78,7 +80,7 @@ def _sigmoid(xp, x, out=None):
 
 
 def _rnn_forward(relu: bool):
-    def forward(xp, a, w_hh, b_hh, h0, c0):
+    def forward(xp, a, w_hh, b_hh, h0, c0, keep=True):
         T, B, H = a.shape
         pre = a if b_hh is None else a + b_hh
         out = xp.empty((T, B, H), dtype=a.dtype)
@@ -115,7 +117,7 @@ def _rnn_backward(relu: bool):
     return backward
 
 
-def _lstm_forward(xp, a, w_hh, b_hh, h0, c0):
+def _lstm_forward(xp, a, w_hh, b_hh, h0, c0, keep=True):
     T, B, G = a.shape
     H = G // 4
     pre = a if b_hh is None else a + b_hh
@@ -165,7 +167,7 @@ def _lstm_backward(xp, g, out, cache, w_hh, h0, c0):
     return dA, None, dh, dc
 
 
-def _gru_forward(xp, a, w_hh, b_hh, h0, c0):
+def _gru_forward(xp, a, w_hh, b_hh, h0, c0, keep=True):
     T, B, G = a.shape
     H = G // 3
     out = xp.empty((T, B, H), dtype=a.dtype)
@@ -228,13 +230,15 @@ _IMPLS = ("reference", "cpu")
 
 
 def _cpu_loops(kind: str) -> tuple:
-    """The NumPy forward loop and the numba backward loop of :mod:`ann.nn.recurrent_cpu` (imported on first use)."""
+    """The forward and backward loops of :mod:`ann.nn.recurrent_cpu` (imported on first use): numba-compiled
+    backward loops, the compiled LSTM forward, the NumPy forward loops of the other kinds."""
     from . import recurrent_cpu as C
 
-    forward = _LOOPS[kind][0]
     if kind.startswith("rnn"):
-        return forward, C.rnn_backward(kind == "rnn_relu")
-    return forward, {"lstm": C.lstm_backward, "gru": C.gru_backward}[kind]
+        return _LOOPS[kind][0], C.rnn_backward(kind == "rnn_relu")
+    if kind == "lstm":
+        return C.lstm_forward, C.lstm_backward
+    return _LOOPS[kind][0], C.gru_backward
 
 
 def recurrent_scan(kind: str, xproj, w_hh, b_hh=None, h0=None, c0=None, *, impl: str | None = None) -> Tensor:
@@ -255,7 +259,7 @@ def recurrent_scan(kind: str, xproj, w_hh, b_hh=None, h0=None, c0=None, *, impl:
     Gradients flow to ``xproj``, ``w_hh``, ``b_hh``, ``h0`` and ``c0``.
 
     ``impl``: ``"reference"`` (NumPy-API loops; the only choice on CuPy arrays) or
-    ``"cpu"`` (the backward loop compiled with numba, :mod:`ann.nn.recurrent_cpu`);
+    ``"cpu"`` (the backward loops and the LSTM forward compiled with numba, :mod:`ann.nn.recurrent_cpu`);
     None picks ``"cpu"`` for float32/float64 NumPy arrays.
     """
     if kind not in _LOOPS:
@@ -293,13 +297,13 @@ def recurrent_scan(kind: str, xproj, w_hh, b_hh=None, h0=None, c0=None, *, impl:
         raise ValueError(f"impl='cpu' needs float32 or float64 NumPy arrays, got {dtype} {type(xproj.data).__name__}")
     forward, backward = _LOOPS[kind] if impl == "reference" else _cpu_loops(kind)
     c0d = c0.data if n_states == 2 else None
-    packed, cache = forward(xp, xproj.data, w_hh.data, None if b_hh is None else b_hh.data, h0.data, c0d)
-
     parents = [xproj, w_hh, h0]
     if b_hh is not None:
         parents.append(b_hh)
     if n_states == 2:
         parents.append(c0)
+    keep = is_grad_enabled() and any(p.requires_grad for p in parents)  # no backward caches for inference
+    packed, cache = forward(xp, xproj.data, w_hh.data, None if b_hh is None else b_hh.data, h0.data, c0d, keep)
 
     def grad_fn(g):
         dA, dGH, dh0, dc0 = backward(xp, g, packed, cache, w_hh.data, h0.data, c0d)
@@ -469,9 +473,10 @@ class _RNNBase(Module):
         batched = x.ndim == 3
         if x.shape[1 if batched and self.batch_first else 0] == 0:
             raise ValueError(f"input must hold at least one time step, got shape {x.shape}")
+        time_first = None  # the batch-first input, projected before it is made time-first (no copy of x)
         if batched:
             if self.batch_first:
-                x = x.transpose(1, 0, 2)
+                time_first, x = x, x.transpose(1, 0, 2)
             batch = x.shape[1]
         else:
             x = x.reshape(x.shape[0], 1, x.shape[1])
@@ -484,8 +489,14 @@ class _RNNBase(Module):
             outputs = []
             for d, sfx in enumerate(("", "_reverse")[:D]):
                 w_ih, w_hh, b_ih, b_hh = self._layer_params(k, sfx)
-                xin = x if d == 0 else x[::-1]
-                packed = recurrent_scan(self.kind, F.linear(xin, w_ih, b_ih), w_hh, b_hh, h0s[k * D + d], c0s[k * D + d])
+                if lstm and b_ih is not None:  # both biases added once, inside the scan's own pass
+                    b_ih, b_hh = None, b_ih + b_hh
+                if k == 0 and time_first is not None:
+                    proj = F.linear(time_first, w_ih, b_ih).transpose(1, 0, 2)
+                    proj = proj if d == 0 else proj[::-1]
+                else:
+                    proj = F.linear(x if d == 0 else x[::-1], w_ih, b_ih)
+                packed = recurrent_scan(self.kind, proj, w_hh, b_hh, h0s[k * D + d], c0s[k * D + d])
                 seq = packed[:, :, :H] if lstm else packed
                 outputs.append(seq if d == 0 else seq[::-1])
                 finals_h.append(packed[-1, :, :H] if lstm else packed[-1])

@@ -8,11 +8,15 @@ exactly what the NumPy reference loop of the same name in
 :mod:`ann.nn.recurrent` does (that loop stays the test oracle and the CuPy
 path), reading the arrays that the reference forward loop cached.
 
-The forward loops are not compiled: their cost is in the transcendental
-functions (``tanh``, the sigmoid), which NumPy evaluates with SIMD and a
-scalar numba loop (without SVML) does not, so compiling them made long
-sequences slower. Shapes: ``g`` and ``out`` ``(T, B, S*H)``, ``acts``
-``(T, B, G*H)``, ``w_hh`` ``(G*H, H)``, ``h0``/``c0`` ``(B, H)``.
+The LSTM forward loop has a float32 fast path too (registered as the kernel
+``lstm_forward`` of :mod:`neuro.kernels`, with the NumPy loop as its
+reference): per step one BLAS product, two NumPy ``tanh`` calls (SIMD; pip's
+numba has no SVML, so a compiled ``tanh`` is scalar) and three compiled passes
+for the rest of the gate arithmetic (``b_hh`` added there, no ``a + b_hh``
+temporary); the backward caches are filled only when asked (inference skips
+them). The other forward loops stay NumPy.
+Shapes: ``g`` and ``out`` ``(T, B, S*H)``, ``acts`` ``(T, B, G*H)``,
+``w_hh`` ``(G*H, H)``, ``h0``/``c0`` ``(B, H)``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["rnn_backward", "lstm_backward", "gru_backward"]
+from neuro.kernels import register
+
+__all__ = ["rnn_backward", "lstm_backward", "gru_backward", "lstm_forward"]
 
 
 # ---------------------------------------------------------------------- RNN
@@ -85,6 +91,110 @@ def _lstm_backward(g, out, acts, tanh_c, w_hh, c0, dA):
         dA[t] = d
         np.dot(d, w_hh, dh)
     return dh, dc
+
+
+_HALF = np.float32(0.5)
+
+
+@numba.njit(cache=True, nogil=True)
+def _lstm_pre32(zT, z, a_t, b_hh):  # pragma: no cover - compiled
+    """``z = zT.T + a_t + b_hh``, halved on the sigmoid gates (``sigmoid(x) = tanh(x / 2) / 2 + 1 / 2``)."""
+    B, G = z.shape
+    H = G // 4
+    for r in range(B):
+        zr, ar = z[r], a_t[r]
+        for j in range(2 * H):
+            zr[j] = _HALF * (zT[j, r] + ar[j] + b_hh[j])
+        for j in range(2 * H, 3 * H):
+            zr[j] = zT[j, r] + ar[j] + b_hh[j]
+        for j in range(3 * H, G):
+            zr[j] = _HALF * (zT[j, r] + ar[j] + b_hh[j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _lstm_cell32(z, c):  # pragma: no cover - compiled
+    """After ``tanh(z)``: the sigmoid gates finished, then ``c = f c + i g`` in place."""
+    B, G = z.shape
+    H = G // 4
+    for r in range(B):
+        zr, cr = z[r], c[r]
+        for j in range(2 * H):
+            zr[j] = _HALF * zr[j] + _HALF
+        for j in range(3 * H, G):
+            zr[j] = _HALF * zr[j] + _HALF
+        for j in range(H):
+            cr[j] = zr[H + j] * cr[j] + zr[j] * zr[2 * H + j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _lstm_out32(z, c, tanh_c, hT, out_t):  # pragma: no cover - compiled
+    """``h = o tanh(c)``: ``out_t = [h, c]``, and ``hT = h.T`` for the next step's product."""
+    B, G = z.shape
+    H = G // 4
+    for r in range(B):
+        zr, tr, o = z[r], tanh_c[r], out_t[r]
+        for j in range(H):
+            o[j] = zr[3 * H + j] * tr[j]
+        o[H:] = c[r]
+        for j in range(H):
+            hT[j, r] = o[j]
+
+
+def _lstm_forward_cpu(a, w_hh, b_hh, h0, c0, keep=True):
+    """float32 arrays (others take the reference): ``(out, (acts, tanh_c) or None)``.
+
+    Per step: the product ``W_hh h^T`` (the transposed state keeps OpenBLAS on its faster
+    path for this skinny shape, ~25% against ``h W_hh^T``) and the ``tanh`` of all gates
+    and of the cell with NumPy (BLAS, SIMD), everything else in three compiled passes. numba's own
+    ``np.dot`` would call SciPy's BLAS, whose threads the caller's ``threadpoolctl``
+    limits may not reach; a compiled ``tanh`` (no SVML) would be scalar or approximate.
+    """
+    if any(x is not None and x.dtype != np.float32 for x in (a, w_hh, b_hh, h0, c0)):
+        return _lstm_forward_reference(a, w_hh, b_hh, h0, c0, keep)
+    T, B, G = a.shape
+    H = G // 4
+    out = np.empty((T, B, 2 * H), dtype=np.float32)
+    acts = np.empty((T, B, G), dtype=np.float32) if keep else None
+    tanh_c = np.empty((T, B, H), dtype=np.float32) if keep else None
+    z_scratch, tc_scratch = np.empty((B, G), dtype=np.float32), np.empty((B, H), dtype=np.float32)
+    zT = np.empty((G, B), dtype=np.float32)
+    b = np.zeros(G, np.float32) if b_hh is None else np.ascontiguousarray(b_hh)
+    w, hT, c = np.ascontiguousarray(w_hh), np.ascontiguousarray(h0.T), np.array(c0, order="C")
+    for t in range(T):
+        z = acts[t] if keep else z_scratch
+        tc = tanh_c[t] if keep else tc_scratch
+        np.matmul(w, hT, out=zT)
+        _lstm_pre32(zT, z, a[t], b)
+        np.tanh(z, out=z)
+        _lstm_cell32(z, c)
+        np.tanh(c, out=tc)
+        _lstm_out32(z, c, tc, hT, out[t])
+    return out, ((acts, tanh_c) if keep else None)
+
+
+def _lstm_forward_reference(a, w_hh, b_hh, h0, c0, keep=True):
+    """The NumPy-API loop of :mod:`ann.nn.recurrent` (any array module)."""
+    from neuro.backend import array_module
+
+    from .recurrent import _lstm_forward
+
+    out, cache = _lstm_forward(array_module(a), a, w_hh, b_hh, h0, c0)
+    return out, (cache if keep else None)
+
+
+register(
+    "lstm_forward",
+    reference=_lstm_forward_reference,
+    cpu=_lstm_forward_cpu,
+    doc="LSTM over time from the input projection a (T, B, 4H): (out (T, B, 2H) = [h, c], cache or None)",
+)
+
+
+def lstm_forward(xp, a, w_hh, b_hh, h0, c0, keep=True):
+    """The forward loop in :func:`ann.nn.recurrent.recurrent_scan`'s convention, through the kernel registry."""
+    from neuro.kernels import call
+
+    return call("lstm_forward", a, w_hh, b_hh, h0, c0, keep)
 
 
 def lstm_backward(xp, g, out, cache, w_hh, h0, c0):

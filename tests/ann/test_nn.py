@@ -209,3 +209,26 @@ def test_sequence_layers_reachable_from_ann_nn():
     assert nn.LSTM is LSTM
     with pytest.raises(AttributeError, match="no attribute 'NotALayer'"):
         nn.NotALayer
+
+
+@pytest.mark.parametrize("shape, n_axes, affine", [((3, 5, 37), 1, True), ((2, 3, 4, 6), 2, True), ((4, 9), 1, False)])
+def test_layer_norm_kernels_equal_their_reference(shape, n_axes, affine):
+    """The compiled float32 layer_norm / layer_norm_backward kernels against the NumPy reference."""
+    import ann.norm_kernel  # noqa: F401  (registers the kernels)
+    from neuro.kernels import call
+
+    rng = np.random.default_rng(2)
+    x = (3 * rng.standard_normal(shape) + 1).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    tail = shape[len(shape) - n_axes:]
+    w, b = (rng.standard_normal(tail).astype(np.float32) for _ in range(2)) if affine else (None, None)
+    fast = call("layer_norm", x, w, b, 1e-5, n_axes, impl="cpu")
+    ref = call("layer_norm", x, w, b, 1e-5, n_axes, impl="reference")
+    for a, r in zip(fast, ref):
+        assert a.dtype == np.float32 and a.shape == r.shape
+        np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5)
+    fast = call("layer_norm_backward", g, ref[1], ref[2], w, n_axes, impl="cpu")
+    ref = call("layer_norm_backward", g, ref[1], ref[2], w, n_axes, impl="reference")
+    for a, r in zip(fast, ref):
+        assert a.dtype == np.float32 and a.shape == r.shape
+        np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-4)

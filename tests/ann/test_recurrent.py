@@ -10,7 +10,7 @@ from ann.gradcheck import gradcheck
 from ann.nn.layers import Linear
 from ann.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, recurrent_scan
 from ann.optim import Adam
-from ann.tensor import Tensor
+from ann.tensor import Tensor, no_grad
 
 TOL = {np.float64: 1e-8, np.float32: 1e-4}
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
@@ -382,3 +382,33 @@ def test_layer_on_cupy_matches_numpy(kind):
     np.testing.assert_allclose(asnumpy(xg.grad), xc.grad, atol=1e-4)
     for (name, pc), (_, pg) in zip(cpu.named_parameters(), gpu.named_parameters()):
         np.testing.assert_allclose(asnumpy(pg.grad), pc.grad, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_lstm_forward_kernel_equals_its_reference(keep):
+    """The registered ``lstm_forward`` kernel: compiled float32 loop vs the NumPy loop, with and without caches."""
+    from neuro.kernels import call
+
+    rng = np.random.default_rng(3)
+    T, B, H = 20, 5, 37
+    a = (3 * rng.standard_normal((B, T, 4 * H))).astype(np.float32).transpose(1, 0, 2)  # strided, as in nn.LSTM
+    w = (0.5 * rng.standard_normal((4 * H, H))).astype(np.float32)
+    b, h0, c0 = (rng.standard_normal(s).astype(np.float32) for s in ((4 * H,), (B, H), (B, H)))
+    fast_out, fast_cache = call("lstm_forward", a, w, b, h0, c0, keep, impl="cpu")
+    ref_out, ref_cache = call("lstm_forward", a, w, b, h0, c0, keep, impl="reference")
+    assert fast_out.dtype == np.float32
+    np.testing.assert_allclose(fast_out, ref_out, atol=3e-6)
+    assert (fast_cache is None) == (ref_cache is None) == (not keep)
+    if keep:
+        for fast, ref in zip(fast_cache, ref_cache):
+            np.testing.assert_allclose(fast, ref, atol=3e-6)
+
+
+def test_lstm_inference_keeps_no_cache_and_equals_training_forward():
+    lstm = LSTM(6, 8, num_layers=2, seed=0)
+    x = np.random.default_rng(0).standard_normal((3, 7, 6)).astype(np.float32)
+    y_train, (h_train, c_train) = lstm(x)
+    with no_grad():
+        y_eval, (h_eval, c_eval) = lstm(x)
+    for a, b in ((y_train, y_eval), (h_train, h_eval), (c_train, c_eval)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
