@@ -37,6 +37,7 @@ NOT_OPS = {
     "AnnWarning": "warning class", "NonFiniteLossWarning": "warning class",
     "Module": "abstract base class", "Parameter": "leaf tensor class",
     "Optimizer": "abstract base class",
+    "ModuleComponent": "a neuro.Simulator adapter: its ports carry float64 NumPy arrays (the Simulator's convention)",
 }
 
 
@@ -121,6 +122,14 @@ FUNCTION_CASES = {
     "entropy": lambda r: (F.entropy, (r.dirichlet(np.ones(5), 3).astype(F32),), {"base": 2}),
     "cross_entropy_of": lambda r: (F.cross_entropy_of, tuple(r.dirichlet(np.ones(5), 3).astype(F32) for _ in "pq"), {}),
     "kl_divergence": lambda r: (F.kl_divergence, tuple(r.dirichlet(np.ones(5), 3).astype(F32) for _ in "pq"), {"base": 2}),
+    "sparse_relu": lambda r: (F.sparse_relu, (_x(r, 3, 4),), {"threshold": 0.1}),
+    "energy_loss": lambda r: (F.energy_loss, (_x(r, 4, 5), _ids(r, 5, 4)), {}),
+    "energy_perceptron_loss": lambda r: (F.energy_perceptron_loss, (_x(r, 4, 5), _ids(r, 5, 4)), {}),
+    "energy_hinge_loss": lambda r: (F.energy_hinge_loss, (_x(r, 4, 5), _ids(r, 5, 4)), {"margin": 0.5}),
+    "energy_log_loss": lambda r: (F.energy_log_loss, (_x(r, 4, 5), _ids(r, 5, 4)), {}),
+    "energy_square_square_loss": lambda r: (F.energy_square_square_loss, (_x(r, 4, 5), _ids(r, 5, 4)), {}),
+    "energy_square_exp_loss": lambda r: (F.energy_square_exp_loss, (_x(r, 4, 5), _ids(r, 5, 4)), {"gamma": 0.5}),
+    "energy_nll_loss": lambda r: (F.energy_nll_loss, (_x(r, 4, 5), _ids(r, 5, 4)), {"beta": 2.0}),
 }
 
 # Tensor operators and methods (Python scalars, NumPy float64 scalars and float32 tensors as operands)
@@ -230,6 +239,7 @@ MODULE_CASES = {
     "RWKVChannelMix": _module(lambda: nn.RWKVChannelMix(8, seed=0), _xs(2, 5, 8)),
     "RWKVBlock": _module(lambda: nn.RWKVBlock(8, seed=0), _xs(2, 5, 8)),
     "RWKVLM": _module(lambda: nn.RWKVLM(11, d_model=8, num_layers=1, seed=0), _idx(11, 2, 5)),
+    "SparseReLU": _module(lambda: nn.SparseReLU(0.1), _xs(3, 6)),
 }
 
 
