@@ -64,10 +64,12 @@ def check_kernels(quick: bool = False, seed: int = 0) -> list[tuple[str, bool, s
     """``(kernel, ok, detail)`` for every registered kernel with a CUDA implementation."""
     import cupy
 
+    from experiments.environment import all_kernels
+
     cases = _kernel_cases(quick)
     rng = np.random.default_rng(seed)
     report = []
-    for name, info in kernels.available().items():
+    for name, info in all_kernels().items():
         if not info["cuda"]:
             continue
         if name not in cases:

@@ -52,7 +52,9 @@ def _nvcc_status() -> str:
 
 def info_lines() -> list[str]:
     """What ``neuro info`` prints: versions and what is usable here."""
-    from neuro import backend, kernels
+    from neuro import backend
+
+    from .environment import all_kernels
 
     gpu_ok, gpu_reason = backend.cupy_status()
     lines = [f"python {sys.version.split()[0]}"]
@@ -62,12 +64,13 @@ def info_lines() -> list[str]:
         f"cupy/GPU: {'usable, ' if gpu_ok else 'not usable: '}{gpu_reason}",
         f"nvcc: {_nvcc_status()}",
         f"brian2: {_brian2_status()}",
-        "kernels: "
-        + ", ".join(
-            f"{name} [{'/'.join(k for k, v in impls.items() if v and k != 'cuda_usable')}]"
-            for name, impls in kernels.available().items()
-        ),
+        "kernels (reference / CPU fast path / CUDA, * = the CUDA kernel cannot run here):",
     ]
+    for name, impls in all_kernels().items():
+        parts = [k for k in ("reference", "cpu") if impls[k]]
+        if impls["cuda"]:
+            parts.append("cuda" if impls["cuda_usable"] else "cuda*")
+        lines.append(f"  {name} [{'/'.join(parts)}]")
     return lines
 
 

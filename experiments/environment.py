@@ -14,7 +14,23 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["toolkit_version", "git_commit", "library_versions", "environment"]
+__all__ = ["toolkit_version", "git_commit", "library_versions", "environment", "all_kernels"]
+
+#: The modules whose import registers the toolkit's kernels in :mod:`neuro.kernels` (each package
+#: registers its own, on import, so that ``import neuro`` stays light).
+KERNEL_MODULES = ("neuro.kernels.sparse", "neuro.kernels.gather_matmul", "neuro.synapses", "scans", "ann",
+                  "ann.nn.recurrent_cpu", "ann.ssm_kernel", "reservoirs.recurrence", "plasticity.stdp_kernels")
+
+
+def all_kernels() -> dict[str, dict[str, bool]]:
+    """Every kernel of the toolkit (importing the modules that register them), as ``neuro.kernels.available()``."""
+    from importlib import import_module
+
+    from neuro import kernels
+
+    for name in KERNEL_MODULES:
+        import_module(name)
+    return kernels.available()
 
 LIBRARIES = ("numpy", "scipy", "numba", "brian2", "matplotlib")
 

@@ -7,10 +7,10 @@ from benchmarks import bench_gpu
 
 @pytest.mark.gpu
 def test_every_cuda_kernel_is_checked_and_equals_its_reference():
-    report = bench_gpu.check_kernels(quick=True)
-    from neuro import kernels
+    from experiments.environment import all_kernels
 
-    assert {name for name, _, _ in report} == {n for n, info in kernels.available().items() if info["cuda"]}
+    report = bench_gpu.check_kernels(quick=True)
+    assert {name for name, _, _ in report} == {n for n, info in all_kernels().items() if info["cuda"]}
     assert all(ok for _, ok, _ in report), report
 
 

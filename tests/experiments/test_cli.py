@@ -168,3 +168,17 @@ def test_config_file_with_set_overrides(tmp_path, capsys):
     (tmp_path / "bad.toml").write_text('mode = "cubed"\n')
     assert cli.main(["run", "_t-sweep", "--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path)]) == 2
     assert "mode: expected one of" in capsys.readouterr().err
+
+
+def test_info_lists_every_kernel_and_marks_cuda_that_cannot_run():
+    from experiments.cli import info_lines
+    from experiments.environment import KERNEL_MODULES, all_kernels
+    from neuro.backend import cupy_status
+
+    text = "\n".join(info_lines())
+    kernels = all_kernels()
+    assert len(kernels) >= 18 and len(KERNEL_MODULES) > 1
+    for name, impls in kernels.items():
+        assert f"  {name} [" in text
+    usable = cupy_status()[0]
+    assert ("cuda*]" in text) == (not usable) and ("sparse_relu [reference/cpu/cuda" in text)
