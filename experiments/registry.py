@@ -27,7 +27,7 @@ from .jsonio import write_json  # noqa: F401  (kept: registry.write_json is publ
 __all__ = ["Context", "Experiment", "experiment", "get", "all_experiments", "run_experiment", "DEFAULT_EXPERIMENT"]
 
 #: The study ``neuro run`` runs in the README's main command.
-DEFAULT_EXPERIMENT = "activations"
+DEFAULT_EXPERIMENT = "all"
 
 
 @dataclass(frozen=True)

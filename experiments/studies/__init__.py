@@ -5,3 +5,4 @@ Add a study by writing a module here and importing it below.
 
 from . import activations, compare_rules, rbm_digits  # noqa: F401
 from . import dying_relu, relufication, sparse_inference, sparsity_activations  # noqa: F401
+from . import all_studies  # noqa: F401  (last: it runs the others)
