@@ -176,6 +176,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         outcome = execute(p, out=args.out, executor=executor, resume=args.resume, new=args.new, progress=progress)
     if outcome.run_dir is not None:
         print(f"results written to {outcome.run_dir}")
+        if (outcome.run_dir / "report.md").is_file():
+            print(f"report: {outcome.run_dir / 'report.md'}")
     if outcome.failed:
         where = f" (errors in {outcome.run_dir}/points/*.failed.json)" if outcome.run_dir else ""
         first = outcome.failed[0]

@@ -111,7 +111,8 @@ def test_run_sweep_quietly_then_report_rebuilds_identically(tmp_path, capsys):
     assert cli.main(argv) == 0
     out, err = capsys.readouterr()
     assert err == "" and out.startswith("results written to ")
-    run = Path(out.split("results written to ")[1].strip())
+    run = Path(out.splitlines()[0].split("results written to ")[1].strip())
+    assert out.splitlines()[1] == f"report: {run / 'report.md'}"
     built = {p.relative_to(run): p.read_bytes() for p in run.rglob("*")
              if p.is_file() and (p.name in ("report.md", "summary.json", "summary.csv") or "figures" in p.parts)}
     assert {Path("figures/metrics.png"), Path("figures/metrics.svg"), Path("figures/weight_norm.svg")} <= set(built)
@@ -136,7 +137,7 @@ def test_failed_points_exit_1_with_the_count(tmp_path, monkeypatch, capsys):
     (run,) = (tmp_path / "_t-sweep").iterdir()
     monkeypatch.delenv("NEURO_TEST_FAIL")
     assert cli.main(["run", "--resume", str(run), "-q"]) == 0  # the study and grid come from the run folder
-    assert capsys.readouterr().out == f"results written to {run}\n"
+    assert capsys.readouterr().out == f"results written to {run}\nreport: {run / 'report.md'}\n"
     assert len(json.loads((run / "config.json").read_text())["sessions"]) == 2
 
 
