@@ -163,7 +163,7 @@ def test_config_file_with_set_overrides(tmp_path, capsys):
     (tmp_path / "sweep.toml").write_text('x = 3.0\nn = 2\nmode = "squared"\n')
     argv = ["run", "_t-sweep", "--config", str(tmp_path / "sweep.toml"), "--set", "n=4", "--out", str(tmp_path), "-q"]
     assert cli.main(argv) == 0
-    run = Path(capsys.readouterr().out.split("results written to ")[1].strip())
+    run = Path(capsys.readouterr().out.splitlines()[0].split("results written to ")[1].strip())
     assert json.loads((run / "config.json").read_text())["config"] == {"x": 3.0, "n": 4, "mode": "squared", "tags": ["a"]}
     assert len(json.loads((run / "results.json").read_text())["draws"]) == 4
     (tmp_path / "bad.toml").write_text('mode = "cubed"\n')

@@ -61,7 +61,7 @@ def test_dask_local_from_the_command_line(tmp_path, capsys):
 
     argv = ["run", "_t-loose", "--seeds", "0-2", "--dask-local", "1", "--out", str(tmp_path), "-q"]
     assert cli.main(argv) == 0
-    run = capsys.readouterr().out.split("results written to ")[1].strip()
+    run = capsys.readouterr().out.splitlines()[0].split("results written to ")[1].strip()
     config = read_json(f"{run}/config.json")
     assert config["sessions"][0]["executor"]["kind"] == "dask" and config["sessions"][0]["executor"]["workers"] == 1
     assert sorted(read_json(f"{run}/{p['dir']}/results.json")["seed"] for p in config["points"]) == [0, 1, 2]
