@@ -27,7 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .nn.layers import _check_positive_int as check_int
+from neuro.validation import check_int
+
 from .nn.module import Module
 from .nn.recurrent import LSTMCell, _CellBase
 from .tensor import ANN_DTYPE, Tensor, no_grad

@@ -1,12 +1,15 @@
-"""Warnings and argument checks shared by the spiking modules.
+"""Warnings and argument checks: the one validation module of the toolkit.
 
-Errors are ``ValueError``/``TypeError`` naming the argument and what was
+Every package (``neuro``, ``scans``, ``ann``, ``reservoirs``, ``plasticity``,
+``experiments``) checks its arguments with these functions, all with one
+argument order: ``check_x(value, name, ...)``. Errors are ``ValueError``/``TypeError`` naming the argument and what was
 expected; unstable-but-legal settings raise :class:`NeuroWarning`
 subclasses (``warnings.warn``), never errors.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import warnings
@@ -20,12 +23,19 @@ __all__ = [
     "DtWarning",
     "NeuroWarning",
     "NonFiniteWarning",
+    "as_float_array",
     "as_param",
+    "check_bool",
+    "check_choice",
     "check_finite",
+    "check_fraction",
+    "check_int",
     "check_memory",
     "check_nonneg",
+    "check_optional_positive",
     "check_positive",
     "check_probability",
+    "check_real",
     "timestep",
     "warn_dt",
 ]
@@ -89,22 +99,32 @@ def _is_real(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
-def check_positive(value: Any, name: str) -> float:
-    """``value`` as a float, or ``ValueError``/``TypeError`` unless it is a finite real > 0."""
+def check_real(value: Any, name: str) -> float:
+    """``value`` as a finite float; ``TypeError``/``ValueError`` naming ``name`` otherwise."""
     if not _is_real(value):
-        raise TypeError(f"{name} must be a positive real number, got {type(value).__name__}")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """``value`` as a finite float ``> 0`` (``>= 0`` with ``allow_zero``); an error naming ``name`` otherwise."""
+    value = check_real(value, name)
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+    return value
 
 
 def check_nonneg(value: Any, name: str) -> float:
-    """``value`` as a float, or an error unless it is a finite real >= 0."""
-    if not _is_real(value):
-        raise TypeError(f"{name} must be a non-negative real number, got {type(value).__name__}")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return float(value)
+    """``value`` as a finite float ``>= 0``, or an error naming ``name``."""
+    return check_positive(value, name, allow_zero=True)
+
+
+def check_optional_positive(value: Any, name: str) -> float | None:
+    """``None``, or ``value`` as a finite float ``> 0``."""
+    return None if value is None else check_positive(value, name)
 
 
 def check_probability(value: Any, name: str) -> float:
@@ -114,6 +134,60 @@ def check_probability(value: Any, name: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
     return float(value)
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """``value`` as a float in (0, 1] (a connectivity, a leak rate), or an error naming ``name``."""
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a real number in (0, 1], got {type(value).__name__}")
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1], got {value}")
+    return float(value)
+
+
+def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """``value`` as an int ``>= minimum``; ``TypeError``/``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` if it is a bool (``numpy.bool_`` too), or ``TypeError`` naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def check_choice(value: Any, name: str, choices: tuple) -> Any:
+    """``value`` if it is one of ``choices``, or ``ValueError`` naming ``name`` and listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def as_float_array(x: Any, name: str, dtype: Any, *, ndims: tuple[int, ...], finite: bool = True):
+    """``x`` as a floating array of ``dtype`` (NumPy or CuPy, as given) with ``x.ndim`` in ``ndims``.
+
+    Raises ``TypeError`` for non-numeric input and ``ValueError`` for a wrong
+    number of dimensions or (with ``finite``) NaN/inf entries, naming ``name``.
+    """
+    xp = array_module(x)
+    try:
+        arr = xp.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(dtype, copy=False)
+    if arr.ndim not in ndims:
+        shapes = " or ".join({1: "(T,)", 2: "(T, F)", 3: "(B, T, F)"}.get(n, f"{n}-d") for n in ndims)
+        raise ValueError(f"{name} must have shape {shapes}, got shape {tuple(arr.shape)}")
+    if finite and arr.size and not bool(xp.isfinite(arr).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
 
 
 def as_param(value: Any, n: int, name: str, *, dtype=np.float64, positive: bool = False,

@@ -27,7 +27,8 @@ import numpy as np
 
 from neuro.backend import array_module, asnumpy, make_rng
 
-from ._checks import check_choice, warn
+from neuro.validation import check_choice
+from ._checks import warn
 from .base import Rule
 from .intrinsic import IntrinsicPlasticity
 from .stdp import STDP
@@ -291,7 +292,7 @@ def adapt_esn(esn, u, *, rule: Rule | None = None, ip: IntrinsicPlasticity | Non
             raise TypeError(f"ip must be an IntrinsicPlasticity, got {type(ip).__name__}")
         if ip.activation != esn.activation:
             raise ValueError(f"ip.activation ({ip.activation!r}) must be the ESN's activation ({esn.activation!r})")
-    check_choice("weights", weights, ("W", "W_in"))
+    check_choice(weights, "weights", ("W", "W_in"))
     if getattr(esn, "feedback", False):
         raise ValueError("adapt_esn does not support ESNs with output feedback")
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:

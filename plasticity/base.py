@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields
 
 from neuro.backend import array_module
 
-from ._checks import check_optional_positive, check_positive
+from neuro.validation import check_optional_positive, check_positive
 from .constraints import Clip, Constraint, apply_projections, apply_transforms, check_constraints
 
 __all__ = ["Rule", "as_batch"]
@@ -90,7 +90,7 @@ class Rule:
     def __post_init__(self):
         object.__setattr__(self, "constraints", check_constraints(self.constraints))
         if "lr" in {f.name for f in fields(self)}:
-            object.__setattr__(self, "lr", check_positive("lr", self.lr))
+            object.__setattr__(self, "lr", check_positive(self.lr, "lr"))
 
     # ------------------------------------------------------------ interface
 
@@ -252,4 +252,4 @@ def time_step(dt) -> float:
 
 
 def validated_dt(dt):
-    return check_optional_positive("dt", dt)
+    return check_optional_positive(dt, "dt")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from neuro.backend import array_module
 
-from ._checks import check_choice, check_positive, check_real
+from neuro.validation import check_choice, check_positive, check_real
 
 __all__ = ["Constraint", "Clip", "SoftBounds", "RowNorm", "SumNorm", "apply_transforms", "apply_projections"]
 
@@ -37,8 +37,8 @@ class Constraint:
 
 
 def _check_bounds(w_min, w_max, *, optional: bool) -> tuple[float | None, float | None]:
-    lo = None if (optional and w_min is None) else check_real("w_min", w_min)
-    hi = None if (optional and w_max is None) else check_real("w_max", w_max)
+    lo = None if (optional and w_min is None) else check_real(w_min, "w_min")
+    hi = None if (optional and w_max is None) else check_real(w_max, "w_max")
     if lo is not None and hi is not None and not lo < hi:
         raise ValueError(f"w_min must be < w_max, got w_min={lo}, w_max={hi}")
     return lo, hi
@@ -101,7 +101,7 @@ class RowNorm(Constraint):
     norm: float = 1.0
 
     def __post_init__(self):
-        object.__setattr__(self, "norm", check_positive("norm", self.norm))
+        object.__setattr__(self, "norm", check_positive(self.norm, "norm"))
 
     def project(self, W) -> None:
         xp = array_module(W)
@@ -122,8 +122,8 @@ class SumNorm(Constraint):
     mode: str = "multiplicative"
 
     def __post_init__(self):
-        object.__setattr__(self, "total", check_real("total", self.total))
-        check_choice("mode", self.mode, ("multiplicative", "subtractive"))
+        object.__setattr__(self, "total", check_real(self.total, "total"))
+        check_choice(self.mode, "mode", ("multiplicative", "subtractive"))
 
     def project(self, W) -> None:
         xp = array_module(W)

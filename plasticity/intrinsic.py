@@ -34,7 +34,7 @@ import numpy as np
 
 from neuro.backend import array_module, asnumpy, resolve_dtype
 
-from ._checks import check_choice, check_positive, check_real
+from neuro.validation import check_choice, check_positive, check_real
 
 __all__ = ["IntrinsicPlasticity", "kl_to_target"]
 
@@ -56,14 +56,14 @@ class IntrinsicPlasticity:
     sigma: float = 0.2
 
     def __post_init__(self):
-        object.__setattr__(self, "lr", check_positive("lr", self.lr))
-        check_choice("activation", self.activation, ("tanh", "sigmoid"))
-        mu = (0.0 if self.activation == "tanh" else 0.2) if self.mu is None else check_real("mu", self.mu)
+        object.__setattr__(self, "lr", check_positive(self.lr, "lr"))
+        check_choice(self.activation, "activation", ("tanh", "sigmoid"))
+        mu = (0.0 if self.activation == "tanh" else 0.2) if self.mu is None else check_real(self.mu, "mu")
         lo, hi = (-1.0, 1.0) if self.activation == "tanh" else (0.0, 1.0)
         if not lo < mu < hi:
             raise ValueError(f"mu must lie in ({lo}, {hi}) for activation={self.activation!r}, got {mu}")
         object.__setattr__(self, "mu", mu)
-        object.__setattr__(self, "sigma", check_positive("sigma", self.sigma))
+        object.__setattr__(self, "sigma", check_positive(self.sigma, "sigma"))
 
     # ----------------------------------------------------------- state, output
 
@@ -71,8 +71,8 @@ class IntrinsicPlasticity:
         """``{"gain": (n,), "bias": (n,)}`` filled with ``gain0`` (> 0) and ``bias0``."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive int (the number of units), got {n!r}")
-        gain0 = check_positive("gain0", gain0)
-        bias0 = check_real("bias0", bias0)
+        gain0 = check_positive(gain0, "gain0")
+        bias0 = check_real(bias0, "bias0")
         xp = array_module(like) if like is not None else array_module()
         dtype = resolve_dtype(dtype if dtype is not None else getattr(like, "dtype", None))
         return {"gain": xp.full(int(n), gain0, dtype=dtype), "bias": xp.full(int(n), bias0, dtype=dtype)}

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from neuro.backend import array_module, resolve_dtype
 
-from ._checks import check_nonnegative, check_positive, check_real, warn
+from neuro.validation import check_nonneg, check_positive, check_real
+from ._checks import warn
 from .base import Rule, check_shape, time_step, validated_dt
 
 __all__ = ["Hebb", "Covariance", "Oja", "Sanger", "BCM", "Foldiak", "AntiHebbian"]
@@ -28,7 +29,7 @@ def _outer_mean(post, pre):
 
 
 def _check_tau(name: str, tau: float, dt) -> float:
-    tau = check_positive(name, tau)
+    tau = check_positive(tau, name)
     h = time_step(dt)
     if h > tau:
         unit = "dt" if dt is not None else "one presentation"
@@ -106,7 +107,7 @@ class Hebb(_Factorized):
 
     def __post_init__(self):
         super().__post_init__()
-        object.__setattr__(self, "decay", check_nonnegative("decay", self.decay))
+        object.__setattr__(self, "decay", check_nonneg(self.decay, "decay"))
         object.__setattr__(self, "dt", validated_dt(self.dt))
 
     def _terms(self, pre, post, state, xp):
@@ -139,8 +140,8 @@ class Covariance(_Factorized):
         super().__post_init__()
         object.__setattr__(self, "dt", validated_dt(self.dt))
         object.__setattr__(self, "tau_mean", _check_tau("tau_mean", self.tau_mean, self.dt))
-        object.__setattr__(self, "pre_mean0", check_real("pre_mean0", self.pre_mean0))
-        object.__setattr__(self, "post_mean0", check_real("post_mean0", self.post_mean0))
+        object.__setattr__(self, "pre_mean0", check_real(self.pre_mean0, "pre_mean0"))
+        object.__setattr__(self, "post_mean0", check_real(self.post_mean0, "post_mean0"))
 
     def init_state(self, shape, *, batch_size: int = 1, dtype=None, like=None):
         """``{"pre_mean": (n_pre,), "post_mean": (n_post,)}`` filled with the initial means."""
@@ -239,7 +240,7 @@ class BCM(_Factorized):
         super().__post_init__()
         object.__setattr__(self, "dt", validated_dt(self.dt))
         object.__setattr__(self, "tau_theta", _check_tau("tau_theta", self.tau_theta, self.dt))
-        object.__setattr__(self, "theta0", check_nonnegative("theta0", self.theta0))
+        object.__setattr__(self, "theta0", check_nonneg(self.theta0, "theta0"))
 
     def init_state(self, shape, *, batch_size: int = 1, dtype=None, like=None):
         """``{"theta": (n_post,)}`` filled with ``theta0``."""
@@ -279,7 +280,7 @@ class Foldiak(_Factorized):
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "dt", validated_dt(self.dt))
-        object.__setattr__(self, "target", check_real("target", self.target))
+        object.__setattr__(self, "target", check_real(self.target, "target"))
         if not isinstance(self.zero_diagonal, bool):
             raise TypeError(f"zero_diagonal must be a bool, got {type(self.zero_diagonal).__name__}")
 

@@ -55,7 +55,8 @@ import numpy as np
 
 from neuro.backend import array_module, resolve_dtype
 
-from ._checks import check_choice, check_nonnegative, check_positive, check_real, warn
+from neuro.validation import check_choice, check_nonneg, check_positive, check_real
+from ._checks import warn
 from .base import Rule, check_shape
 from .constraints import clip_inplace
 
@@ -103,15 +104,15 @@ class STDP(Rule):
         super().__post_init__()
         s = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731
         for name in ("a_plus", "a_minus", "a3_plus", "a3_minus"):
-            s(name, check_nonnegative(name, getattr(self, name)))
+            s(name, check_nonneg(getattr(self, name), name))
         if self.a_plus == 0 and self.a_minus == 0 and self.a3_plus == 0 and self.a3_minus == 0:
             raise ValueError("STDP needs a nonzero amplitude (a_plus, a_minus, a3_plus or a3_minus)")
         for name in ("tau_plus", "tau_minus", "tau_x", "tau_y", "dt"):
-            s(name, check_positive(name, getattr(self, name)))
-        check_choice("interaction", self.interaction, ("all-to-all", "nearest"))
-        check_choice("weight_dependence", self.weight_dependence, ("additive", "multiplicative"))
-        lo = None if self.w_min is None else check_real("w_min", self.w_min)
-        hi = None if self.w_max is None else check_real("w_max", self.w_max)
+            s(name, check_positive(getattr(self, name), name))
+        check_choice(self.interaction, "interaction", ("all-to-all", "nearest"))
+        check_choice(self.weight_dependence, "weight_dependence", ("additive", "multiplicative"))
+        lo = None if self.w_min is None else check_real(self.w_min, "w_min")
+        hi = None if self.w_max is None else check_real(self.w_max, "w_max")
         if lo is not None and hi is not None and not lo < hi:
             raise ValueError(f"w_min must be < w_max, got w_min={lo}, w_max={hi}")
         if self.weight_dependence == "multiplicative" and (lo is None or hi is None):

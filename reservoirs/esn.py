@@ -28,13 +28,8 @@ from neuro.backend import array_module, asnumpy, make_rng, resolve_dtype
 from neuro.kernels import call
 
 from .estimator import Estimator
-from .checks import (
-    UnstableReservoirWarning,
-    as_float_array,
-    check_int,
-    check_positive,
-    check_probability,
-)
+from .checks import UnstableReservoirWarning
+from neuro.validation import as_float_array, check_fraction, check_int, check_positive
 from .readouts import RLS, Ridge
 from .recurrence import ACTIVATIONS, _apply
 from .weights import bernoulli_matrix, random_sparse, spectral_radius as _spectral_radius
@@ -183,7 +178,7 @@ class ESN(Estimator):
         if scaling.ndim > 1 or not np.all(np.isfinite(scaling)):
             raise ValueError(f"input_scaling must be a finite float or a 1-D array (one per feature), got {input_scaling!r}")
         self.input_scaling = scaling
-        self.input_connectivity = check_probability(input_connectivity, "input_connectivity")
+        self.input_connectivity = check_fraction(input_connectivity, "input_connectivity")
         if not isinstance(connect_every_unit, (bool, np.bool_)):
             raise TypeError(f"connect_every_unit must be a bool, got {type(connect_every_unit).__name__}")
         self.connect_every_unit = bool(connect_every_unit)

@@ -56,7 +56,7 @@ import numpy as np
 
 from neuro.backend import make_rng
 
-from .checks import check_int, check_positive, check_probability
+from neuro.validation import check_fraction, check_int, check_positive
 
 __all__ = ["LSM", "MAASS2002"]
 
@@ -125,7 +125,7 @@ class LSM:
         self.lam = check_positive(lam, "lam")
         self.params = {k: dict(v) for k, v in (MAASS2002 if params is None else params).items()}
         self.n_inputs = check_int(n_inputs, "n_inputs")
-        self.input_p = check_probability(input_p, "input_p")
+        self.input_p = check_fraction(input_p, "input_p")
         self.input_A = tuple(float(a) for a in input_A)
         self.tau_readout = check_positive(tau_readout, "tau_readout")
         self.dt = check_positive(dt, "dt")

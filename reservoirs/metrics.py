@@ -21,7 +21,7 @@ import scipy.sparse.linalg
 
 from neuro.backend import asnumpy, make_rng
 
-from .checks import as_float_array, check_int, check_positive
+from neuro.validation import as_float_array, check_int, check_positive
 from .readouts import Ridge
 from .tasks import delayed_recall, delayed_targets
 from .weights import spectral_radius

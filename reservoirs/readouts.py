@@ -17,7 +17,7 @@ import scipy.sparse
 
 from neuro.backend import asnumpy
 
-from .checks import as_float_array, check_int, check_positive
+from neuro.validation import as_float_array, check_int, check_positive
 from .estimator import Estimator, NotFittedError
 
 __all__ = ["RLS", "Ridge", "SoftmaxReadout"]

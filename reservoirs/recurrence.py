@@ -37,7 +37,7 @@ import numpy as np
 from neuro.backend import array_module
 from neuro.kernels import register
 
-from .checks import check_int
+from neuro.validation import check_int
 
 __all__ = [
     "ACTIVATIONS", "MIN_GROUP", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype",

@@ -18,7 +18,7 @@ import numpy as np
 
 from neuro.backend import make_rng, resolve_dtype
 
-from .checks import check_int, check_positive
+from neuro.validation import check_int, check_positive
 
 __all__ = ["bin_spikes", "delayed_recall", "delayed_targets", "mackey_glass", "narma10", "spike_template_task"]
 

@@ -23,7 +23,7 @@ import scipy.sparse.linalg
 
 from neuro.backend import make_rng, resolve_dtype
 
-from .checks import check_int, check_positive, check_probability
+from neuro.validation import check_fraction, check_int, check_positive
 
 __all__ = ["bernoulli_matrix", "orthogonal_matrix", "random_sparse", "scale_spectral_radius", "spectral_radius"]
 
@@ -86,7 +86,7 @@ def random_sparse(
     sparse matrices), it is redrawn.
     """
     units = check_int(units, "units")
-    connectivity = check_probability(connectivity, "connectivity")
+    connectivity = check_fraction(connectivity, "connectivity")
     dtype = resolve_dtype(dtype)
     rng = make_rng(seed)
     nnz = max(1, int(round(connectivity * units * units)))
@@ -124,7 +124,7 @@ def bernoulli_matrix(
     multiplies the result, so input features may get different gains
     (ReservoirPy's ``input_scaling``).
     """
-    connectivity = check_probability(connectivity, "connectivity")
+    connectivity = check_fraction(connectivity, "connectivity")
     rng = make_rng(seed)
     signs = rng.choice(np.array([-1.0, 1.0]), size=shape)
     if connectivity < 1.0:
