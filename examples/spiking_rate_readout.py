@@ -31,9 +31,9 @@ def main(duration: float = 500.0, batch_size: int = 2, seed: int = 0) -> dict:
     sim.reset(batch_size)
     sim.run(duration, inputs={"net.E.I": np.repeat(drive[:, None], 100, axis=1)})
 
-    y = rate.values[:, :, 0]  # (K, B) Hz
+    y = rate.values[:, :, 0]  # (B, K) Hz
     lagged = drive[::10]
-    corr = [np.corrcoef(y[50:, b], lagged[50:])[0, 1] for b in range(batch_size)]
+    corr = [np.corrcoef(y[b, 50:], lagged[50:])[0, 1] for b in range(batch_size)]
     return {"t": rate.t, "rate": y, "drive": lagged, "correlation": corr}
 
 

@@ -67,9 +67,11 @@ class RateReadout:
         return {"r": self.r.copy(), "y": self.r @ self.W.T + self.bias}
 
     def run(self, x) -> np.ndarray:
-        """Standalone use: ``x`` (B, T, n_in) -> ``y`` (B, T, n_out), from a fresh state."""
+        """Standalone use from a fresh state: ``x`` (B, T, n_in) -> ``y`` (B, T, n_out); (T, n_in) -> (T, n_out)."""
         x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 3 or x.shape[2] != self.n_in:
-            raise ValueError(f"x must have shape (B, T, {self.n_in}), got {x.shape}")
+        if x.ndim not in (2, 3) or x.shape[-1] != self.n_in:
+            raise ValueError(f"x must have shape (B, T, {self.n_in}) or (T, {self.n_in}), got {x.shape}")
+        if x.ndim == 2:
+            return self.run(x[None])[0]
         self.reset(x.shape[0])
         return np.stack([self.step(None, {"x": x[:, k]})["y"] for k in range(x.shape[1])], axis=1)

@@ -5,6 +5,16 @@ runs (over successive ``run`` calls, until the next ``reset``). Time
 convention (Brian2's): step ``n`` is time ``t = n dt``; a spike found in
 step ``n`` has time ``n dt``; a state variable recorded at ``n dt`` is its
 value at the start of step ``n``.
+
+Axes (the toolkit's convention, DESIGN.md): batch, then time, then units.
+``StateMonitor.values[var]`` and ``TraceMonitor.values`` are ``(B, K, N)``,
+``RateMonitor.rate`` and ``counts`` ``(B, T)``; ``t`` is ``(K,)``. Records
+are stored time-first (rows are appended as the network steps) and read as
+views of the stored array with its first two axes swapped (the view
+``np.moveaxis(stored, 0, 1)`` gives): no copy per access, in general not
+C-contiguous (``np.ascontiguousarray`` gives a compact copy), and what a
+view shows stays as it was over later runs (a later run stores into a new
+array or the rows after it).
 """
 
 from __future__ import annotations
@@ -14,6 +24,16 @@ import numpy as np
 from .validation import check_positive, timestep
 
 __all__ = ["RateMonitor", "SpikeMonitor", "StateMonitor", "TraceMonitor"]
+
+
+def joined(blocks: list, empty_shape: tuple, dtype) -> np.ndarray:
+    """The time-first blocks ``(K_i, ...)`` of a record as one array, kept as the record's only block.
+
+    So reading a record again copies nothing, and the blocks' memory is held once.
+    """
+    if len(blocks) > 1:
+        blocks[:] = [np.concatenate(blocks)]
+    return blocks[0] if blocks else np.zeros(empty_shape, dtype)
 
 
 class Monitor:
@@ -102,12 +122,14 @@ class SpikeMonitor(Monitor):
 class StateMonitor(Monitor):
     """State variables of chosen neurons every ``every`` ms.
 
-    ``values[var]`` (K, B, len(indices)) after a run, also as attribute
+    ``values[var]`` (B, K, len(indices)) after a run, also as attribute
     (``mon.v``); ``t`` (K,) ms. Recorded at the start of each step ``n``
     with ``n`` a multiple of ``every / dt``, in the network's dtype. Each
-    variable is stored in one array, sized before each ``run`` for the
-    steps it will record; ``values`` gives views of it (no copy), valid
-    until the next ``run`` or ``reset``.
+    variable is stored time-first in one array, sized before each ``run``
+    for the steps it will record; ``values`` gives views of it with the
+    first two axes swapped (no copy, in general not C-contiguous; a later
+    ``run`` writes the rows after the ones a view shows or moves the record
+    to a new array, never changing what a view shows).
     """
 
     def __init__(self, source, variables, indices=None, every: float | None = None):
@@ -192,7 +214,8 @@ class StateMonitor(Monitor):
 
     @property
     def values(self) -> dict[str, np.ndarray]:
-        return {v: x[: self._n_rec] for v, x in self._store.items()}
+        """``{var: (B, K, len(indices))}``: views of the stored (K, B, len(indices)) arrays."""
+        return {v: x[: self._n_rec].swapaxes(0, 1) for v, x in self._store.items()}
 
     def __getattr__(self, key):
         if key in self.__dict__.get("variables", ()):
@@ -201,43 +224,48 @@ class StateMonitor(Monitor):
 
 
 class RateMonitor(Monitor):
-    """Population rate per step: ``rate`` (T, B) in Hz (spikes / (N dt)), ``t`` (T,) ms."""
+    """Population rate per step: ``rate`` (B, T) in Hz (spikes / (N dt)), ``t`` (T,) ms.
+
+    ``counts`` (B, T) is a view of the stored (T, B) record (no copy per access).
+    """
 
     def _reset(self, batch_size, dt):
         super()._reset(batch_size, dt)
         self._counts = []
 
     def _record(self, step):
-        self._counts.append(np.count_nonzero(self.source.spikes, axis=1)[None])
+        self._counts.append(np.count_nonzero(self.source.spikes, axis=1)[None])  # stored time-first: (1, B)
 
     def _record_chunk(self, step0, raster):
         self._counts.append(np.count_nonzero(raster, axis=2))
 
     def _set(self, counts):
+        """Replace the record (used by the Brian2 bridge): counts (T, B)."""
         self._counts = [np.asarray(counts)]
 
     @property
     def counts(self) -> np.ndarray:
-        """Spikes per step and trial (T, B)."""
-        return np.concatenate(self._counts) if self._counts else np.zeros((0, self.batch_size), np.int64)
+        """Spikes per trial and step (B, T): a view of the stored (T, B) record."""
+        return joined(self._counts, (0, self.batch_size), np.int64).swapaxes(0, 1)
 
     @property
     def t(self) -> np.ndarray:
-        return np.arange(len(self.counts)) * self.dt
+        return np.arange(self.counts.shape[1]) * self.dt
 
     @property
     def rate(self) -> np.ndarray:
-        return self.counts / (self.source.n * self.dt * 1e-3)
+        """Population rate (B, T), Hz (a new C-ordered array: a trial's row reduces as it would alone)."""
+        return np.divide(self.counts, self.source.n * self.dt * 1e-3, order="C")
 
     def smooth_rate(self, width: float) -> np.ndarray:
-        """``rate`` averaged with a flat window of ``width`` ms (T, B)."""
+        """``rate`` averaged with a flat window of ``width`` ms (B, T)."""
         k = max(1, int(round(check_positive(width, "width") / self.dt)))
         kernel = np.ones(k) / k
-        return np.stack([np.convolve(r, kernel, mode="same") for r in self.rate.T], axis=1)
+        return np.stack([np.convolve(r, kernel, mode="same") for r in self.rate])
 
     def mean_rate(self) -> np.ndarray:
         """Mean rate of each trial over the record, Hz (B,)."""
-        return self.rate.mean(axis=0)
+        return self.rate.mean(axis=1)
 
 
 class TraceMonitor(Monitor):
@@ -245,7 +273,8 @@ class TraceMonitor(Monitor):
 
     ``x_k(t) = sum over spikes of neuron k with t_s < t of exp(-(t - t_s)/tau)``,
     sampled at ``times`` (ms, > 0, from the start of the record) or every
-    ``every`` ms. ``values`` (K, B, N), ``t`` (K,) ms.
+    ``every`` ms. ``values`` (B, K, N) float64, a view of the stored
+    (K, B, N) record (no copy per access); ``t`` (K,) ms.
     """
 
     def __init__(self, source, tau: float, times=None, every: float | None = None):
@@ -281,7 +310,7 @@ class TraceMonitor(Monitor):
         x *= self._decay
         if self._due(step + 1):
             self._steps.append(step + 1)
-            self._values.append(x.copy())
+            self._values.append(x[None].copy())  # stored time-first: (1, B, N)
 
     def _record_chunk(self, step0, raster):
         x = self._x
@@ -290,7 +319,7 @@ class TraceMonitor(Monitor):
             x *= self._decay
             if self._due(step0 + k + 1):
                 self._steps.append(step0 + k + 1)
-                self._values.append(x.copy())
+                self._values.append(x[None].copy())
 
     def _set_from_spikes(self, spikes_per_step):
         """Recompute the record from a (T, B, N) bool raster (used by the Brian2 bridge)."""
@@ -303,4 +332,5 @@ class TraceMonitor(Monitor):
 
     @property
     def values(self) -> np.ndarray:
-        return np.stack(self._values) if self._values else np.zeros((0, self.batch_size, self.source.n))
+        """Traces (B, K, N): a view of the stored (K, B, N) record."""
+        return joined(self._values, (0, self.batch_size, self.source.n), np.float64).swapaxes(0, 1)

@@ -20,6 +20,10 @@ Each tick ``n`` (time ``t = n dt``) the simulator, in this fixed order:
    its output of the previous tick, zeros at tick 0), then calls ``step``;
 2. records the monitored ports;
 3. calls the attached hooks (plasticity rules) whose period divides ``n + 1``.
+
+Axes (the toolkit's convention): batch, then time, then units. External
+inputs are ``(B, T, n)`` or ``(T, n)`` (the same for every trial); port
+monitors give ``values`` ``(B, K, n)``.
 """
 
 from __future__ import annotations
@@ -30,17 +34,32 @@ from typing import Any, Callable
 import numpy as np
 
 from .backend import make_rng
+from .monitors import joined
 from .validation import check_positive
 
 __all__ = ["PortMonitor", "Simulator"]
 
 
 class PortMonitor:
-    """Values of one output port every ``every`` ticks: ``values`` (K, B, n), ``t`` (K,) ms (tick start)."""
+    """Values of one output port every ``every`` ticks: ``values`` (B, K, n) float64, ``t`` (K,) ms (tick start).
 
-    def __init__(self, port: str, every: int):
-        self.port, self.every = port, every
+    The record is stored time-first (a row per recorded tick); ``values`` is
+    a view of it with the first two axes swapped (no copy per access, in
+    general not C-contiguous).
+    """
+
+    def __init__(self, port: str, every: int, size: int = 0):
+        self.port, self.every, self.size = port, every, size
+        self.batch_size = 0
         self._t, self._values = [], []
+
+    def _reset(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self._t, self._values = [], []
+
+    def _append(self, t: float, value) -> None:
+        self._t.append(t)
+        self._values.append(np.array(value, dtype=np.float64)[None])  # (1, B, n)
 
     def __repr__(self) -> str:
         return f"PortMonitor({self.port!r}, every={self.every}, {len(self._t)} samples)"
@@ -51,7 +70,8 @@ class PortMonitor:
 
     @property
     def values(self) -> np.ndarray:
-        return np.stack(self._values) if self._values else np.zeros((0, 0, 0))
+        """(B, K, n): a view of the stored (K, B, n) record."""
+        return joined(self._values, (0, self.batch_size, self.size), np.float64).swapaxes(0, 1)
 
 
 class Connection:
@@ -152,11 +172,11 @@ class Simulator:
         self.hooks.append((hook, int(every)))
 
     def monitor(self, port: str, every: int = 1) -> PortMonitor:
-        """Record output port ``port`` every ``every`` ticks."""
-        self._port(port, "outputs")
+        """Record output port ``port`` every ``every`` ticks: ``values`` (B, K, n) after a run."""
+        size = self._port(port, "outputs")[2]
         if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
             raise ValueError(f"every must be a positive int (ticks), got {every!r}")
-        mon = PortMonitor(port, int(every))
+        mon = PortMonitor(port, int(every), size)
         self.monitors.append(mon)
         return mon
 
@@ -176,7 +196,7 @@ class Simulator:
             comp.reset(batch_size, rng)
             self.outputs[name] = {p: np.zeros((batch_size, n)) for p, n in comp.ports["outputs"].items()}
         for mon in self.monitors:
-            mon._t, mon._values = [], []
+            mon._reset(int(batch_size))
         self.batch_size, self.tick = int(batch_size), 0
         return self
 
@@ -236,8 +256,7 @@ class Simulator:
             for mon in self.monitors:
                 if self.tick % mon.every == 0:
                     comp, port = mon.port.split(".", 1)
-                    mon._t.append(t)
-                    mon._values.append(np.array(fresh[comp][port], dtype=np.float64))
+                    mon._append(t, fresh[comp][port])
             self.tick += 1
             for hook, every in self.hooks:
                 if self.tick % every == 0:

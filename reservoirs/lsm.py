@@ -250,8 +250,9 @@ class LSM:
         net.reset(B, seed=self._trial_seed if seed is None else seed)
         net.run(duration, engine=engine)
         self.last_network = net
-        values = np.concatenate([t.values for t in traces], axis=2)  # (K, B, N)
-        return np.ascontiguousarray(values.transpose(1, 0, 2))
+        values = [t.values for t in traces]  # (B, K, N_pop) views of time-first records
+        out = np.empty(values[0].shape[:2] + (sum(v.shape[2] for v in values),))
+        return np.concatenate(values, axis=2, out=out)  # (B, K, N), C-contiguous
 
     def rates(self) -> dict[str, np.ndarray]:
         """Mean firing rate (Hz) per trial ``(B,)`` of each population in the last run."""

@@ -73,8 +73,8 @@ def test_inside_a_simulator_with_a_batch_and_monitors():
     sim.reset(batch_size=4).run(10.0, inputs={"net.x": x})
     with ann.no_grad():
         want = lin(ann.Tensor(x)).numpy()
-    values = mon.values
-    got = values if values.shape[:2] == (4, 10) else np.moveaxis(values, 0, 1)  # (B, T, 1) whatever the monitor layout
+    got = mon.values  # (B, T, 1)
+    assert got.shape == (4, 10, 1)
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 

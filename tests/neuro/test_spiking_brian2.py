@@ -149,4 +149,4 @@ def test_current_waveforms_match_brian2_timed_arrays():
     np.testing.assert_array_equal(so.t, sr.t)
     np.testing.assert_array_equal(so.i, sr.i)
     np.testing.assert_allclose(sto.v, stre.v, rtol=1e-9, atol=1e-9)
-    assert np.all(sto.v[-20:] < 10.0)  # after the waveform ends: I_bg + constant only (v_inf <= 7 mV)
+    assert np.all(sto.v[:, -20:] < 10.0)  # after the waveform ends: I_bg + constant only (v_inf <= 7 mV)

@@ -40,7 +40,7 @@ def test_lif_below_threshold_never_spikes_and_relaxes_to_RI():
     net.run(200.0)
     assert len(mon.t) == 0
     expected = -1.0 + 15.0 * (1 - np.exp(-st.t / 10.0))  # exact at the grid points
-    np.testing.assert_allclose(st.v[:, 0, 0], expected, atol=1e-12)
+    np.testing.assert_allclose(st.v[0, :, 0], expected, atol=1e-12)
 
 
 def test_lif_kernel_equals_reference():
@@ -115,7 +115,7 @@ def test_refractory_period_holds_v(model):
     st = net.monitor_state(pop, "v")
     net.run(100.0)
     assert len(mon.t) >= 2
-    reset = st.v[mon.steps[0] + 1, 0, 0]
-    held = st.v[mon.steps[0] + 1: mon.steps[0] + 21, 0, 0]  # 20 steps = 2 ms after the spike
+    reset = st.v[0, mon.steps[0] + 1, 0]
+    held = st.v[0, mon.steps[0] + 1: mon.steps[0] + 21, 0]  # 20 steps = 2 ms after the spike
     np.testing.assert_array_equal(held, reset)
-    assert st.v[mon.steps[0] + 22, 0, 0] != reset
+    assert st.v[0, mon.steps[0] + 22, 0] != reset

@@ -42,8 +42,9 @@ def test_batched_trials_equal_separate_single_trials():
         sel = m["spikes"].trial == b
         np.testing.assert_array_equal(m1["spikes"].t, m["spikes"].t[sel])
         np.testing.assert_array_equal(m1["spikes"].i, m["spikes"].i[sel])
-        np.testing.assert_array_equal(m1["state"].v[:, 0], m["state"].v[:, b])
-        np.testing.assert_array_equal(m1["trace"].values[:, 0], m["trace"].values[:, b])
+        np.testing.assert_array_equal(m1["state"].v[0], m["state"].v[b])
+        np.testing.assert_array_equal(m1["trace"].values[0], m["trace"].values[b])
+        np.testing.assert_array_equal(m1["rate"].rate[0], m["rate"].rate[b])
         np.testing.assert_array_equal(one["E"].v[0], net["E"].v[b])
 
 
@@ -105,10 +106,10 @@ def test_monitors_agree_with_each_other():
     net.run(100.0)
     sp, rate, trace, state = m["spikes"], m["rate"], m["trace"], m["state"]
     # rate: spikes per step / (N dt)
-    counts = np.zeros((1000, 2))
-    np.add.at(counts, (sp.steps, sp.trial), 1)
+    counts = np.zeros((2, 1000))
+    np.add.at(counts, (sp.trial, sp.steps), 1)
     np.testing.assert_allclose(rate.rate, counts / (80 * 0.1e-3))
-    assert rate.rate.shape == (1000, 2) and rate.t[1] == pytest.approx(0.1)
+    assert rate.rate.shape == (2, 1000) and rate.t[1] == pytest.approx(0.1)
     # traces: sum over earlier spikes of exp(-(t - t_s)/tau)
     np.testing.assert_allclose(trace.t, [25.0, 50.0, 100.0])
     for k, t in enumerate(trace.t):
@@ -116,9 +117,10 @@ def test_monitors_agree_with_each_other():
             expected = np.zeros(80)
             sel = (sp.trial == b) & (sp.t < t - 1e-9)
             np.add.at(expected, sp.i[sel], np.exp(-(t - sp.t[sel]) / 30.0))
-            np.testing.assert_allclose(trace.values[k, b], expected, rtol=1e-9, atol=1e-12)
-    # state monitor: every 0.5 ms, (K, B, n)
-    assert state.v.shape == (200, 2, 2)
+            np.testing.assert_allclose(trace.values[b, k], expected, rtol=1e-9, atol=1e-12)
+    assert trace.values.shape == (2, 3, 80)
+    # state monitor: every 0.5 ms, (B, K, n)
+    assert state.v.shape == (2, 200, 2)
     np.testing.assert_allclose(state.t[:3], [0.0, 0.5, 1.0])
     trains = sp.trains(trial=1)
     assert len(trains) == 80 and sum(len(x) for x in trains) == sp.count[1].sum()
@@ -158,7 +160,7 @@ def test_current_waveform_and_step_inputs():
     net.inject(pop, np.array([[1.0, 2.0], [3.0, 4.0]]), every=1.0)  # two 1-ms samples, then 0
     st = net.monitor_state(pop, "v")
     net.run(5.0)
-    v = st.v[:, 0, :]
+    v = st.v[0]
     one = 1 - np.exp(-1.0 / 10.0)
     np.testing.assert_allclose(v[10], [1.0 * one, 2.0 * one], rtol=1e-12)
     assert np.all(np.diff(v[21:, 0]) < 0)  # current off after 2 ms: v decays
@@ -296,7 +298,7 @@ def test_hooks_see_spikes_and_can_change_weights():
     net.run(6.0)
     assert seen == [10, 20, 30, 40, 50]
     assert proj.w[0] == pytest.approx(3.5)
-    jumps = [st.I_e[s + 1, 0, 0] - st.I_e[s, 0, 0] * np.exp(-0.1 / 3.0) for s in seen]
+    jumps = [st.I_e[0, s + 1, 0] - st.I_e[0, s, 0] * np.exp(-0.1 / 3.0) for s in seen]
     np.testing.assert_allclose(jumps, [1.0, 1.5, 2.0, 2.5, 3.0], rtol=1e-9)
 
 
@@ -314,7 +316,7 @@ def test_float32_state():
     m64 = nets["float64", True][1]
     # single precision rounding changes a few spikes at most, not the activity
     assert abs(m32["spikes"].count.sum() - m64["spikes"].count.sum()) <= 0.05 * m64["spikes"].count.sum()
-    np.testing.assert_allclose(m32["state"].v[:50], m64["state"].v[:50], atol=1e-3)
+    np.testing.assert_allclose(m32["state"].v[:, :50], m64["state"].v[:, :50], atol=1e-3)
     with pytest.raises(TypeError, match="dtype"):
         Network(dtype="int32")
 
@@ -451,7 +453,7 @@ def test_state_monitor_values_are_views_of_one_array_in_the_network_dtype(dtype,
     net.run(20.0)
     net.run(10.0)  # a second run extends the same record
     v = mon.values["v"]
-    assert v.dtype == np.dtype(dtype) and v.shape == (100, 2, 3)
+    assert v.dtype == np.dtype(dtype) and v.shape == (2, 100, 3)
     assert np.shares_memory(v, mon.v) and np.shares_memory(v, mon.values["v"])
     tracemalloc.start()
     for _ in range(5):

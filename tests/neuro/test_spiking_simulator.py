@@ -54,11 +54,11 @@ def test_network_in_simulator_equals_network_alone():
     sim.reset(2)
     net.reset(2, seed=[4, 5])  # same per-trial seeds as above
     sim.run(T * 0.1, inputs={"net.E.I": drive})
-    got = spikes.values  # (T, B, N)
-    assert got.sum() > 10
-    counts = got.sum(axis=0)
+    got = spikes.values  # (B, T, N)
+    assert got.shape == (2, T, 20) and got.sum() > 10
+    counts = got.sum(axis=1)
     np.testing.assert_array_equal(counts, mon.count)
-    steps, trials, idx = np.nonzero(got)
+    trials, steps, idx = np.nonzero(got)
     np.testing.assert_array_equal(np.sort(steps * 0.1), np.sort(mon.t))
 
 
@@ -104,7 +104,7 @@ def test_readout_in_simulator_equals_standalone_run_and_weight_matrix():
     mon = sim.monitor("rd2.y")
     sim.reset(2)
     sim.run(5.0, inputs={"rd2.x": x2, "rd.x": x1})
-    np.testing.assert_allclose(mon.values.transpose(1, 0, 2), expected, rtol=1e-12)
+    np.testing.assert_allclose(mon.values, expected, rtol=1e-12)
     assert np.abs(r1 @ M.T).max() > 0.01  # the connection mattered
     # the filtered input of a constant 0/1 train estimates its rate (Hz)
     r = RateReadout(1, 1, tau=10.0, dt=0.1).run(np.ones((1, 2000, 1)))
@@ -144,5 +144,5 @@ def test_example_couples_spiking_population_to_rate_readout():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = module.main(duration=400.0, batch_size=2)
-    assert out["rate"].shape == (400, 2)
+    assert out["rate"].shape == (2, 400)
     assert min(out["correlation"]) > 0.5

@@ -31,7 +31,7 @@ def _network_amplitudes(params, w, times, delay, dt=0.1, impl="cpu"):
     net.connect(src, post, "all_to_all", weight=w, delay=delay, **params)
     st = net.monitor_state(post, "I_e")
     net.run(times[-1] + delay + 2.0)
-    I = st.I_e[:, 0, 0]
+    I = st.I_e[0, :, 0]
     arrive = np.round((np.asarray(times) + delay) / dt).astype(int)
     # I_e recorded at the start of step n+1 = decayed I_e(n) + input arriving at n
     return I[arrive + 1] - I[arrive] * np.exp(-dt / 5.0)
@@ -68,10 +68,10 @@ def test_delay_in_steps(delay):
     net.connect(src, post, "one_to_one", weight=1.0, delay=delay)
     st = net.monitor_state(post, "I_e")
     net.run(10.0)
-    first = np.nonzero(st.I_e[:, 0, 0])[0][0]
+    first = np.nonzero(st.I_e[0, :, 0])[0][0]
     # a spike at step 50 with d steps of delay arrives at the end of step 50 + d: seen from step 51 + d
     assert first == 50 + round(delay / dt) + 1
-    assert st.I_e[first, 0, 0] == pytest.approx(1.0)
+    assert st.I_e[0, first, 0] == pytest.approx(1.0)
 
 
 def test_inhibitory_receptor_and_sign_inference():
@@ -83,7 +83,7 @@ def test_inhibitory_receptor_and_sign_inference():
     assert (p_exc.receptor, p_inh.receptor) == ("exc", "inh")
     st = net.monitor_state(post, ["I_e", "I_i"])
     net.run(3.0)
-    assert st.I_e[11, 0, 0] == pytest.approx(2.0) and st.I_i[11, 0, 0] == pytest.approx(-3.0)
+    assert st.I_e[0, 11, 0] == pytest.approx(2.0) and st.I_i[0, 11, 0] == pytest.approx(-3.0)
     with pytest.raises(ValueError, match="receptor"):
         net.connect(src, post, i=[0, 1], j=[0, 0], weight=[1.0, -1.0])
 

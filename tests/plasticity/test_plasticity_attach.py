@@ -209,8 +209,10 @@ def test_stdp_on_a_simulator_connection_equals_dense_replay():
     assert post_mon.values.sum() > 5 and pre_mon.values.sum() > 50
     W_ref = W0.copy()
     state = rule.init_state(W_ref.shape, batch_size=2)
-    for pre, post in zip(pre_mon.values, post_mon.values):
-        rule.step(W_ref, pre, post, state)
+    pre, post = pre_mon.values, post_mon.values  # (B, T, n)
+    assert pre.shape == (2, 300, 8) and post.shape == (2, 300, 2)
+    for k in range(pre.shape[1]):
+        rule.step(W_ref, pre[:, k], post[:, k], state)
     np.testing.assert_allclose(hook.W, W_ref, rtol=1e-12)
     assert np.abs(hook.W - W0).max() > 1e-3
     with pytest.raises(ValueError, match="post must name an output port"):
@@ -231,6 +233,6 @@ def test_plastic_synapses_inside_a_simulator_match_train():
     ref = P.train(P.Oja(lr=0.02), W0, X, shuffle=False, record_every=1)
     np.testing.assert_allclose(syn.W, ref.weights, rtol=1e-12)
     # the output of tick k used the weights before that tick's update
-    np.testing.assert_allclose(out.values[:, 0, :], np.einsum("kij,kj->ki", ref.history[:-1], X), rtol=1e-12)
+    np.testing.assert_allclose(out.values[0], np.einsum("kij,kj->ki", ref.history[:-1], X), rtol=1e-12)
     with pytest.raises(ValueError, match="dt=1.0"):
         neuro.Simulator(dt=0.5).add("stdp", P.PlasticSynapses(np.ones((1, 2)), P.STDP(dt=1.0)))

@@ -265,7 +265,8 @@ def test_tau_gives_the_leak_rate_and_runs_inside_a_simulator():
     sim.add("esn", timed)
     mon = sim.monitor("esn.x")
     sim.reset(batch_size=2).run(25.0, inputs={"esn.u": u})
-    got = mon.values if mon.values.shape[:2] == (2, 50) else np.moveaxis(mon.values, 0, 1)
+    got = mon.values  # (B, T, N)
+    assert got.shape == (2, 50, 60)
     np.testing.assert_allclose(got, plain.run(u), rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="dt=0.5 ms"):
         Simulator(dt=0.1).add("esn", timed)

@@ -87,6 +87,20 @@ def test_readout_states_shape_and_determinism(lsms):
         lsm.run([[np.array([-1.0]), [], [], []]], 100.0)
 
 
+def test_states_are_batch_time_units_and_a_batch_equals_its_trials(lsms):
+    """``run`` gives (B, K, N): trial b's states at the sample times, as when trial b runs alone."""
+    samples, _, _ = tasks.spike_template_task(3, n_channels=4, duration=100.0, seed=2)
+    lsm, seeds = lsms[2], [31, 32, 33]
+    states = lsm.run(samples, 100.0, sample_every=20.0, seed=seeds)
+    assert states.shape == (3, 5, 135) and states.flags.c_contiguous
+    assert not np.array_equal(states[0], states[1])
+    for b in range(3):
+        np.testing.assert_array_equal(lsm.run([samples[b]], 100.0, sample_every=20.0, seed=[seeds[b]])[0], states[b])
+    # the units are E then I, each the population's filtered spike train at the sample time
+    traces = lsm.last_network.monitors
+    assert [m.source.name for m in traces[:2]] == ["E", "I"]
+
+
 def test_separation_grows_with_input_distance(lsms):
     lsm = lsms[1]
     rng = np.random.default_rng(2)
