@@ -29,6 +29,7 @@ from .attach import (
     step_layer,
 )
 from .base import Rule
+from .divergence import DivergenceWatch
 from .constraints import Clip, Constraint, RowNorm, SoftBounds, SumNorm
 from .intrinsic import IntrinsicPlasticity, kl_to_target
 from .memory import hebbian_storage, recall
@@ -38,6 +39,7 @@ from .synapse_index import SynapseIndex
 from .train import TrainResult, activation_function, train
 
 __all__ = [
+    "DivergenceWatch",
     "AntiHebbian",
     "BCM",
     "Clip",

@@ -28,8 +28,10 @@ import numpy as np
 from neuro.backend import array_module, asnumpy, make_rng
 
 from neuro.validation import check_choice
+
 from ._checks import warn
 from .base import Rule
+from .divergence import DivergenceWatch
 from .intrinsic import IntrinsicPlasticity
 from .stdp import STDP
 from .synapse_index import SynapseIndex
@@ -56,7 +58,11 @@ class ProjectionPlasticity:
     on the first step after every ``net.reset`` (step 0).
     """
 
-    def __init__(self, net, projection, rule: Rule):
+    #: spike rules touch few synapses a step: the divergence watch scans the weights every this many steps
+    WATCH_EVERY = 100
+
+    def __init__(self, net, projection, rule: Rule, on_nonfinite: str = "raise"):
+        self.watch = DivergenceWatch(rule, on_nonfinite, every=self.WATCH_EVERY)
         # no reference to net: net.hooks holds this hook, and the network passes itself to __call__
         self.projection, self.rule = projection, rule
         self.state = None
@@ -87,11 +93,12 @@ class ProjectionPlasticity:
             self._kernel(proj.w, self._i, self._j, pre, post, *self._traces, *self.index.arrays, rule=self.rule)
         else:
             self.rule.step_synapses(proj.w, proj.i, proj.j, pre, post, self.state, index=self.index)
+        self.watch(proj.w, step + 1)
 
     _batch = None
 
 
-def attach_to_network(net, projection, rule: Rule) -> ProjectionPlasticity:
+def attach_to_network(net, projection, rule: Rule, *, on_nonfinite: str = "raise") -> ProjectionPlasticity:
     r"""Run ``rule`` on ``projection.w`` (CSR synapse list, nA) after every step of ``net``.
 
     Each step the rule sees the spikes of that step, ``pre = projection.pre.spikes``
@@ -103,6 +110,9 @@ def attach_to_network(net, projection, rule: Rule) -> ProjectionPlasticity:
     for one independent learner. Spike rules must have ``rule.dt == net.dt``.
     Only the ``"neuro"`` engine calls hooks (not a Brian2 run).
 
+    Diverging weights (NaN/inf, checked every 100 steps) raise ``FloatingPointError``
+    naming the rule and the step, or warn once with ``on_nonfinite="warn"``.
+
     Returns the :class:`ProjectionPlasticity` hook (its ``state`` holds the traces).
     """
     _check_rule(rule)
@@ -111,7 +121,7 @@ def attach_to_network(net, projection, rule: Rule) -> ProjectionPlasticity:
         raise ValueError("projection must be a projection of net (made by net.connect)")
     if rule.kind == "spike" and not math.isclose(rule.dt, net.dt, rel_tol=1e-9):
         raise ValueError(f"rule.dt ({rule.dt} ms) must equal the network's dt ({net.dt} ms)")
-    hook = ProjectionPlasticity(net, projection, rule)
+    hook = ProjectionPlasticity(net, projection, rule, on_nonfinite)
     net.add_hook(hook, every=1)
     return hook
 
@@ -127,8 +137,10 @@ class SimulatorPlasticity:
     at tick 0 and whenever the batch size changes).
     """
 
-    def __init__(self, connection, pre: tuple[str, str], post: tuple[str, str], rule: Rule):
+    def __init__(self, connection, pre: tuple[str, str], post: tuple[str, str], rule: Rule,
+                 on_nonfinite: str = "raise"):
         self.connection, self.pre, self.post, self.rule = connection, pre, post, rule
+        self.watch = DivergenceWatch(rule, on_nonfinite)
         self.W = connection.weight
         self.state = None
         self._batch = None
@@ -141,9 +153,11 @@ class SimulatorPlasticity:
             self.state = self.rule.init_state(self.W.shape, batch_size=B, like=self.W)
             self._batch = B
         self.rule.step(self.W, pre, post, self.state)
+        self.watch(self.W, tick + 1)
 
 
-def attach_to_simulator(sim, source: str, target: str, rule: Rule, *, post: str, every: int = 1) -> SimulatorPlasticity:
+def attach_to_simulator(sim, source: str, target: str, rule: Rule, *, post: str, every: int = 1,
+                        on_nonfinite: str = "raise") -> SimulatorPlasticity:
     r"""Run ``rule`` on the weight matrix of the connection ``source -> target`` of a :class:`neuro.Simulator`.
 
     ``source`` and ``target`` are the ports the connection was made with
@@ -153,7 +167,8 @@ def attach_to_simulator(sim, source: str, target: str, rule: Rule, *, post: str,
     the rule sees ``pre`` = this tick's ``source`` output and ``post`` = this
     tick's ``post`` output, both ``(B, n)``, and changes ``W`` in place (the
     batch of trials is averaged: one shared matrix). Spike rules need
-    ``rule.dt == sim.dt`` and ``every=1``. Returns the hook.
+    ``rule.dt == sim.dt`` and ``every=1``. Diverging weights raise ``FloatingPointError``
+    naming the rule and the tick (``on_nonfinite="warn"``: one warning). Returns the hook.
     """
     _check_rule(rule)
     found = [c for c in getattr(sim, "connections", ()) if c.source[:2] == tuple(source.split(".", 1))
@@ -175,7 +190,7 @@ def attach_to_simulator(sim, source: str, target: str, rule: Rule, *, post: str,
             raise ValueError(f"rule.dt ({rule.dt} ms) must equal the simulator's dt ({sim.dt} ms)")
         if every != 1:
             raise ValueError("a spike rule must run every tick (every=1): its traces see every tick")
-    hook = SimulatorPlasticity(conn, conn.source[:2], (p_comp, p_port), rule)
+    hook = SimulatorPlasticity(conn, conn.source[:2], (p_comp, p_port), rule, on_nonfinite)
     sim.attach(hook, every=every)
     return hook
 
@@ -384,10 +399,14 @@ class PlasticSynapses:
     rule (a rate rule with ``post = out``; a spike rule with the ``"post"``
     input, which with a spiking neuron downstream is typically that neuron's
     spikes of the previous tick). ``W`` ``(n_post, n_pre)`` is updated in place.
+    Diverging weights raise ``FloatingPointError`` naming the rule and the step
+    (``on_nonfinite="warn"``: one warning instead).
     """
 
-    def __init__(self, W, rule: Rule, *, activation=None, learn: bool = True, every: int = 1):
+    def __init__(self, W, rule: Rule, *, activation=None, learn: bool = True, every: int = 1,
+                 on_nonfinite: str = "raise"):
         self.rule = _check_rule(rule)
+        self.watch = DivergenceWatch(rule, on_nonfinite)
         if not hasattr(W, "ndim") or W.ndim != 2 or W.dtype.kind != "f":
             raise ValueError(f"W must be a 2-D floating array (n_post, n_pre), got {getattr(W, 'shape', W)!r}")
         if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
@@ -446,4 +465,5 @@ class PlasticSynapses:
                 self.rule.step(self.W, pre, inputs["post"], self.state)
             else:
                 self.rule.step(self.W, pre, out, self.state)
+            self.watch(self.W, self._n)
         return {"out": out}

@@ -7,9 +7,10 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from neuro.backend import array_module, make_rng
-from neuro.validation import check_finite
+from neuro.validation import check_finite, check_int
 
 from .base import Rule, check_weights
+from .divergence import DivergenceWatch
 
 __all__ = ["train", "TrainResult", "activation_function"]
 
@@ -47,14 +48,6 @@ def activation_function(activation) -> Callable:
     raise ValueError(f"activation must be None, a callable or one of {_ACTIVATIONS}, got {activation!r}")
 
 
-def _positive_int(name, value, *, optional=False):
-    if optional and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int{' or None' if optional else ''}, got {value!r}")
-    return int(value)
-
-
 def train(rule: Rule, W, X, *, epochs: int = 1, batch_size: int = 1, activation=None, seed=None,
           record_every: int | None = None, state=None, shuffle: bool = True,
           on_nonfinite: str = "raise") -> TrainResult:
@@ -74,9 +67,10 @@ def train(rule: Rule, W, X, *, epochs: int = 1, batch_size: int = 1, activation=
         seed: int, ``numpy.random.Generator`` or ``None`` (see ``neuro.backend.make_rng``).
         record_every: snapshot the weights every this many steps (``None``: no history).
         state: the rule's starting state (default ``rule.init_state(W.shape)``); it is updated in place.
-        on_nonfinite: ``"raise"`` (a ``ValueError``) or ``"warn"`` (a
-            ``neuro.validation.NonFiniteWarning``, then train anyway) when ``W`` or ``X``
-            hold NaN or inf (one such sample makes every weight NaN).
+        on_nonfinite: ``"raise"`` or ``"warn"`` (a ``neuro.NonFiniteWarning``, then train
+            anyway) when ``W`` or ``X`` hold NaN or inf (``ValueError``: one such sample makes
+            every weight NaN), or when the weights diverge to NaN/inf while training
+            (``FloatingPointError`` naming the rule and the step).
 
     Returns:
         :class:`TrainResult` ``(weights, state, history, steps)``.
@@ -85,9 +79,9 @@ def train(rule: Rule, W, X, *, epochs: int = 1, batch_size: int = 1, activation=
         raise TypeError(f"rule must be a plasticity rule (Hebb, Oja, Sanger, BCM, ...), got {type(rule).__name__}")
     if rule.kind != "rate":
         raise TypeError(f"train() drives rate rules; {type(rule).__name__} works on spikes (drive it with rule.step per tick)")
-    epochs = _positive_int("epochs", epochs)
-    batch_size = _positive_int("batch_size", batch_size)
-    record_every = _positive_int("record_every", record_every, optional=True)
+    epochs = check_int(epochs, "epochs")
+    batch_size = check_int(batch_size, "batch_size")
+    record_every = None if record_every is None else check_int(record_every, "record_every")
     f = activation_function(activation)
     xp = array_module(W, X)
     check_weights(W, xp)
@@ -103,6 +97,7 @@ def train(rule: Rule, W, X, *, epochs: int = 1, batch_size: int = 1, activation=
     if state is None:
         state = rule.init_state(W.shape, dtype=W.dtype, like=W)
     history, steps = ([W.copy()], [0]) if record_every else (None, None)
+    watch = DivergenceWatch(rule, on_nonfinite)
     n = X.shape[0]
     step = 0
     for _ in range(epochs):
@@ -113,6 +108,7 @@ def train(rule: Rule, W, X, *, epochs: int = 1, batch_size: int = 1, activation=
             post = f(pre @ W.T)
             rule.step(W, pre, post, state)
             step += 1
+            watch(W, step)
             if record_every and step % record_every == 0:
                 history.append(W.copy())
                 steps.append(step)

@@ -88,9 +88,9 @@ def test_train_activations_and_validation():
     np.testing.assert_allclose(sig.weights, W0 + 0.1 / (1 + np.exp(0.5)))
     with pytest.raises(ValueError, match="activation must be"):
         P.train(hebb, W0, X, activation="softmax")
-    with pytest.raises(ValueError, match="epochs must be a positive int"):
+    with pytest.raises(ValueError, match="epochs must be an int >= 1"):
         P.train(hebb, W0, X, epochs=0)
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(TypeError, match="batch_size must be an int"):  # the wrong type is a TypeError
         P.train(hebb, W0, X, batch_size=1.5)
     with pytest.raises(ValueError, match=r"X must have shape \(N, 2\)"):
         P.train(hebb, W0, np.ones((4, 3)))
