@@ -35,6 +35,7 @@ def _run_chunk(K, step0, dt, v, I_e, I_i, last, I_ext, ref_steps, E_L, R, I_bg, 
                decay_i, cond, E_e, E_i, dt_tau, src_spk, p_pre_off, p_n_pre, p_ptr_off, p_syn_off, p_post_off, p_exc, p_tm_off,
                indptr, post, w, delay, U, D, F, u, Rr, last_tm, buf_e, buf_i, out_spk, rec_idx, rec_v, rec_e, rec_i):
     B, N = v.shape
+    any_cond = cond.any()
     n_src = src_spk.shape[2]
     L = buf_e.shape[0]
     P = p_pre_off.shape[0]
@@ -58,26 +59,45 @@ def _run_chunk(K, step0, dt, v, I_e, I_i, last, I_ext, ref_steps, E_L, R, I_bg, 
                 rec_i[k, b, m] = Iib[rec_idx[m]] + bi[rec_idx[m]]
             # neurons: the LIF step of neuro.neurons, written without branches
             ob = out_spk[k, b]
-            for n in range(N):
-                Ie = Ieb[n] + be[n]
-                Ii = Iib[n] + bi[n]
-                be[n] = 0.0
-                bi[n] = 0.0
-                ls = lb[n]
-                active = (step - ls) >= ref_steps[n]
-                vn = vb[n]
-                if cond[n]:  # conductance-based (LIFCond): Ie, Ii are g_e, g_i
-                    v_new = lif_cond_v(vn, Ie, Ii, I_bg[n] + Ixb[n], E_L[n], R[n], E_e[n], E_i[n], dt_tau[n])
-                else:
+            if not any_cond:  # all current-based: the branch-free loop (vectorizes)
+                for n in range(N):
+                    Ie = Ieb[n] + be[n]
+                    Ii = Iib[n] + bi[n]
+                    be[n] = 0.0
+                    bi[n] = 0.0
+                    ls = lb[n]
+                    active = (step - ls) >= ref_steps[n]
+                    vn = vb[n]
                     v_inf = E_L[n] + R[n] * (Ie + Ii + I_bg[n] + Ixb[n])
                     v_new = v_inf + (vn - v_inf) * decay_m[n]
-                vn = v_new if active else vn
-                s = active & (vn > v_th[n])
-                ob[n] = s
-                vb[n] = v_reset[n] if s else vn
-                lb[n] = step if s else ls
-                Ieb[n] = Ie * decay_e[n]
-                Iib[n] = Ii * decay_i[n]
+                    vn = v_new if active else vn
+                    s = active & (vn > v_th[n])
+                    ob[n] = s
+                    vb[n] = v_reset[n] if s else vn
+                    lb[n] = step if s else ls
+                    Ieb[n] = Ie * decay_e[n]
+                    Iib[n] = Ii * decay_i[n]
+            else:  # the same, with the conductance-based (LIFCond) neurons' v from lif_cond_v (Ie, Ii are g_e, g_i)
+                for n in range(N):
+                    Ie = Ieb[n] + be[n]
+                    Ii = Iib[n] + bi[n]
+                    be[n] = 0.0
+                    bi[n] = 0.0
+                    ls = lb[n]
+                    active = (step - ls) >= ref_steps[n]
+                    vn = vb[n]
+                    if cond[n]:
+                        v_new = lif_cond_v(vn, Ie, Ii, I_bg[n] + Ixb[n], E_L[n], R[n], E_e[n], E_i[n], dt_tau[n])
+                    else:
+                        v_inf = E_L[n] + R[n] * (Ie + Ii + I_bg[n] + Ixb[n])
+                        v_new = v_inf + (vn - v_inf) * decay_m[n]
+                    vn = v_new if active else vn
+                    s = active & (vn > v_th[n])
+                    ob[n] = s
+                    vb[n] = v_reset[n] if s else vn
+                    lb[n] = step if s else ls
+                    Ieb[n] = Ie * decay_e[n]
+                    Iib[n] = Ii * decay_i[n]
             n_fired = 0
             for n in range(N):
                 if out_spk[k, b, n]:
