@@ -279,7 +279,8 @@ def build_trial(net, trial: int, spikes: dict, *, record_spikes=(), record_state
         unit = _UNITS[target]  # nA onto currents, uS onto conductances
         w_model = f"w_syn : {'amp' if unit == 'nA' else 'siemens'}"
         if proj.dynamic:
-            S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], model=_TM_MODEL.replace("w_syn : amp", w_model),
+            S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name],
+                            model=_TM_MODEL.replace("w_syn : amp", w_model),
                             on_pre=_TM_ON_PRE.format(target=target), dt=dt, name=f"syn_{proj.name}")
         else:
             S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], model=w_model,
