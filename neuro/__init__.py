@@ -19,6 +19,7 @@ _LAZY = {
     "LIFCond": "neurons",
     "Izhikevich": "neurons",
     "AdEx": "neurons",
+    "AdExCond": "neurons",
     "NeuronModel": "neurons",
     "Projection": "synapses",
     "tsodyks_markram": "synapses",
@@ -49,6 +50,7 @@ __all__ = [
     "use_backend",
     # spiking core (lazy)
     "AdEx",
+    "AdExCond",
     "Current",
     "DtWarning",
     "Izhikevich",

@@ -20,9 +20,11 @@ What is translated, trial by trial (one Brian2 network per trial):
   over the step in ``g_e_hold``/``g_i_hold``, which leaves ``v``'s equation
   linear, so ``exponential_euler`` solves it exactly as our kernel does;
   their synaptic weights become conductances (uS);
-* Izhikevich and AdEx populations, integrated by Brian2 with
+* Izhikevich, AdEx and AdExCond populations, integrated by Brian2 with
   ``method="euler"`` as ours are; their synaptic currents decay exactly in
-  the same ``run_regularly`` (one method per group in Brian2);
+  the same ``run_regularly`` (one method per group in Brian2); AdExCond's
+  conductances drive ``v`` directly and decay in a ``run_regularly`` after
+  the state update;
 * injected currents: constants, and waveforms as ``TimedArray`` (their
   sample interval must be a multiple of dt);
 * spike sources: their spikes are drawn by our engine's own code (so
@@ -44,7 +46,7 @@ import numpy as np
 import brian2 as b2
 
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor, TraceMonitor
-from .neurons import LIF, AdEx, Izhikevich, LIFCond
+from .neurons import LIF, AdEx, AdExCond, Izhikevich, LIFCond
 
 __all__ = ["build_trial", "run_network"]
 
@@ -126,6 +128,24 @@ v_reset : volt (constant)
 v_peak : volt (constant)
 """ + _COMMON
 
+# AdExCond: v is integrated (groups) with the conductances of the step's start, which decay exactly
+# after it (run_regularly when="after_groups", before thresholds and synapses: our order). A hold variable
+# as for the currents would not do: on the numpy target "g_e_hold = g_e" then "g_e = ..." aliases the two.
+_COND_DECAY = "g_e = g_e*exp(-dt/tau_e)\ng_i = g_i*exp(-dt/tau_i)"
+_COND_COMMON = """
+g_e : siemens
+g_i : siemens
+I_ext : amp
+tau_e : second (constant)
+tau_i : second (constant)
+t_ref : second (constant)
+I_bg : amp (constant)
+E_e : volt (constant)
+E_i : volt (constant)
+"""
+_ADEX_COND_EQS = _ADEX_EQS.replace(_COMMON, _COND_COMMON).replace(
+    "- w + I_hold +", "- w + g_e*(E_e - v) + g_i*(E_i - v) +")
+
 # synaptic variable names must not clash with the neurons' (u of Izhikevich, w of AdEx)
 _TM_MODEL = """
 w_syn : amp
@@ -168,7 +188,7 @@ def _target(target: str):
 
 def _check_supported(net) -> None:
     for pop in net.populations:
-        if type(pop.model) not in (LIF, LIFCond, Izhikevich, AdEx):
+        if type(pop.model) not in (LIF, LIFCond, Izhikevich, AdEx, AdExCond):
             raise NotImplementedError(f"the Brian2 bridge has no translation of {type(pop.model).__name__}")
         for c in pop.currents:
             if not c.constant and abs(c._every_steps * net.dt - c.every) > 1e-9 * c.every:
@@ -220,7 +240,8 @@ def _neuron_group(pop, trial: int, dt):
     """A Brian2 NeuronGroup for trial ``trial`` of population ``pop`` (its state at reset)."""
     model, p = pop.model, pop.params
     ext, namespace = _injected(pop, trial)
-    eqs = {LIF: _LIF_EQS, LIFCond: _LIF_COND_EQS, Izhikevich: _IZH_EQS, AdEx: _ADEX_EQS}[type(model)]
+    eqs = {LIF: _LIF_EQS, LIFCond: _LIF_COND_EQS, Izhikevich: _IZH_EQS, AdEx: _ADEX_EQS,
+           AdExCond: _ADEX_COND_EQS}[type(model)]
     eqs = eqs.replace("I_ext : amp", ext)
     if isinstance(model, LIFCond):
         G = b2.NeuronGroup(pop.n, eqs, threshold="v > v_th", reset="v = v_reset", refractory="t_ref",
@@ -240,7 +261,9 @@ def _neuron_group(pop, trial: int, dt):
                            refractory="t_ref", method="euler", dt=dt, name=f"pop_{pop.name}", namespace=namespace)
         G.a = p["a"] * b2.uS
         G.w = pop.state["w"][trial] * b2.nA
-    if not isinstance(model, LIF):
+    if isinstance(model, AdExCond):
+        G.run_regularly(_COND_DECAY, when="after_groups", name=f"decay_{pop.name}")
+    elif not isinstance(model, LIF):
         G.run_regularly(_HOLD_DECAY, when="before_groups", name=f"hold_{pop.name}")
     skip = {"a", "b"} if isinstance(model, Izhikevich) else {"a"}  # set above (their units differ by model)
     for key, value in p.items():

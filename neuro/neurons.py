@@ -59,7 +59,7 @@ import numpy as np
 from .kernels import register
 from .validation import as_param
 
-__all__ = ["AdEx", "Izhikevich", "LIF", "LIFCond", "NeuronModel"]
+__all__ = ["AdEx", "AdExCond", "Izhikevich", "LIF", "LIFCond", "NeuronModel"]
 
 # ------------------------------------------------------------------ kernels
 
@@ -238,6 +238,12 @@ class NeuronModel:
     def init_state(self, p: dict[str, np.ndarray], v0: np.ndarray) -> dict[str, np.ndarray]:
         """The other state variables given ``v0`` (B, N)."""
         return {}
+
+    def synaptic_current(self, state: dict, p: dict) -> np.ndarray:
+        """The synaptic current driving ``v`` (nA, (B, N)): ``I_e + I_i``; ``g_e (E_e - v) + g_i (E_i - v)``
+        for the conductance-based models."""
+        e, i = self.synaptic_vars
+        return state[e] + state[i]
 
     def integrate(self, state: dict, p: dict, I: np.ndarray, active: np.ndarray, dt: float) -> None:
         """Advance the state in place over one step with current ``I`` (B, N); only ``active`` neurons move ``v``."""
@@ -432,6 +438,32 @@ class AdEx(NeuronModel):
     def reset(self, state, p, spikes):
         np.copyto(state["v"], np.broadcast_to(p["v_reset"], spikes.shape), where=spikes)
         state["w"] += np.where(spikes, p["b"], 0.0)
+
+
+@dataclass
+class AdExCond(AdEx):
+    """Adaptive exponential IF with conductance-based synapses (PyNN's ``EIF_cond_exp_isfa_ista``), forward Euler.
+
+    As :class:`AdEx`, with the synaptic current ``g_e (E_e - v) + g_i (E_i - v)``
+    (``g_e``, ``g_i`` in uS, reversal potentials ``E_e``, ``E_i`` in mV,
+    default 0 and -80) in place of ``I_e + I_i``; the conductances decay
+    exactly with ``tau_e``, ``tau_i`` (default 5 and 10 ms) and a spike
+    through a projection adds its weight (uS, >= 0; give ``receptor``) to
+    ``g_e`` or ``g_i``. Integration: forward Euler for ``v`` and ``w`` as in
+    :class:`AdEx`, with the conductances at the start of the step (Brian2's
+    ``method="euler"``).
+    """
+
+    tau_e: Any = 5.0
+    tau_i: Any = 10.0
+    E_e: Any = 0.0
+    E_i: Any = -80.0
+
+    synaptic_vars: ClassVar[tuple[str, str]] = ("g_e", "g_i")
+
+    def synaptic_current(self, state, p):
+        v = state["v"]
+        return state["g_e"] * (p["E_e"] - v) + state["g_i"] * (p["E_i"] - v)
 
 
 def model_time_constants(model: NeuronModel, p: dict[str, np.ndarray]) -> dict[str, float]:

@@ -3,7 +3,7 @@
 Made by :meth:`neuro.Network.population`. State arrays have shape (B, N):
 ``v`` (mV), the model's other variables (``u`` for Izhikevich, ``w`` for
 AdEx), the synaptic state ``I_e`` and ``I_i`` (nA; ``g_e`` and ``g_i`` in uS
-for the conductance-based :class:`~neuro.neurons.LIFCond`), ``last_spike``
+for the conductance-based :class:`~neuro.neurons.LIFCond` and :class:`~neuro.neurons.AdExCond`), ``last_spike``
 (int64, step of the last spike). ``spikes`` (B, N) bool holds the spikes of the latest step.
 """
 
@@ -29,7 +29,7 @@ class Population:
     Parameters
     ----------
     n : int
-    model : a :class:`~neuro.neurons.NeuronModel` (``LIF()``, ``LIFCond()``, ``Izhikevich()``, ``AdEx()``)
+    model : a :class:`~neuro.neurons.NeuronModel` (``LIF()``, ``LIFCond()``, ``Izhikevich()``, ``AdEx()``, ``AdExCond()``)
     name : str
     v_init : initial membrane potential, mV: ``None`` (the model's rest/reset
         value), a scalar, an (N,) or (B, N) array, ``("uniform", low, high)``
@@ -175,7 +175,7 @@ class Population:
             fn(s["v"], s["I_e"], s["I_i"], I_ext, s["last_spike"], step, self._ref_steps, p["E_L"], p["R"],
                p["I_bg"], p["v_th"], p["v_reset"], self._decay_m, self._decay_e, self._decay_i, self.spikes)
             return self.spikes
-        I = s[syn_e] + s[syn_i] + p["I_bg"] + I_ext
+        I = self.model.synaptic_current(s, p) + p["I_bg"] + I_ext
         active = (step - s["last_spike"]) >= self._ref_steps
         self.model.integrate(s, p, I, active, dt)
         s[syn_e] *= self._decay_e
