@@ -33,7 +33,8 @@ _RASTER_BUDGET = 1 << 24  # bools per chunk raster (K * B * N)
 @numba.njit(cache=True, nogil=True)
 def _run_chunk(K, step0, dt, v, I_e, I_i, last, I_ext, ref_steps, E_L, R, I_bg, v_th, v_reset, decay_m, decay_e,
                decay_i, cond, E_e, E_i, dt_tau, src_spk, p_pre_off, p_n_pre, p_ptr_off, p_syn_off, p_post_off,
-               p_exc, p_tm_off, indptr, post, w, delay, U, D, F, u, Rr, last_tm, buf_e, buf_i, out_spk, rec_idx, rec_v, rec_e, rec_i):
+               p_exc, p_tm_off, indptr, post, w, delay, U, D, F, u, Rr, last_tm, buf_e, buf_i, out_spk, rec_idx,
+               rec_v, rec_e, rec_i):
     B, N = v.shape
     any_cond = cond.any()
     n_src = src_spk.shape[2]
@@ -252,9 +253,9 @@ def run_fused(net, n_steps: int) -> None:
         M = len(rec_idx)
         rec_v, rec_e, rec_i = (np.empty((K, B, M), dtype) for _ in range(3))
         kernel(K, np.int64(step0), float(net.dt), v, I_e, I_i, last, I_ext, ref_steps, par["E_L"], par["R"],
-                   par["I_bg"], par["v_th"], par["v_reset"], decay_m, decay_e, decay_i, cond, E_e, E_i, dt_tau,
-                   src_spk, p_pre_off, p_n_pre, p_ptr_off, p_syn_off, p_post_off, p_exc, p_tm_off, indptr, post, w, delay, U, D, F, u, Rr,
-                   last_tm, buf_e, buf_i, out_spk, rec_idx, rec_v, rec_e, rec_i)
+               par["I_bg"], par["v_th"], par["v_reset"], decay_m, decay_e, decay_i, cond, E_e, E_i, dt_tau,
+               src_spk, p_pre_off, p_n_pre, p_ptr_off, p_syn_off, p_post_off, p_exc, p_tm_off, indptr, post, w,
+               delay, U, D, F, u, Rr, last_tm, buf_e, buf_i, out_spk, rec_idx, rec_v, rec_e, rec_i)
         rasters = {}
         for pop in pops:
             o = offsets[id(pop)]

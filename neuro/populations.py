@@ -3,8 +3,9 @@
 Made by :meth:`neuro.Network.population`. State arrays have shape (B, N):
 ``v`` (mV), the model's other variables (``u`` for Izhikevich, ``w`` for
 AdEx), the synaptic state ``I_e`` and ``I_i`` (nA; ``g_e`` and ``g_i`` in uS
-for the conductance-based :class:`~neuro.neurons.LIFCond` and :class:`~neuro.neurons.AdExCond`), ``last_spike``
-(int64, step of the last spike). ``spikes`` (B, N) bool holds the spikes of the latest step.
+for the conductance-based :class:`~neuro.neurons.LIFCond` and
+:class:`~neuro.neurons.AdExCond`), ``last_spike`` (int64, step of the last
+spike). ``spikes`` (B, N) bool holds the spikes of the latest step.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class Population:
     Parameters
     ----------
     n : int
-    model : a :class:`~neuro.neurons.NeuronModel` (``LIF()``, ``LIFCond()``, ``Izhikevich()``, ``AdEx()``, ``AdExCond()``)
+    model : a :class:`~neuro.neurons.NeuronModel` (``LIF()``, ``LIFCond()``, ``Izhikevich()``, ``AdEx()``,
+        ``AdExCond()``)
     name : str
     v_init : initial membrane potential, mV: ``None`` (the model's rest/reset
         value), a scalar, an (N,) or (B, N) array, ``("uniform", low, high)``
@@ -42,7 +44,8 @@ class Population:
 
     def __init__(self, n: int, model: NeuronModel, name: str, v_init: Any = None, positions=None):
         if not isinstance(model, NeuronModel) or type(model) is NeuronModel:
-            raise TypeError(f"model must be a neuro neuron model (LIF, LIFCond, Izhikevich, AdEx), got {type(model).__name__}")
+            raise TypeError("model must be a neuro neuron model (LIF, LIFCond, Izhikevich, AdEx, AdExCond), "
+                            f"got {type(model).__name__}")
         self.n, self.model, self.name = n, model, name
         # per neuron: float64 parameters, then per trial about six state arrays and the ring buffers
         check_memory(n * 8 * (len(dataclasses.fields(model)) + 6), f"n={n} (the parameters and state of population {name!r})")
