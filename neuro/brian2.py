@@ -15,9 +15,16 @@ What is translated, trial by trial (one Brian2 network per trial):
   over a step; Brian2 does the same here because the current driving ``v``
   is a parameter ``I_hold`` set to ``I_e + I_i`` before each step
   (``run_regularly(..., when="before_groups")``);
-* Izhikevich and AdEx populations, integrated by Brian2 with
+* conductance-based LIF populations (:class:`~neuro.neurons.LIFCond`) the
+  same way: ``g_e (E_e - v) + g_i (E_i - v)`` with the conductances held
+  over the step in ``g_e_hold``/``g_i_hold``, which leaves ``v``'s equation
+  linear, so ``exponential_euler`` solves it exactly as our kernel does;
+  their synaptic weights become conductances (uS);
+* Izhikevich, AdEx and AdExCond populations, integrated by Brian2 with
   ``method="euler"`` as ours are; their synaptic currents decay exactly in
-  the same ``run_regularly`` (one method per group in Brian2);
+  the same ``run_regularly`` (one method per group in Brian2); AdExCond's
+  conductances drive ``v`` directly and decay in a ``run_regularly`` after
+  the state update;
 * injected currents: constants, and waveforms as ``TimedArray`` (their
   sample interval must be a multiple of dt);
 * spike sources: their spikes are drawn by our engine's own code (so
@@ -27,7 +34,7 @@ What is translated, trial by trial (one Brian2 network per trial):
 * monitors: spikes, rates and traces (from Brian2's ``SpikeMonitor``) and
   state variables (Brian2's ``StateMonitor``, same times).
 
-Units at the boundary: ms, mV, nA, MOhm become Brian2 quantities.
+Units at the boundary: ms, mV, nA, MOhm, uS become Brian2 quantities.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ import numpy as np
 import brian2 as b2
 
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor, TraceMonitor
-from .neurons import LIF, AdEx, Izhikevich
+from .neurons import LIF, AdEx, AdExCond, Izhikevich, LIFCond
 
 __all__ = ["build_trial", "run_network"]
 
@@ -54,6 +61,26 @@ tau_e : second (constant)
 tau_i : second (constant)
 t_ref : second (constant)
 E_L : volt (constant)
+R : ohm (constant)
+I_bg : amp (constant)
+v_th : volt (constant)
+v_reset : volt (constant)
+"""
+
+_LIF_COND_EQS = """
+dv/dt = (E_L - v + R*(g_e_hold*(E_e - v) + g_i_hold*(E_i - v) + I_bg + I_ext))/tau_m : volt (unless refractory)
+dg_e/dt = -g_e/tau_e : siemens
+dg_i/dt = -g_i/tau_i : siemens
+g_e_hold : siemens
+g_i_hold : siemens
+I_ext : amp
+tau_m : second (constant)
+tau_e : second (constant)
+tau_i : second (constant)
+t_ref : second (constant)
+E_L : volt (constant)
+E_e : volt (constant)
+E_i : volt (constant)
 R : ohm (constant)
 I_bg : amp (constant)
 v_th : volt (constant)
@@ -101,6 +128,24 @@ v_reset : volt (constant)
 v_peak : volt (constant)
 """ + _COMMON
 
+# AdExCond: v is integrated (groups) with the conductances of the step's start, which decay exactly
+# after it (run_regularly when="after_groups", before thresholds and synapses: our order). A hold variable
+# as for the currents would not do: on the numpy target "g_e_hold = g_e" then "g_e = ..." aliases the two.
+_COND_DECAY = "g_e = g_e*exp(-dt/tau_e)\ng_i = g_i*exp(-dt/tau_i)"
+_COND_COMMON = """
+g_e : siemens
+g_i : siemens
+I_ext : amp
+tau_e : second (constant)
+tau_i : second (constant)
+t_ref : second (constant)
+I_bg : amp (constant)
+E_e : volt (constant)
+E_i : volt (constant)
+"""
+_ADEX_COND_EQS = _ADEX_EQS.replace(_COMMON, _COND_COMMON).replace(
+    "- w + I_hold +", "- w + g_e*(E_e - v) + g_i*(E_i - v) +")
+
 # synaptic variable names must not clash with the neurons' (u of Izhikevich, w of AdEx)
 _TM_MODEL = """
 w_syn : amp
@@ -119,11 +164,12 @@ u_tm = U_tm + u_tm*(1 - U_tm)*exp(-(t - tlast)/tau_facil)
 tlast = t
 """
 
-_UNITS = {"v": "mV", "I_e": "nA", "I_i": "nA", "u": "mV", "w": "nA"}
+_UNITS = {"v": "mV", "I_e": "nA", "I_i": "nA", "g_e": "uS", "g_i": "uS", "u": "mV", "w": "nA"}
 # parameter -> Brian2 unit name, per model
 _PARAM_UNITS = {
     "tau_m": "ms", "tau_e": "ms", "tau_i": "ms", "t_ref": "ms", "tau_w": "ms", "E_L": "mV", "v_th": "mV",
-    "v_reset": "mV", "c": "mV", "d": "mV", "v_peak": "mV", "V_T": "mV", "Delta_T": "mV", "R": "Mohm",
+    "v_reset": "mV", "c": "mV", "d": "mV", "v_peak": "mV", "V_T": "mV", "Delta_T": "mV", "E_e": "mV", "E_i": "mV",
+    "R": "Mohm",
     "gain": "Mohm", "I_bg": "nA", "b": "nA", "C": "nF", "g_L": "uS",
 }
 
@@ -142,7 +188,7 @@ def _target(target: str):
 
 def _check_supported(net) -> None:
     for pop in net.populations:
-        if not isinstance(pop.model, (LIF, Izhikevich, AdEx)):
+        if type(pop.model) not in (LIF, LIFCond, Izhikevich, AdEx, AdExCond):
             raise NotImplementedError(f"the Brian2 bridge has no translation of {type(pop.model).__name__}")
         for c in pop.currents:
             if not c.constant and abs(c._every_steps * net.dt - c.every) > 1e-9 * c.every:
@@ -194,8 +240,14 @@ def _neuron_group(pop, trial: int, dt):
     """A Brian2 NeuronGroup for trial ``trial`` of population ``pop`` (its state at reset)."""
     model, p = pop.model, pop.params
     ext, namespace = _injected(pop, trial)
-    eqs = {LIF: _LIF_EQS, Izhikevich: _IZH_EQS, AdEx: _ADEX_EQS}[type(model)].replace("I_ext : amp", ext)
-    if isinstance(model, LIF):
+    eqs = {LIF: _LIF_EQS, LIFCond: _LIF_COND_EQS, Izhikevich: _IZH_EQS, AdEx: _ADEX_EQS,
+           AdExCond: _ADEX_COND_EQS}[type(model)]
+    eqs = eqs.replace("I_ext : amp", ext)
+    if isinstance(model, LIFCond):
+        G = b2.NeuronGroup(pop.n, eqs, threshold="v > v_th", reset="v = v_reset", refractory="t_ref",
+                           method="exponential_euler", dt=dt, name=f"pop_{pop.name}", namespace=namespace)
+        G.run_regularly("g_e_hold = g_e\ng_i_hold = g_i", when="before_groups", name=f"hold_{pop.name}")
+    elif isinstance(model, LIF):
         G = b2.NeuronGroup(pop.n, eqs, threshold="v > v_th", reset="v = v_reset", refractory="t_ref",
                            method="exponential_euler", dt=dt, name=f"pop_{pop.name}", namespace=namespace)
         G.run_regularly("I_hold = I_e + I_i", when="before_groups", name=f"hold_{pop.name}")
@@ -209,7 +261,9 @@ def _neuron_group(pop, trial: int, dt):
                            refractory="t_ref", method="euler", dt=dt, name=f"pop_{pop.name}", namespace=namespace)
         G.a = p["a"] * b2.uS
         G.w = pop.state["w"][trial] * b2.nA
-    if not isinstance(model, LIF):
+    if isinstance(model, AdExCond):
+        G.run_regularly(_COND_DECAY, when="after_groups", name=f"decay_{pop.name}")
+    elif not isinstance(model, LIF):
         G.run_regularly(_HOLD_DECAY, when="before_groups", name=f"hold_{pop.name}")
     skip = {"a", "b"} if isinstance(model, Izhikevich) else {"a"}  # set above (their units differ by model)
     for key, value in p.items():
@@ -217,7 +271,8 @@ def _neuron_group(pop, trial: int, dt):
             setattr(G, key, value * getattr(b2, _PARAM_UNITS[key]))
     G.I_const = np.broadcast_to(pop._I_const[trial], (pop.n,)) * b2.nA
     G.v = pop.state["v"][trial] * b2.mV
-    G.I_e, G.I_i = pop.state["I_e"][trial] * b2.nA, pop.state["I_i"][trial] * b2.nA
+    for var in model.synaptic_vars:
+        setattr(G, var, pop.state[var][trial] * getattr(b2, _UNITS[var]))
     return G
 
 
@@ -229,7 +284,7 @@ def build_trial(net, trial: int, spikes: dict, *, record_spikes=(), record_state
     Returns ``(network, groups, spike_monitors, state_monitors)`` (dicts by name / by monitor index).
     """
     dt = net.dt * b2.ms
-    ms, nA = b2.ms, b2.nA
+    ms = b2.ms
     groups = {}
     objects = []
     for pop in net.populations:
@@ -243,15 +298,18 @@ def build_trial(net, trial: int, spikes: dict, *, record_spikes=(), record_state
         groups[src.name] = gen
         objects.append(gen)
     for proj in net.projections:
-        target = "I_e" if proj.receptor == "exc" else "I_i"
+        target = proj.post.model.synaptic_vars[0 if proj.receptor == "exc" else 1]
+        unit = _UNITS[target]  # nA onto currents, uS onto conductances
+        w_model = f"w_syn : {'amp' if unit == 'nA' else 'siemens'}"
         if proj.dynamic:
-            S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], model=_TM_MODEL,
+            S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name],
+                            model=_TM_MODEL.replace("w_syn : amp", w_model),
                             on_pre=_TM_ON_PRE.format(target=target), dt=dt, name=f"syn_{proj.name}")
         else:
-            S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], model="w_syn : amp",
+            S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], model=w_model,
                             on_pre=f"{target}_post += w_syn", dt=dt, name=f"syn_{proj.name}")
         S.connect(i=proj.i, j=proj.j)
-        S.w_syn = proj.w * nA
+        S.w_syn = proj.w * getattr(b2, unit)
         S.delay = proj.delay_steps * net.dt * ms
         if proj.dynamic:
             S.U_tm, S.tau_rec, S.tau_facil = proj.U, proj.D * ms, proj.F * ms

@@ -2,8 +2,9 @@
 
 The step-by-step engine (:meth:`neuro.Network._tick`) calls one kernel per
 population and per projection each step, which costs Python overhead per
-step. When a network qualifies (all populations LIF, numba kernels, no
-hooks, no current waveforms, state monitors of ``v``/``I_e``/``I_i`` only),
+step. When a network qualifies (all populations LIF or LIFCond, numba
+kernels, no hooks, no current waveforms, state monitors of ``v`` and the
+synaptic state only),
 ``run`` instead gathers the whole network into flat arrays (populations
 concatenated; projections concatenated with offsets, so each keeps its own
 CSR) and advances chunks of steps in :func:`_run_chunk`, one numba call per
@@ -20,20 +21,22 @@ import numba
 import numpy as np
 
 from .monitors import StateMonitor
-from .neurons import LIF
+from .neurons import LIF, LIFCond, lif_cond_v
 from .synapses import tm_spike
 
 __all__ = ["eligible", "run_fused"]
 
-_FUSED_VARS = ("v", "I_e", "I_i")
+_FUSED_VARS = ("v", "I_e", "I_i", "g_e", "g_i")
 _RASTER_BUDGET = 1 << 24  # bools per chunk raster (K * B * N)
 
 
 @numba.njit(cache=True, nogil=True)
 def _run_chunk(K, step0, dt, v, I_e, I_i, last, I_ext, ref_steps, E_L, R, I_bg, v_th, v_reset, decay_m, decay_e,
-               decay_i, src_spk, p_pre_off, p_n_pre, p_ptr_off, p_syn_off, p_post_off, p_exc, p_tm_off,
-               indptr, post, w, delay, U, D, F, u, Rr, last_tm, buf_e, buf_i, out_spk, rec_idx, rec_v, rec_e, rec_i):
+               decay_i, cond, E_e, E_i, dt_tau, src_spk, p_pre_off, p_n_pre, p_ptr_off, p_syn_off, p_post_off,
+               p_exc, p_tm_off, indptr, post, w, delay, U, D, F, u, Rr, last_tm, buf_e, buf_i, out_spk, rec_idx,
+               rec_v, rec_e, rec_i):
     B, N = v.shape
+    any_cond = cond.any()
     n_src = src_spk.shape[2]
     L = buf_e.shape[0]
     P = p_pre_off.shape[0]
@@ -57,23 +60,45 @@ def _run_chunk(K, step0, dt, v, I_e, I_i, last, I_ext, ref_steps, E_L, R, I_bg, 
                 rec_i[k, b, m] = Iib[rec_idx[m]] + bi[rec_idx[m]]
             # neurons: the LIF step of neuro.neurons, written without branches
             ob = out_spk[k, b]
-            for n in range(N):
-                Ie = Ieb[n] + be[n]
-                Ii = Iib[n] + bi[n]
-                be[n] = 0.0
-                bi[n] = 0.0
-                ls = lb[n]
-                active = (step - ls) >= ref_steps[n]
-                vn = vb[n]
-                v_inf = E_L[n] + R[n] * (Ie + Ii + I_bg[n] + Ixb[n])
-                v_new = v_inf + (vn - v_inf) * decay_m[n]
-                vn = v_new if active else vn
-                s = active & (vn > v_th[n])
-                ob[n] = s
-                vb[n] = v_reset[n] if s else vn
-                lb[n] = step if s else ls
-                Ieb[n] = Ie * decay_e[n]
-                Iib[n] = Ii * decay_i[n]
+            if not any_cond:  # all current-based: the branch-free loop (vectorizes)
+                for n in range(N):
+                    Ie = Ieb[n] + be[n]
+                    Ii = Iib[n] + bi[n]
+                    be[n] = 0.0
+                    bi[n] = 0.0
+                    ls = lb[n]
+                    active = (step - ls) >= ref_steps[n]
+                    vn = vb[n]
+                    v_inf = E_L[n] + R[n] * (Ie + Ii + I_bg[n] + Ixb[n])
+                    v_new = v_inf + (vn - v_inf) * decay_m[n]
+                    vn = v_new if active else vn
+                    s = active & (vn > v_th[n])
+                    ob[n] = s
+                    vb[n] = v_reset[n] if s else vn
+                    lb[n] = step if s else ls
+                    Ieb[n] = Ie * decay_e[n]
+                    Iib[n] = Ii * decay_i[n]
+            else:  # the same, with the conductance-based (LIFCond) neurons' v from lif_cond_v (Ie, Ii are g_e, g_i)
+                for n in range(N):
+                    Ie = Ieb[n] + be[n]
+                    Ii = Iib[n] + bi[n]
+                    be[n] = 0.0
+                    bi[n] = 0.0
+                    ls = lb[n]
+                    active = (step - ls) >= ref_steps[n]
+                    vn = vb[n]
+                    if cond[n]:
+                        v_new = lif_cond_v(vn, Ie, Ii, I_bg[n] + Ixb[n], E_L[n], R[n], E_e[n], E_i[n], dt_tau[n])
+                    else:
+                        v_inf = E_L[n] + R[n] * (Ie + Ii + I_bg[n] + Ixb[n])
+                        v_new = v_inf + (vn - v_inf) * decay_m[n]
+                    vn = v_new if active else vn
+                    s = active & (vn > v_th[n])
+                    ob[n] = s
+                    vb[n] = v_reset[n] if s else vn
+                    lb[n] = step if s else ls
+                    Ieb[n] = Ie * decay_e[n]
+                    Iib[n] = Ii * decay_i[n]
             n_fired = 0
             for n in range(N):
                 if out_spk[k, b, n]:
@@ -163,14 +188,21 @@ def run_fused(net, n_steps: int) -> None:
         off += src.n
     n_src = off - N
 
-    # gather neurons
+    # gather neurons; the synaptic state (currents I_e, I_i or conductances g_e, g_i) goes into I_e, I_i
     dtype = net.dtype
-    v, I_e, I_i = (_cat((pop.state[k] for pop in pops), dtype, axis=1) for k in ("v", "I_e", "I_i"))
+    v = _cat((pop.state["v"] for pop in pops), dtype, axis=1)
+    I_e, I_i = (_cat((pop.state[pop.model.synaptic_vars[k]] for pop in pops), dtype, axis=1) for k in (0, 1))
     last = _cat((pop.state["last_spike"] for pop in pops), np.int64, axis=1)
     I_ext = _cat((pop._I_const for pop in pops), dtype, axis=1)
     par = {k: _cat((pop.params[k] for pop in pops), np.float64) for k in ("E_L", "R", "I_bg", "v_th", "v_reset")}
     ref_steps = _cat((pop._ref_steps for pop in pops), np.int64)
-    decay_m = _cat((pop._decay_m for pop in pops), np.float64)
+    is_cond = [isinstance(pop.model, LIFCond) for pop in pops]
+    cond = _cat((np.full(pop.n, c) for pop, c in zip(pops, is_cond)), np.bool_)
+    nan = lambda pop: np.full(pop.n, np.nan)  # noqa: E731  (the unused parameters of the other kind)
+    decay_m = _cat((nan(pop) if c else pop._decay_m for pop, c in zip(pops, is_cond)), np.float64)
+    dt_tau = _cat((pop._dt_tau if c else nan(pop) for pop, c in zip(pops, is_cond)), np.float64)
+    E_e, E_i = (_cat((pop.params[k] if c else nan(pop) for pop, c in zip(pops, is_cond)), np.float64)
+                for k in ("E_e", "E_i"))
     decay_e = _cat((pop._decay_e for pop in pops), np.float64)
     decay_i = _cat((pop._decay_i for pop in pops), np.float64)
     buf_e = _cat((pop._buf["exc"] for pop in pops), dtype, axis=2)
@@ -221,9 +253,9 @@ def run_fused(net, n_steps: int) -> None:
         M = len(rec_idx)
         rec_v, rec_e, rec_i = (np.empty((K, B, M), dtype) for _ in range(3))
         kernel(K, np.int64(step0), float(net.dt), v, I_e, I_i, last, I_ext, ref_steps, par["E_L"], par["R"],
-                   par["I_bg"], par["v_th"], par["v_reset"], decay_m, decay_e, decay_i, src_spk, p_pre_off, p_n_pre,
-                   p_ptr_off, p_syn_off, p_post_off, p_exc, p_tm_off, indptr, post, w, delay, U, D, F, u, Rr,
-                   last_tm, buf_e, buf_i, out_spk, rec_idx, rec_v, rec_e, rec_i)
+               par["I_bg"], par["v_th"], par["v_reset"], decay_m, decay_e, decay_i, cond, E_e, E_i, dt_tau,
+               src_spk, p_pre_off, p_n_pre, p_ptr_off, p_syn_off, p_post_off, p_exc, p_tm_off, indptr, post, w,
+               delay, U, D, F, u, Rr, last_tm, buf_e, buf_i, out_spk, rec_idx, rec_v, rec_e, rec_i)
         rasters = {}
         for pop in pops:
             o = offsets[id(pop)]
@@ -232,7 +264,7 @@ def run_fused(net, n_steps: int) -> None:
         for src in sources:
             o = src_off[id(src)] - N
             rasters[id(src)] = src_spk[:, :, o:o + src.n]
-        recorded = {"v": rec_v, "I_e": rec_e, "I_i": rec_i}
+        recorded = {"v": rec_v, "I_e": rec_e, "I_i": rec_i, "g_e": rec_e, "g_i": rec_i}
         for mon in net.monitors:
             if isinstance(mon, StateMonitor):
                 cols = [rec_pos[offsets[id(mon.source)] + int(i)] for i in mon.indices]
@@ -247,8 +279,9 @@ def run_fused(net, n_steps: int) -> None:
         o = offsets[id(pop)]
         sl = slice(o, o + pop.n)
         pop.state["v"][...] = v[:, sl]
-        pop.state["I_e"][...] = I_e[:, sl]
-        pop.state["I_i"][...] = I_i[:, sl]
+        syn_e, syn_i = pop.model.synaptic_vars
+        pop.state[syn_e][...] = I_e[:, sl]
+        pop.state[syn_i][...] = I_i[:, sl]
         pop.state["last_spike"][...] = last[:, sl]
         pop._buf["exc"][...] = buf_e[:, :, sl]
         pop._buf["inh"][...] = buf_i[:, :, sl]

@@ -200,7 +200,9 @@ class Network:
         ``C exp(-(D/lam)^2)`` from the populations' ``positions``).
         ``autapses`` (default: False onto the same population) allows ``i == j``.
 
-        Per-synapse values ``weight`` (nA), ``delay`` (ms), and the
+        Per-synapse values ``weight`` (nA; onto a conductance-based
+        population such as :class:`~neuro.neurons.LIFCond` a conductance in
+        uS, >= 0, with ``receptor`` given), ``delay`` (ms), and the
         Tsodyks-Markram ``U``, ``D`` (ms), ``F`` (ms) (give all three for
         dynamic synapses) are scalars, arrays (one per synapse, in the order
         of ``i``/``j`` for explicit rules) or callables ``(rng, n) -> (n,)``.
@@ -265,7 +267,7 @@ class Network:
         return self._monitor(SpikeMonitor(source))
 
     def monitor_state(self, pop: Population, variables="v", indices=None, every: float | None = None) -> StateMonitor:
-        """Record ``variables`` (e.g. ``"v"``, ``["v", "I_e"]``) of neurons ``indices`` every ``every`` ms (default dt)."""
+        """Record ``variables`` (e.g. ``"v"``, ``["v", "I_e"]``, ``["v", "g_e"]``) of neurons ``indices`` every ``every`` ms (default dt)."""
         self._check_member(pop, "pop", populations_only=True)
         return self._monitor(StateMonitor(pop, variables, indices, every))
 

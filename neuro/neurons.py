@@ -1,4 +1,4 @@
-"""Neuron models: leaky integrate-and-fire, Izhikevich, adaptive exponential IF.
+"""Neuron models: leaky integrate-and-fire (current- and conductance-based), Izhikevich, adaptive exponential IF.
 
 Units: ms, mV, nA, MOhm (so ``R * I`` is in mV), nF, uS. Every parameter is a
 scalar (shared by the population) or an array of shape ``(N,)`` (one value
@@ -31,6 +31,21 @@ The LIF update is exact for a current constant over the step::
 
 and has a numba fast path (kernel ``spiking_lif_step``) beside its NumPy
 reference. Izhikevich and AdEx use forward Euler (NumPy).
+
+The conductance-based LIF (:class:`LIFCond`) keeps two synaptic
+conductances ``g_e`` and ``g_i`` (uS) instead of ``I_e`` and ``I_i``, in the
+same places and the same order (step 1 reads them, step 3 decays them, the
+projections' input is added to them), and drives ``v`` with the current
+``g_e (E_e - v) + g_i (E_i - v)`` (uS x mV = nA). With the conductances held
+over the step the membrane equation is again linear in ``v`` and is
+integrated exactly (kernel ``spiking_lif_cond_step``)::
+
+    a = 1 + R (g_e + g_i)
+    v_inf = (E_L + R (g_e E_e + g_i E_i + I_bg + I_ext)) / a
+    v(t + dt) = v_inf + (v(t) - v_inf) exp(-a dt / tau_m)
+
+This is Brian2's ``method="exponential_euler"`` for these equations, whose
+conductances decay exactly as ours do.
 """
 
 from __future__ import annotations
@@ -44,7 +59,7 @@ import numpy as np
 from .kernels import register
 from .validation import as_param
 
-__all__ = ["AdEx", "Izhikevich", "LIF", "NeuronModel"]
+__all__ = ["AdEx", "AdExCond", "Izhikevich", "LIF", "LIFCond", "NeuronModel"]
 
 # ------------------------------------------------------------------ kernels
 
@@ -107,6 +122,75 @@ LIF_KERNEL = register(
 )
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def lif_cond_v(v, g_e, g_i, I, E_L, R, E_e, E_i, dt_tau):
+    """``v`` after one step of a conductance-based LIF with ``g_e``, ``g_i`` and ``I`` held (scalars).
+
+    ``dt_tau = dt / tau_m``; see :mod:`neuro.neurons` for the formula. Shared
+    by the step kernel and the fused engine, so both do the same arithmetic.
+    """
+    a = 1.0 + R * (g_e + g_i)
+    v_inf = (E_L + R * (g_e * E_e + g_i * E_i + I)) / a
+    return v_inf + (v - v_inf) * np.exp(-dt_tau * a)
+
+
+def lif_cond_step_reference(v, g_e, g_i, I_ext, last_spike, step, ref_steps, E_L, R, I_bg, E_e, E_i, v_th, v_reset,
+                            dt_tau, decay_e, decay_i, spikes):
+    """One conductance-based LIF step in place (NumPy reference).
+
+    As :func:`lif_step_reference` with conductances ``g_e, g_i`` (uS, (B, N))
+    in place of the currents, reversal potentials ``E_e, E_i`` (mV, (N,))
+    and ``dt_tau = dt / tau_m`` (N,) in place of ``decay_m``.
+    """
+    a = 1.0 + R * (g_e + g_i)
+    v_inf = (E_L + R * (g_e * E_e + g_i * E_i + (I_bg + I_ext))) / a
+    active = (step - last_spike) >= ref_steps
+    np.copyto(v, v_inf + (v - v_inf) * np.exp(-dt_tau * a), where=active)
+    g_e *= decay_e
+    g_i *= decay_i
+    np.logical_and(active, v > v_th, out=spikes)
+    np.copyto(v, np.broadcast_to(v_reset, v.shape), where=spikes)
+    last_spike[spikes] = step
+    return spikes
+
+
+@numba.njit(cache=True, nogil=True)
+def _lif_cond_step_loop(v, g_e, g_i, I_ext, last_spike, step, ref_steps, E_L, R, I_bg, E_e, E_i, v_th, v_reset,
+                        dt_tau, decay_e, decay_i, spikes):
+    B, N = v.shape
+    for b in range(B):
+        for k in range(N):
+            active = (step - last_spike[b, k]) >= ref_steps[k]
+            vk = v[b, k]
+            if active:
+                vk = lif_cond_v(vk, g_e[b, k], g_i[b, k], I_bg[k] + I_ext[b, k], E_L[k], R[k], E_e[k], E_i[k],
+                                dt_tau[k])
+            g_e[b, k] *= decay_e[k]
+            g_i[b, k] *= decay_i[k]
+            s = active and vk > v_th[k]
+            spikes[b, k] = s
+            if s:
+                vk = v_reset[k]
+                last_spike[b, k] = step
+            v[b, k] = vk
+
+
+def lif_cond_step_cpu(v, g_e, g_i, I_ext, last_spike, step, ref_steps, E_L, R, I_bg, E_e, E_i, v_th, v_reset,
+                      dt_tau, decay_e, decay_i, spikes):
+    """The same step as :func:`lif_cond_step_reference`, one fused numba loop."""
+    _lif_cond_step_loop(v, g_e, g_i, I_ext, last_spike, np.int64(step), ref_steps, E_L, R, I_bg, E_e, E_i, v_th,
+                        v_reset, dt_tau, decay_e, decay_i, spikes)
+    return spikes
+
+
+LIF_COND_KERNEL = register(
+    "spiking_lif_cond_step",
+    reference=lif_cond_step_reference,
+    cpu=lif_cond_step_cpu,
+    doc="one clock step of a batch of conductance-based LIF neurons with exponential synaptic conductances",
+)
+
+
 # ------------------------------------------------------------------- models
 
 
@@ -131,6 +215,8 @@ class NeuronModel:
 
     #: state variables besides the synaptic currents, ``v`` first
     state_vars: ClassVar[tuple[str, ...]] = ("v",)
+    #: the synaptic state (excitatory, inhibitory): currents in nA, or conductances in uS
+    synaptic_vars: ClassVar[tuple[str, str]] = ("I_e", "I_i")
     #: names of the time constants (checked against dt)
     time_constants: ClassVar[tuple[str, ...]] = ("tau_e", "tau_i")
     _positive: ClassVar[tuple[str, ...]] = ("tau_e", "tau_i")
@@ -152,6 +238,12 @@ class NeuronModel:
     def init_state(self, p: dict[str, np.ndarray], v0: np.ndarray) -> dict[str, np.ndarray]:
         """The other state variables given ``v0`` (B, N)."""
         return {}
+
+    def synaptic_current(self, state: dict, p: dict) -> np.ndarray:
+        """The synaptic current driving ``v`` (nA, (B, N)): ``I_e + I_i``; ``g_e (E_e - v) + g_i (E_i - v)``
+        for the conductance-based models."""
+        e, i = self.synaptic_vars
+        return state[e] + state[i]
 
     def integrate(self, state: dict, p: dict, I: np.ndarray, active: np.ndarray, dt: float) -> None:
         """Advance the state in place over one step with current ``I`` (B, N); only ``active`` neurons move ``v``."""
@@ -205,6 +297,53 @@ class LIF(NeuronModel):
 
     def reset(self, state, p, spikes):
         np.copyto(state["v"], np.broadcast_to(p["v_reset"], spikes.shape), where=spikes)
+
+
+@dataclass
+class LIFCond(LIF):
+    """Conductance-based leaky integrate-and-fire neuron (PyNN's ``IF_cond_exp``).
+
+    ``tau_m dv/dt = -(v - E_L) + R (g_e (E_e - v) + g_i (E_i - v) + I_bg + I_ext)``,
+    ``dg_e/dt = -g_e / tau_e``, ``dg_i/dt = -g_i / tau_i``; a spike when
+    ``v > v_th``, then ``v = v_reset`` and ``t_ref`` ms of refractoriness.
+    A presynaptic spike through a projection with ``receptor="exc"``
+    (``"inh"``) adds its weight, a conductance in uS (>= 0), to ``g_e``
+    (``g_i``). The state holds ``g_e`` and ``g_i`` where the current-based
+    models hold ``I_e`` and ``I_i``.
+
+    Integration: the conductances (and currents) are held over each step,
+    which makes the membrane equation linear in ``v``; it is solved exactly
+    (exponential Euler, ``v -> v_inf + (v - v_inf) exp(-(1 + R g) dt / tau_m)``
+    with ``g = g_e + g_i``; see :mod:`neuro.neurons`), then the conductances
+    decay exactly. This is Brian2's ``method="exponential_euler"``.
+
+    Parameters (scalars or (N,) arrays); defaults are those of the COBA
+    network of Vogels & Abbott (2005) / Brette et al. (2007)
+    ----------
+    tau_m : membrane time constant, ms (default 20)
+    R : input resistance, MOhm (default 100, a leak conductance of 10 nS)
+    E_L : leak reversal potential, mV (default -60)
+    E_e, E_i : excitatory and inhibitory reversal potentials, mV (default 0, -80)
+    v_th : threshold, mV (default -50); must exceed ``v_reset``
+    v_reset : reset potential, mV (default -60)
+    tau_e, tau_i : conductance decay time constants, ms (default 5, 10)
+    t_ref, I_bg : see :class:`NeuronModel`
+    """
+
+    tau_e: Any = 5.0
+    tau_i: Any = 10.0
+    tau_m: Any = 20.0
+    R: Any = 100.0
+    E_L: Any = -60.0
+    v_th: Any = -50.0
+    v_reset: Any = -60.0
+    E_e: Any = 0.0
+    E_i: Any = -80.0
+
+    synaptic_vars: ClassVar[tuple[str, str]] = ("g_e", "g_i")
+
+    def integrate(self, state, p, I, active, dt):  # the population calls the kernel instead (it needs g_e, g_i)
+        raise NotImplementedError("LIFCond is advanced by the spiking_lif_cond_step kernel")
 
 
 @dataclass
@@ -299,6 +438,32 @@ class AdEx(NeuronModel):
     def reset(self, state, p, spikes):
         np.copyto(state["v"], np.broadcast_to(p["v_reset"], spikes.shape), where=spikes)
         state["w"] += np.where(spikes, p["b"], 0.0)
+
+
+@dataclass
+class AdExCond(AdEx):
+    """Adaptive exponential IF with conductance-based synapses (PyNN's ``EIF_cond_exp_isfa_ista``), forward Euler.
+
+    As :class:`AdEx`, with the synaptic current ``g_e (E_e - v) + g_i (E_i - v)``
+    (``g_e``, ``g_i`` in uS, reversal potentials ``E_e``, ``E_i`` in mV,
+    default 0 and -80) in place of ``I_e + I_i``; the conductances decay
+    exactly with ``tau_e``, ``tau_i`` (default 5 and 10 ms) and a spike
+    through a projection adds its weight (uS, >= 0; give ``receptor``) to
+    ``g_e`` or ``g_i``. Integration: forward Euler for ``v`` and ``w`` as in
+    :class:`AdEx`, with the conductances at the start of the step (Brian2's
+    ``method="euler"``).
+    """
+
+    tau_e: Any = 5.0
+    tau_i: Any = 10.0
+    E_e: Any = 0.0
+    E_i: Any = -80.0
+
+    synaptic_vars: ClassVar[tuple[str, str]] = ("g_e", "g_i")
+
+    def synaptic_current(self, state, p):
+        v = state["v"]
+        return state["g_e"] * (p["E_e"] - v) + state["g_i"] * (p["E_i"] - v)
 
 
 def model_time_constants(model: NeuronModel, p: dict[str, np.ndarray]) -> dict[str, float]:

@@ -2,7 +2,9 @@
 
 Made by :meth:`neuro.Network.population`. State arrays have shape (B, N):
 ``v`` (mV), the model's other variables (``u`` for Izhikevich, ``w`` for
-AdEx), ``I_e`` and ``I_i`` (nA), ``last_spike`` (int64, step of the last
+AdEx), the synaptic state ``I_e`` and ``I_i`` (nA; ``g_e`` and ``g_i`` in uS
+for the conductance-based :class:`~neuro.neurons.LIFCond` and
+:class:`~neuro.neurons.AdExCond`), ``last_spike`` (int64, step of the last
 spike). ``spikes`` (B, N) bool holds the spikes of the latest step.
 """
 
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .inputs import Current
-from .neurons import LIF, LIF_KERNEL, NeuronModel, model_time_constants
+from .neurons import LIF, LIF_COND_KERNEL, LIF_KERNEL, LIFCond, NeuronModel, model_time_constants
 from .synapses import NEVER
 from .validation import check_finite, check_memory, timestep
 
@@ -28,7 +30,8 @@ class Population:
     Parameters
     ----------
     n : int
-    model : a :class:`~neuro.neurons.NeuronModel` (``LIF()``, ``Izhikevich()``, ``AdEx()``)
+    model : a :class:`~neuro.neurons.NeuronModel` (``LIF()``, ``LIFCond()``, ``Izhikevich()``, ``AdEx()``,
+        ``AdExCond()``)
     name : str
     v_init : initial membrane potential, mV: ``None`` (the model's rest/reset
         value), a scalar, an (N,) or (B, N) array, ``("uniform", low, high)``
@@ -41,7 +44,8 @@ class Population:
 
     def __init__(self, n: int, model: NeuronModel, name: str, v_init: Any = None, positions=None):
         if not isinstance(model, NeuronModel) or type(model) is NeuronModel:
-            raise TypeError(f"model must be a neuro neuron model (LIF, Izhikevich, AdEx), got {type(model).__name__}")
+            raise TypeError("model must be a neuro neuron model (LIF, LIFCond, Izhikevich, AdEx, AdExCond), "
+                            f"got {type(model).__name__}")
         self.n, self.model, self.name = n, model, name
         # per neuron: float64 parameters, then per trial about six state arrays and the ring buffers
         check_memory(n * 8 * (len(dataclasses.fields(model)) + 6), f"n={n} (the parameters and state of population {name!r})")
@@ -122,19 +126,22 @@ class Population:
         v = self._initial_v(B, rngs)
         self.state = {"v": v.astype(dtype)}
         self.state.update({k: x.astype(dtype) for k, x in self.model.init_state(self.params, v).items()})
-        self.state["I_e"] = np.zeros((B, N), dtype)
-        self.state["I_i"] = np.zeros((B, N), dtype)
+        syn_e, syn_i = self.model.synaptic_vars
+        self.state[syn_e] = np.zeros((B, N), dtype)
+        self.state[syn_i] = np.zeros((B, N), dtype)
         self.state["last_spike"] = np.full((B, N), NEVER, np.int64)
         self.spikes = np.zeros((B, N), dtype=bool)
         p = self.params
         self._decay_e = np.exp(-dt / p["tau_e"])
         self._decay_i = np.exp(-dt / p["tau_i"])
         self._ref_steps = timestep(p["t_ref"], dt)
-        if isinstance(self.model, LIF):
+        if isinstance(self.model, LIFCond):
+            self._dt_tau = dt / p["tau_m"]
+        elif isinstance(self.model, LIF):
             self._decay_m = np.exp(-dt / p["tau_m"])
         # ring buffers of pending synaptic input; slot ``step % L`` holds what arrives at ``step``
         self._buf = {r: np.zeros((buffer_length, B, N), dtype) for r in ("exc", "inh")}
-        self._receptors = [(r, k) for r, k in (("exc", "I_e"), ("inh", "I_i"))
+        self._receptors = [(r, k) for r, k in zip(("exc", "inh"), self.model.synaptic_vars)
                            if any(pr.receptor == r for pr in self.incoming)]
         for c in self.currents:
             c._reset(B, dt)
@@ -159,23 +166,30 @@ class Population:
         """Integrate, threshold, reset (steps 1-4 of :mod:`neuro.neurons`); returns ``spikes``."""
         s, p = self.state, self.params
         I_ext = self._external(step, extra)
+        syn_e, syn_i = self.model.synaptic_vars
+        if isinstance(self.model, LIFCond):
+            fn = LIF_COND_KERNEL.cpu if impl == "cpu" else LIF_COND_KERNEL.reference
+            fn(s["v"], s["g_e"], s["g_i"], I_ext, s["last_spike"], step, self._ref_steps, p["E_L"], p["R"],
+               p["I_bg"], p["E_e"], p["E_i"], p["v_th"], p["v_reset"], self._dt_tau, self._decay_e, self._decay_i,
+               self.spikes)
+            return self.spikes
         if isinstance(self.model, LIF):
             fn = LIF_KERNEL.cpu if impl == "cpu" else LIF_KERNEL.reference
             fn(s["v"], s["I_e"], s["I_i"], I_ext, s["last_spike"], step, self._ref_steps, p["E_L"], p["R"],
                p["I_bg"], p["v_th"], p["v_reset"], self._decay_m, self._decay_e, self._decay_i, self.spikes)
             return self.spikes
-        I = s["I_e"] + s["I_i"] + p["I_bg"] + I_ext
+        I = self.model.synaptic_current(s, p) + p["I_bg"] + I_ext
         active = (step - s["last_spike"]) >= self._ref_steps
         self.model.integrate(s, p, I, active, dt)
-        s["I_e"] *= self._decay_e
-        s["I_i"] *= self._decay_i
+        s[syn_e] *= self._decay_e
+        s[syn_i] *= self._decay_i
         np.logical_and(active, self.model.threshold(s, p), out=self.spikes)
         self.model.reset(s, p, self.spikes)
         s["last_spike"][self.spikes] = step
         return self.spikes
 
     def _deliver(self, step: int) -> None:
-        """Add the synaptic input arriving at ``step`` to ``I_e``/``I_i`` and clear its slot."""
+        """Add the synaptic input arriving at ``step`` to ``I_e``/``I_i`` (``g_e``/``g_i``) and clear its slot."""
         for receptor, key in self._receptors:
             buf = self._buf[receptor]
             slot = buf[step % buf.shape[0]]

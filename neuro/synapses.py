@@ -2,15 +2,17 @@
 
 A :class:`Projection` holds the synapses from one population to another,
 sorted by presynaptic neuron (CSR: ``indptr`` (n_pre + 1,), ``j`` (S,)), so
-a spike touches only its own targets. Each synapse has a weight ``w`` (nA),
+a spike touches only its own targets. Each synapse has a weight ``w`` (nA;
+a conductance in uS, >= 0, onto a conductance-based population such as
+:class:`~neuro.neurons.LIFCond`),
 a delay (ms, rounded to whole steps) and, for dynamic synapses, its own
 Tsodyks-Markram parameters ``U`` (1), ``D`` (ms), ``F`` (ms).
 
 A spike of neuron ``i`` at step ``n`` adds, for each synapse ``s`` of row
 ``i``, its amplitude to the ring buffer slot of step ``n + delay_s`` of the
 target's excitatory or inhibitory current (the projection's ``receptor``).
-The postsynaptic population adds that slot to ``I_e``/``I_i`` at the end of
-step ``n + delay_s``.
+The postsynaptic population adds that slot to ``I_e``/``I_i`` (``g_e``/``g_i``)
+at the end of step ``n + delay_s``.
 
 Static synapses give amplitude ``w``. Tsodyks-Markram synapses (Markram,
 Wang & Tsodyks 1998; Maass et al. 2002) give the n-th spike the amplitude
@@ -210,10 +212,11 @@ class Projection:
     ----------
     i, j : int64, presynaptic and postsynaptic index of each synapse
     indptr : int64 (n_pre + 1,), synapses of neuron ``k`` are ``indptr[k]:indptr[k+1]``
-    w : float64, weight (nA; the maximal amplitude ``A`` for dynamic synapses),
+    w : float64, weight (nA, or uS onto a conductance-based population; the
+        maximal amplitude ``A`` for dynamic synapses),
         shared by all trials of a batch. May be changed between steps (plasticity).
     delay : float64, ms (as given); ``delay_steps`` the int64 steps used
-    receptor : ``"exc"`` or ``"inh"``: which synaptic current of ``post`` it feeds
+    receptor : ``"exc"`` or ``"inh"``: which synaptic current (conductance) of ``post`` it feeds
     dynamic : bool, Tsodyks-Markram synapses; then ``U, D, F`` (S,) and the
         per-trial state ``u, R`` (B, S), ``last`` (B, S) int64.
     """
@@ -243,6 +246,12 @@ class Projection:
                 raise ValueError("dynamic (Tsodyks-Markram) synapses need all of U, D and F")
             tm = (_per_synapse(U, n, "U", rng, unit_interval=True), _per_synapse(D, n, "D", rng, positive=True),
                   _per_synapse(F, n, "F", rng, positive=True))
+        if post.model.synaptic_vars[0] == "g_e":  # conductance-based target
+            if receptor is None:
+                raise ValueError(f"{post.name!r} has conductance-based synapses: give receptor='exc' or 'inh' "
+                                 "(the weights are conductances >= 0, so their sign cannot tell)")
+            if np.any(w < 0):
+                raise ValueError(f"weight onto the conductance-based {post.name!r} must be >= 0 (a conductance in uS)")
         if receptor is None:
             if np.all(w >= 0):
                 receptor = "exc"

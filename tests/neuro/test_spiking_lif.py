@@ -119,3 +119,70 @@ def test_refractory_period_holds_v(model):
     held = st.v[0, mon.steps[0] + 1: mon.steps[0] + 21, 0]  # 20 steps = 2 ms after the spike
     np.testing.assert_array_equal(held, reset)
     assert st.v[0, mon.steps[0] + 22, 0] != reset
+
+
+# ------------------------------------------------------------ conductance-based LIF
+
+
+def test_lif_cond_kernel_equals_reference():
+    from neuro.neurons import lif_cond_step_cpu, lif_cond_step_reference
+
+    rng = np.random.default_rng(1)
+    B, N = 3, 257
+    args = dict(
+        ref_steps=rng.integers(0, 30, N), E_L=rng.normal(-60, 2, N), R=rng.uniform(50, 150, N),
+        I_bg=rng.normal(0.15, 0.05, N), E_e=np.zeros(N), E_i=rng.uniform(-85, -70, N), v_th=np.full(N, -50.0),
+        v_reset=rng.uniform(-65, -55, N), dt_tau=0.1 / rng.uniform(10, 30, N),
+        decay_e=np.exp(-0.1 / 5.0) + np.zeros(N), decay_i=np.exp(-0.1 / 10.0) + np.zeros(N),
+    )
+    state = dict(v=rng.uniform(-65, -49, (B, N)), g_e=rng.uniform(0, 0.02, (B, N)), g_i=rng.uniform(0, 0.05, (B, N)),
+                 I_ext=rng.normal(0, 0.05, (B, N)), last_spike=rng.integers(-60, 0, (B, N)))
+    a = {k: v.copy() for k, v in state.items()}
+    b = {k: v.copy() for k, v in state.items()}
+    for step in range(40):
+        sa = lif_cond_step_reference(a["v"], a["g_e"], a["g_i"], a["I_ext"], a["last_spike"], step,
+                                     spikes=np.zeros((B, N), bool), **args)
+        sb = lif_cond_step_cpu(b["v"], b["g_e"], b["g_i"], b["I_ext"], b["last_spike"], step,
+                               spikes=np.zeros((B, N), bool), **args)
+        np.testing.assert_array_equal(sa, sb)
+        for k in state:
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-13, atol=1e-13)
+    assert a["last_spike"].max() >= 0  # some spikes happened
+
+
+@pytest.mark.parametrize("impl", ["cpu", "reference"])
+def test_lif_cond_relaxes_to_the_conductance_weighted_mean_of_the_reversal_potentials(impl):
+    """With constant conductances (tau_e, tau_i very long), v follows the exact solution
+    v_inf + (v0 - v_inf) exp(-(1 + R g) t / tau_m), v_inf = (E_L + R (g_e E_e + g_i E_i)) / (1 + R g)."""
+    from neuro import LIFCond
+
+    tau_m, R, E_L, E_e, E_i, g_e, g_i = 20.0, 100.0, -60.0, 0.0, -80.0, 0.004, 0.002
+    net = Network(dt=0.1, seed=0, impl=impl)
+    pop = net.population(1, LIFCond(tau_m=tau_m, R=R, E_L=E_L, E_e=E_e, E_i=E_i, v_th=0.0, v_reset=-70.0,
+                                     tau_e=1e12, tau_i=1e12), v_init=-70.0)
+    st = net.monitor_state(pop, ["v", "g_e", "g_i"])
+    net.reset(1)
+    net.set_state(pop, "g_e", g_e)
+    net.set_state(pop, "g_i", g_i)
+    net.run(100.0)
+    a = 1 + R * (g_e + g_i)
+    v_inf = (E_L + R * (g_e * E_e + g_i * E_i)) / a
+    expected = v_inf + (-70.0 - v_inf) * np.exp(-a * st.t / tau_m)
+    np.testing.assert_allclose(st.v.reshape(-1), expected, atol=1e-10)  # B = N = 1: any axis order
+    np.testing.assert_allclose(st.g_e.reshape(-1), g_e)
+
+
+def test_lif_cond_synapses_need_a_receptor_and_nonnegative_conductances():
+    from neuro import LIFCond
+
+    net = Network(dt=0.1, seed=0)
+    pop = net.population(5, LIFCond())
+    src = net.poisson(5, 10.0)
+    with pytest.raises(ValueError, match="receptor='exc' or 'inh'"):
+        net.connect(src, pop, "all_to_all", weight=0.01)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        net.connect(src, pop, "all_to_all", weight=-0.01, receptor="inh")
+    proj = net.connect(src, pop, "all_to_all", weight=0.01, receptor="inh")
+    assert proj.receptor == "inh"
+    net.reset(2)
+    assert set(pop.state) >= {"v", "g_e", "g_i"} and "I_e" not in pop.state
