@@ -109,7 +109,8 @@ class MultiheadAttention(Module):
     kdim, vdim : feature sizes of ``key`` and ``value`` (default E); when they
         differ from E the projections are ``q_proj_weight``, ``k_proj_weight``,
         ``v_proj_weight`` (as PyTorch) instead of ``in_proj_weight``.
-    batch_first : inputs are ``(B, L, E)`` if True (default), ``(L, B, E)`` otherwise.
+    batch_first : inputs are ``(B, L, E)`` if True, ``(L, B, E)`` (sequence-first) if False
+        (the default, as PyTorch).
     use_flash : compute attention with :func:`ann.attention.flash_attention`
         (tiled, never materializing ``(L, S)``) when no weights are asked for,
         no floating mask is given and no dropout is active; otherwise the
@@ -130,7 +131,7 @@ class MultiheadAttention(Module):
         bias: bool = True,
         kdim: int | None = None,
         vdim: int | None = None,
-        batch_first: bool = True,
+        batch_first: bool = False,
         use_flash: bool = False,
         block_q: int = 128,
         block_k: int = 128,
@@ -205,8 +206,8 @@ class MultiheadAttention(Module):
     ):
         """Attend from ``query`` to ``key``/``value`` (self-attention when they are omitted).
 
-        Shapes (``batch_first``): ``query`` ``(B, L, E)``, ``key`` ``(B, S, kdim)``,
-        ``value`` ``(B, S, vdim)``; unbatched ``(L, E)`` inputs work too.
+        Shapes (with ``batch_first=True``; sequence-first ``(L, B, E)`` etc. by default):
+        ``query`` ``(B, L, E)``, ``key`` ``(B, S, kdim)``, ``value`` ``(B, S, vdim)``; unbatched ``(L, E)`` inputs work too.
         ``attn_mask`` ``(L, S)`` or ``(B*H, L, S)``, ``key_padding_mask`` ``(B, S)``
         (boolean True = forbidden, or floating additive). ``is_causal`` adds the
         causal mask (query ``i`` sees keys ``j <= i``).
