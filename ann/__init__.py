@@ -24,7 +24,10 @@ from .component import ModuleComponent
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import (
     Tensor,
+    Size,
+    ValuesIndices,
     as_tensor,
+    cat,
     concatenate,
     enable_grad,
     erf,
@@ -55,6 +58,9 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "concatenate",
+    "cat",
+    "Size",
+    "ValuesIndices",
     "stack",
     "split",
     "where",

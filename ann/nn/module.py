@@ -295,7 +295,7 @@ class Module:
         return self
 
     def num_parameters(self) -> int:
-        return int(sum(p.size for p in self.parameters()))
+        return int(sum(p.numel() for p in self.parameters()))
 
     # ------------------------------------------------------- state dicts
     def state_dict(self) -> "OrderedDict[str, Any]":

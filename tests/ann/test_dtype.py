@@ -30,6 +30,7 @@ F32 = np.float32
 # public names that are not float ops, with the reason
 NOT_OPS = {
     "Tensor": "the tensor class (its operators have cases below)",
+    "Size": "a tuple (a tensor's shape)", "ValuesIndices": "a named tuple",
     "as_tensor": "wraps an array, no computation",
     "no_grad": "context manager", "enable_grad": "context manager", "is_grad_enabled": "flag",
     "make_op": "the primitive constructor used by every op",
@@ -64,6 +65,8 @@ FUNCTION_CASES = {
     "ones": lambda r: (lambda: ann.ones((2, 3)) * _x(r, 2, 3), (), {}),
     "concatenate": lambda r: (ann.concatenate, ([_x(r, 2, 3), _x(r, 1, 3)],), {}),
     "stack": lambda r: (ann.stack, ([_x(r, 2, 3), _x(r, 2, 3)],), {"axis": 1}),
+    "stack[dim]": lambda r: (ann.stack, ([_x(r, 2, 3), _x(r, 2, 3)],), {"dim": 1}),
+    "cat": lambda r: (ann.cat, ([_x(r, 2, 3), _x(r, 2, 2)], 1), {}),
     "split": lambda r: (ann.split, (_x(r, 4, 3), 2), {}),
     "where": lambda r: (ann.where, (r.random((3, 4)) > 0.5, _x(r, 3, 4), 0.0), {}),
     "maximum": lambda r: (ann.maximum, (_x(r, 3, 4), _x(r, 4)), {}),
@@ -163,6 +166,13 @@ TENSOR_CASES = {
     "mean": lambda r: (Tensor.mean, (_x(r, 3, 4),), {"axis": 0, "keepdims": True}),
     "var": lambda r: (Tensor.var, (_x(r, 3, 4),), {"axis": 1, "ddof": 1}),
     "max": lambda r: (Tensor.max, (_x(r, 3, 4),), {"axis": 1}),
+    "max[dim]": lambda r: (lambda a: a.max(dim=1, keepdim=True).values, (_x(r, 3, 4),), {}),
+    "sum[dim]": lambda r: (Tensor.sum, (_x(r, 3, 4),), {"dim": 1, "keepdim": True}),
+    "view": lambda r: (Tensor.view, (_x(r, 3, 4), 2, 6), {}),
+    "permute": lambda r: (Tensor.permute, (_x(r, 2, 3, 4), 2, 0, 1), {}),
+    "transpose[swap]": lambda r: (Tensor.transpose, (_x(r, 2, 3, 4), 0, 2), {}),
+    "float": lambda r: (Tensor.float, (_x(r, 3, 4),), {}),
+    "to": lambda r: (Tensor.to, (_x(r, 3, 4), "cpu", F32), {}),
     "min": lambda r: (Tensor.min, (_x(r, 3, 4),), {}),
     "reshape": lambda r: (Tensor.reshape, (_x(r, 3, 4), 2, 6), {}),
     "transpose": lambda r: (Tensor.transpose, (_x(r, 2, 3, 4), 1, 2, 0), {}),
@@ -171,6 +181,8 @@ TENSOR_CASES = {
 }
 # Tensor members that compute nothing differentiable
 TENSOR_NOT_OPS = {"backward", "detach", "item", "numpy", "retain_grad", "requires_grad_", "zero_grad",
+                  "argmax", "argmin", "long", "tolist", "numel", "dim", "device", "cpu", "cuda",
+                  "double",  # float64 by definition
                   "shape", "dtype", "ndim", "size", "is_leaf", "xp", "data", "grad", "requires_grad"}
 TENSOR_OPERATORS = ["__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
                     "__rtruediv__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__", "__abs__",
