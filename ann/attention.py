@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from neuro.backend import make_rng
+from .generator import make_rng
 
 from .activations import softmax
 from .flash import flash_backward, flash_forward

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from neuro.backend import make_rng
+from .generator import make_rng
 
 from . import activations as _act
 from . import losses as _losses

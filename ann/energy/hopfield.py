@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuro.backend import array_module, is_cupy_array, make_rng, resolve_dtype, to_device
+from neuro.backend import array_module, is_cupy_array, resolve_dtype, to_device
+from ..generator import make_rng
 from neuro.validation import check_positive
 
 from ..nn.layers import _check_positive_int

@@ -24,7 +24,8 @@ import math
 
 import numpy as np
 
-from neuro.backend import array_module, make_rng, resolve_dtype, to_device
+from neuro.backend import array_module, resolve_dtype, to_device
+from ..generator import make_rng
 from neuro.validation import check_nonneg, check_positive
 
 from ..nn.layers import _check_positive_int

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
+from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
+from ..generator import make_rng
 
 from ..activations import relu, sigmoid
 from ..tensor import Tensor, as_tensor, concatenate

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
+from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
+from ..generator import make_rng
 
 from .. import functional as F
 from .. import init

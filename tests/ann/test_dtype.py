@@ -30,6 +30,7 @@ F32 = np.float32
 # public names that are not float ops, with the reason
 NOT_OPS = {
     "Tensor": "the tensor class (its operators have cases below)",
+    "manual_seed": "reseeds the default generator", "initial_seed": "returns an int",
     "Size": "a tuple (a tensor's shape)", "ValuesIndices": "a named tuple",
     "as_tensor": "wraps an array, no computation",
     "no_grad": "context manager", "enable_grad": "context manager", "is_grad_enabled": "flag",
