@@ -338,27 +338,27 @@ def _gated(x, act: Callable, axis: int, name: str) -> Tensor:
     return a * act(b)
 
 
-def glu(x, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+def glu(x, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """Gated linear unit: split ``x`` in halves ``a, b`` along ``axis``; ``a * sigmoid(b)`` (as PyTorch)."""
-    axis = resolve_dim(axis, dim, -1)
+    axis = resolve_dim(axis, None if dim == -1 else dim, -1)
     return _gated(x, sigmoid, axis, "glu")
 
 
-def swiglu(x, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+def swiglu(x, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """``a * silu(b)`` with ``a, b`` the halves of ``x`` along ``axis`` (Shazeer 2020)."""
-    axis = resolve_dim(axis, dim, -1)
+    axis = resolve_dim(axis, None if dim == -1 else dim, -1)
     return _gated(x, silu, axis, "swiglu")
 
 
-def geglu(x, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+def geglu(x, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """``a * gelu(b)`` with ``a, b`` the halves of ``x`` along ``axis``."""
-    axis = resolve_dim(axis, dim, -1)
+    axis = resolve_dim(axis, None if dim == -1 else dim, -1)
     return _gated(x, gelu, axis, "geglu")
 
 
-def reglu(x, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+def reglu(x, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """``a * relu(b)`` with ``a, b`` the halves of ``x`` along ``axis``."""
-    axis = resolve_dim(axis, dim, -1)
+    axis = resolve_dim(axis, None if dim == -1 else dim, -1)
     return _gated(x, relu, axis, "reglu")
 
 

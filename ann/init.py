@@ -13,8 +13,8 @@ import math
 import numpy as np
 
 from neuro.backend import array_module
-from .generator import make_rng
 
+from .generator import make_rng
 from .tensor import Tensor
 
 __all__ = [

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from .generator import make_rng
-
 from .losses import entropy
 from .tensor import no_grad
 

@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from neuro.backend import array_module, asnumpy
-from .generator import make_rng
 
+from .generator import make_rng
 from .tensor import Tensor, no_grad
 from .warnings import NonFiniteLossWarning
 

@@ -32,9 +32,9 @@ import warnings
 import numpy as np
 
 from neuro.backend import array_module, is_cupy_array, resolve_dtype, to_device
-from ..generator import make_rng
 from neuro.validation import as_param, check_nonneg, check_positive
 
+from ..generator import make_rng
 from ..nn.layers import _check_positive_int as _check_int
 from ..tensor import _special
 from ..warnings import NonFiniteLossWarning

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
-from ..generator import make_rng
 
 from .. import functional as F
 from .. import init
 from ..activations import softmax
 from ..attention import flash_attention
+from ..generator import make_rng
 from ..tensor import Tensor, as_tensor, where
 from .layers import Linear
 from .module import Module, Parameter

@@ -9,10 +9,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
-from ..generator import make_rng
 
 from .. import functional as F
 from .. import init
+from ..generator import make_rng
 from .activation import Activation
 from .module import Module, Parameter
 

@@ -45,9 +45,9 @@ from typing import Any
 import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
-from ..generator import make_rng
 
 from .. import functional as F
+from ..generator import make_rng
 from ..tensor import Tensor, as_tensor, concatenate, is_grad_enabled, make_op, stack
 from .module import Module, Parameter
 

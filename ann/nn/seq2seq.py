@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
-from ..generator import make_rng
 
 from .. import functional as F
+from ..generator import make_rng
 from ..tensor import Tensor, concatenate, no_grad, stack, where
 from .layers import Embedding, Linear
 from .module import Module, Parameter

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
-from ..generator import make_rng
 
 from .. import activations, init
+from ..generator import make_rng
 from ..tensor import Tensor, as_tensor
 from .activation import Activation
 from .attention import MultiheadAttention, _positive_int

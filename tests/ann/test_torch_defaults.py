@@ -67,3 +67,69 @@ def test_multihead_attention_is_sequence_first_by_default_as_torch():
     o_out, o_w = ours(x)
     np.testing.assert_allclose(o_out.numpy(), t_out.detach().numpy(), atol=1e-12)
     np.testing.assert_allclose(o_w.numpy(), t_w.detach().numpy(), atol=1e-12)
+
+
+def _shared_function_names(ours_module, theirs_module, names):
+    """Names both modules hold whose torch signature Python can read (torch's C builtins have none)."""
+    out = []
+    for n in names:
+        theirs = getattr(theirs_module, n, None)
+        if theirs is None or not callable(theirs):
+            continue
+        try:
+            inspect.signature(theirs)
+        except (TypeError, ValueError):
+            continue
+        out.append(n)
+    return out
+
+
+def _function_cases():
+    import ann.functional as F
+    import ann.init as init
+    import ann.optim as optim
+    import ann.optim.lr_scheduler as lr_scheduler
+
+    groups = [
+        ("F", F, torch.nn.functional, F.__all__),
+        ("init", init, torch.nn.init, [n for n in dir(init) if not n.startswith("_")]),
+        ("optim", optim, torch.optim, optim.__all__),
+        ("lr_scheduler", lr_scheduler, torch.optim.lr_scheduler, [n for n in dir(lr_scheduler) if n[:1].isupper()]),
+    ]
+    return [(f"{label}.{n}", getattr(ours, n), getattr(theirs, n))
+            for label, ours, theirs, names in groups for n in _shared_function_names(ours, theirs, names)]
+
+
+_FUNCTION_CASES = _function_cases()
+
+
+@pytest.mark.parametrize("label,ours,theirs", _FUNCTION_CASES, ids=[c[0] for c in _FUNCTION_CASES])
+def test_function_optimizer_and_scheduler_defaults_equal_torch(label, ours, theirs):
+    for param, ours_default, torch_default in _shared_defaults(ours, theirs):
+        assert ours_default == torch_default, f"{label}({param}=...) defaults to {ours_default!r}, torch to {torch_default!r}"
+
+
+def test_the_function_comparison_covers_the_main_names():
+    labels = {c[0] for c in _FUNCTION_CASES}
+    assert {"F.cross_entropy", "F.dropout", "F.softmax", "F.glu", "F.layer_norm", "init.xavier_uniform_",
+            "optim.Adam", "optim.SGD", "lr_scheduler.StepLR"} <= labels
+
+
+def test_scaled_dot_product_attention_takes_torchs_positional_order():
+    from ann.functional import scaled_dot_product_attention as ours
+
+    names = ["query", "key", "value", "attn_mask", "dropout_p", "is_causal"]
+    params = inspect.signature(ours).parameters
+    assert list(params)[: len(names)] == names and params["scale"].kind is inspect.Parameter.KEYWORD_ONLY
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((2, 5, 4)) for _ in range(3))
+    allowed = rng.random((5, 5)) < 0.7
+    allowed[:, 0] = True
+    args = (None, 0.0, True)  # attn_mask, dropout_p, is_causal positionally, as torch takes them
+    ref = torch.nn.functional.scaled_dot_product_attention(*map(torch.tensor, (q, k, v)), *args, scale=0.3)
+    np.testing.assert_allclose(ours(q, k, v, *args, scale=0.3).numpy(), ref.numpy(), atol=1e-12)
+    ref = torch.nn.functional.scaled_dot_product_attention(*map(torch.tensor, (q, k, v)), torch.tensor(allowed))
+    np.testing.assert_allclose(ours(q, k, v, allowed).numpy(), ref.numpy(), atol=1e-12)
+    np.testing.assert_array_equal(ours(q, k, v, mask=allowed, causal=True).numpy(), ours(q, k, v, allowed, is_causal=True).numpy())
+    with pytest.raises(TypeError, match="attn_mask or mask"):
+        ours(q, k, v, allowed, mask=allowed)
