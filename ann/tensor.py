@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from neuro.backend import ANN_DTYPE, array_module, asnumpy, is_cupy_array, to_device
+from neuro.backend import ANN_DTYPE, array_module, asnumpy, is_cupy_array, to_device, use_backend
 
 from .erf_kernel import erf_array
 
@@ -669,16 +669,26 @@ def as_tensor(x: Any, dtype: Any = None) -> Tensor:
 
 
 
-def zeros(shape, dtype: Any = ANN_DTYPE, requires_grad: bool = False, xp=None) -> Tensor:
-    """A tensor of zeros of ``shape`` (float32 by default)."""
+def _filled(fill: str, size: tuple, dtype, requires_grad: bool, device, xp) -> Tensor:
+    shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+    if device is not None:
+        with use_backend(_device_backend(device)):  # RuntimeError naming what is missing for "cuda" without a GPU
+            xp = array_module()
     xp = xp or _xp()
-    return Tensor(xp.zeros(shape, dtype=dtype), requires_grad=requires_grad)
+    return Tensor(getattr(xp, fill)(shape, dtype=ANN_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def ones(shape, dtype: Any = ANN_DTYPE, requires_grad: bool = False, xp=None) -> Tensor:
-    """A tensor of ones of ``shape`` (float32 by default)."""
-    xp = xp or _xp()
-    return Tensor(xp.ones(shape, dtype=dtype), requires_grad=requires_grad)
+def zeros(*size, dtype: Any = None, requires_grad: bool = False, device: str | None = None, xp=None) -> Tensor:
+    """A tensor of zeros, float32 by default, as ``torch.zeros``: ``zeros(2, 3)`` or ``zeros((2, 3))``.
+
+    ``device`` ``"cpu"``/``"cuda"`` (or ``xp``, the array module); default the current backend.
+    """
+    return _filled("zeros", size, dtype, requires_grad, device, xp)
+
+
+def ones(*size, dtype: Any = None, requires_grad: bool = False, device: str | None = None, xp=None) -> Tensor:
+    """A tensor of ones, as :func:`zeros`."""
+    return _filled("ones", size, dtype, requires_grad, device, xp)
 
 
 def make_op(data, parents: tuple, backward: Callable, op: str = "") -> Tensor:

@@ -352,6 +352,22 @@ class Module:
                 m._buffers[name] = data.astype(dtype) if dtype is not None and floating else data
         return self
 
+    def cuda(self) -> "Module":
+        """``to("cuda")``: every parameter and buffer on the GPU (CuPy)."""
+        return self.to("cuda")
+
+    def cpu(self) -> "Module":
+        """``to("cpu")``: every parameter and buffer in host memory (NumPy)."""
+        return self.to("cpu")
+
+    def float(self) -> "Module":
+        """``to(float32)``: floating parameters and buffers cast to float32."""
+        return self.to(np.float32)
+
+    def double(self) -> "Module":
+        """``to(float64)``: floating parameters and buffers cast to float64."""
+        return self.to(np.float64)
+
     def num_parameters(self) -> int:
         return int(sum(p.numel() for p in self.parameters()))
 

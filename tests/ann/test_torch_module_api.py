@@ -147,3 +147,13 @@ def test_step_closure_runs_with_gradients_enabled():
 
     with ann.no_grad():
         opt.step(closure)
+
+
+def test_module_float_double_cpu_as_torch():
+    ours, theirs = _pair()
+    for method in ("float", "double", "cpu"):
+        assert getattr(ours, method)() is ours and getattr(theirs, method)() is theirs
+    ours.float()
+    theirs.float()
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        assert p.dtype == np.float32 and q.dtype == torch.float32

@@ -148,3 +148,13 @@ def test_to_cuda_and_back_is_differentiable():
     assert isinstance(x.grad, np.ndarray)
     np.testing.assert_allclose(x.grad, 2 * np.arange(3.0))
     assert y.cpu().device == "cpu"
+
+
+@pytest.mark.parametrize("fn", ["zeros", "ones"])
+def test_zeros_and_ones_take_torchs_size_forms(fn):
+    for size in ((2, 3), ((2, 3),), ([4],), ((),)):
+        ours, theirs = getattr(ann, fn)(*size), getattr(torch, fn)(*size)
+        assert ours.shape == tuple(theirs.shape) and ours.dtype == np.float32 and theirs.dtype == torch.float32
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    t = getattr(ann, fn)(3, dtype=np.float64, requires_grad=True, device="cpu")
+    assert t.dtype == np.float64 and t.requires_grad and t.device == "cpu"
