@@ -254,6 +254,7 @@ class Tensor:
     data : the array, any shape.
     grad : array of the same shape and dtype as ``data`` (or ``None``), set on leaf
         tensors (and on tensors that called :meth:`retain_grad`) by :meth:`backward`.
+        Deliberate difference: a plain NumPy/CuPy array, where PyTorch's ``.grad`` is a Tensor.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_op", "_retain", "_freed", "__weakref__")

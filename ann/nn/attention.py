@@ -107,6 +107,8 @@ class MultiheadAttention(Module):
     num_heads : number of heads H.
     dropout : dropout probability on the attention weights while training.
     bias : whether the input and output projections have biases.
+    add_bias_kv, add_zero_attn : PyTorch's options, in PyTorch's argument order; only False
+        (their default) is supported (``NotImplementedError`` otherwise).
     kdim, vdim : feature sizes of ``key`` and ``value`` (default E); when they
         differ from E the projections are ``q_proj_weight``, ``k_proj_weight``,
         ``v_proj_weight`` (as PyTorch) instead of ``in_proj_weight``.
@@ -130,6 +132,8 @@ class MultiheadAttention(Module):
         num_heads: int,
         dropout: float = 0.0,
         bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
         kdim: int | None = None,
         vdim: int | None = None,
         batch_first: bool = False,
@@ -140,6 +144,8 @@ class MultiheadAttention(Module):
         seed=None,
     ):
         super().__init__()
+        if add_bias_kv or add_zero_attn:
+            raise NotImplementedError("add_bias_kv and add_zero_attn are not supported (PyTorch's options, kept in its argument order)")
         self.embed_dim = _positive_int(embed_dim, "embed_dim")
         self.num_heads = _positive_int(num_heads, "num_heads")
         if self.embed_dim % self.num_heads:

@@ -133,3 +133,11 @@ def test_scaled_dot_product_attention_takes_torchs_positional_order():
     np.testing.assert_array_equal(ours(q, k, v, mask=allowed, causal=True).numpy(), ours(q, k, v, allowed, is_causal=True).numpy())
     with pytest.raises(TypeError, match="attn_mask or mask"):
         ours(q, k, v, allowed, mask=allowed)
+
+
+def test_multihead_attention_arguments_in_torchs_order():
+    ours = [p for p in inspect.signature(nn.MultiheadAttention).parameters]
+    theirs = [p for p in inspect.signature(torch.nn.MultiheadAttention).parameters if p not in _NOT_COMPARED]
+    assert ours[: len(theirs)] == theirs
+    with pytest.raises(NotImplementedError, match="add_bias_kv"):
+        nn.MultiheadAttention(8, 2, add_bias_kv=True)
