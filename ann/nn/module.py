@@ -302,6 +302,8 @@ class Module:
                 yield (f"{mod_name}.{name}" if mod_name else name), p
 
     def parameters(self) -> list:
+        """Every parameter once, in registration order. Deliberate difference: a list (PyTorch gives an
+        iterator), so that ``a.parameters() + b.parameters()`` works."""
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple]:
