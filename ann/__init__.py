@@ -11,7 +11,7 @@ PyTorch-like API::
 Sub-modules: :mod:`ann.functional` (activations, losses, layer functions),
 :mod:`ann.activations` (the activation registry), :mod:`ann.losses`,
 :mod:`ann.nn` (Module and layers), :mod:`ann.init`, :mod:`ann.optim`,
-:mod:`ann.train`, :mod:`ann.io`, :mod:`ann.energy` (energy-based models),
+:mod:`ann.train`, :mod:`ann.io`, :mod:`ann.generator` (``manual_seed``), :mod:`ann.energy` (energy-based models),
 :mod:`ann.sparsity` (activation sparsity: recorder and relufication), :mod:`ann.sparse`
 (sparse inference); :class:`ModuleComponent` runs any module inside a :class:`neuro.Simulator`.
 """
@@ -21,10 +21,14 @@ from . import activations, functional, init, io, losses, nn, optim, sparse, spar
 from . import energy
 from .warnings import AnnWarning, NonFiniteLossWarning
 from .component import ModuleComponent
+from .generator import default_generator, initial_seed, manual_seed
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import (
     Tensor,
+    Size,
+    ValuesIndices,
     as_tensor,
+    cat,
     concatenate,
     enable_grad,
     erf,
@@ -46,6 +50,9 @@ from .tensor import (
 )
 
 __all__ = [
+    "manual_seed",
+    "initial_seed",
+    "default_generator",
     "ModuleComponent",
     "Tensor",
     "as_tensor",
@@ -55,6 +62,9 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "concatenate",
+    "cat",
+    "Size",
+    "ValuesIndices",
     "stack",
     "split",
     "where",

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from .erf_kernel import gelu_array, gelu_backward_array
 from .softmax_kernel import online_softmax_tile
-from .tensor import Tensor, _operand, _xp, _special, exp, make_op, sigmoid, split, tanh, where
+from .tensor import Tensor, _operand, _xp, _special, exp, make_op, resolve_dim, sigmoid, split, tanh, where
 
 __all__ = [
     "relu", "sparse_relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "celu", "gelu", "silu", "swish", "hard_silu",
@@ -281,8 +281,12 @@ def linear(x) -> Tensor:
 # ------------------------------------------------------------ normalizing
 
 
-def softmax(x, axis: int = -1) -> Tensor:
-    """``exp(x - max) / sum(exp(x - max))`` along ``axis``."""
+def softmax(x, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """``exp(x - max) / sum(exp(x - max))`` along ``dim`` (``axis``: NumPy's name, an alias).
+
+    Deliberate difference: no ``dim`` means the last axis (PyTorch's implicit choice is deprecated).
+    """
+    axis = resolve_dim(axis, dim, -1)
     x = _operand(x)
     xp = _xp(x.data)
     if axis in (-1, x.ndim - 1) and x.ndim:
@@ -306,8 +310,9 @@ def softmax(x, axis: int = -1) -> Tensor:
     return make_op(out, (x,), backward, "softmax")
 
 
-def log_softmax(x, axis: int = -1) -> Tensor:
-    """``x - logsumexp(x)`` along ``axis``, stable for huge logits and ``-inf`` entries."""
+def log_softmax(x, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """``x - logsumexp(x)`` along ``dim`` (``axis`` an alias; default the last), stable for huge logits and ``-inf``."""
+    axis = resolve_dim(axis, dim, -1)
     x = _operand(x)
     xp = _xp(x.data)
     m = x.data.max(axis=axis, keepdims=True)
@@ -333,23 +338,27 @@ def _gated(x, act: Callable, axis: int, name: str) -> Tensor:
     return a * act(b)
 
 
-def glu(x, axis: int = -1) -> Tensor:
+def glu(x, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """Gated linear unit: split ``x`` in halves ``a, b`` along ``axis``; ``a * sigmoid(b)`` (as PyTorch)."""
+    axis = resolve_dim(axis, None if dim == -1 else dim, -1)
     return _gated(x, sigmoid, axis, "glu")
 
 
-def swiglu(x, axis: int = -1) -> Tensor:
+def swiglu(x, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """``a * silu(b)`` with ``a, b`` the halves of ``x`` along ``axis`` (Shazeer 2020)."""
+    axis = resolve_dim(axis, None if dim == -1 else dim, -1)
     return _gated(x, silu, axis, "swiglu")
 
 
-def geglu(x, axis: int = -1) -> Tensor:
+def geglu(x, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """``a * gelu(b)`` with ``a, b`` the halves of ``x`` along ``axis``."""
+    axis = resolve_dim(axis, None if dim == -1 else dim, -1)
     return _gated(x, gelu, axis, "geglu")
 
 
-def reglu(x, axis: int = -1) -> Tensor:
+def reglu(x, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """``a * relu(b)`` with ``a, b`` the halves of ``x`` along ``axis``."""
+    axis = resolve_dim(axis, None if dim == -1 else dim, -1)
     return _gated(x, relu, axis, "reglu")
 
 

@@ -13,10 +13,9 @@ import math
 
 import numpy as np
 
-from neuro.backend import make_rng
-
 from .activations import softmax
 from .flash import flash_backward, flash_forward
+from .generator import make_rng
 from .tensor import Tensor, as_tensor, make_op, where
 
 __all__ = ["scaled_dot_product_attention", "flash_attention"]
@@ -33,6 +32,15 @@ def _check(q: Tensor, k: Tensor, v: Tensor, mask) -> None:
         raise TypeError(f"mask must be a boolean array (True = attend), got {getattr(mask, 'dtype', type(mask).__name__)}")
 
 
+def _alias(value, alias, name: str, alias_name: str):
+    """``value`` or its older keyword ``alias`` (not both)."""
+    if alias is None:
+        return value
+    if value is not None:
+        raise TypeError(f"give {name} or {alias_name}, not both")
+    return alias
+
+
 def _allowed(xp, mask, causal: bool, lq: int, lk: int):
     allowed = None if mask is None else xp.asarray(mask)
     if causal:
@@ -41,13 +49,19 @@ def _allowed(xp, mask, causal: bool, lq: int, lk: int):
     return allowed
 
 
-def scaled_dot_product_attention(q, k, v, mask=None, causal: bool = False, dropout_p: float = 0.0, seed=None, scale=None) -> Tensor:
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False,
+                                 *, scale=None, seed=None, mask=None, causal: bool | None = None) -> Tensor:
     """``softmax(q k^T * scale + masking) v``, materializing the ``(Lq, Lk)`` scores.
 
-    ``scale`` defaults to ``1/sqrt(d)``. ``dropout_p`` drops attention
-    weights (inverted dropout) with the generator made from ``seed``.
+    PyTorch's signature and argument order: ``attn_mask`` a boolean array (True = attend;
+    deliberate difference: a floating additive mask is not accepted here), ``dropout_p`` drops
+    attention weights (inverted dropout, drawn from ``seed``), ``is_causal`` lets query ``i`` see
+    keys ``j <= i``, ``scale`` (keyword-only, as PyTorch) defaults to ``1/sqrt(d)``. ``mask`` and ``causal`` are this module's
+    older names for ``attn_mask`` and ``is_causal`` (keyword-only aliases).
     """
-    q, k, v = as_tensor(q), as_tensor(k), as_tensor(v)
+    mask = _alias(attn_mask, mask, "attn_mask", "mask")
+    causal = bool(_alias(is_causal or None, causal, "is_causal", "causal"))
+    q, k, v = as_tensor(query), as_tensor(key), as_tensor(value)
     _check(q, k, v, mask)
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")

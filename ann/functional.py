@@ -12,12 +12,11 @@ import warnings
 
 import numpy as np
 
-from neuro.backend import make_rng
-
 from . import activations as _act
 from . import losses as _losses
 from .activations import *  # noqa: F401,F403  (re-export)
 from .attention import flash_attention, scaled_dot_product_attention
+from .generator import make_rng
 from .losses import *  # noqa: F401,F403  (re-export)
 from .norm_kernel import layer_norm_arrays, layer_norm_backward_arrays
 from .recurrence import linear_recurrence

@@ -45,10 +45,10 @@ def _outputs(fn: Callable, inputs: list) -> list:
 
 
 def numerical_jacobian(fn: Callable, inputs: list, eps: float = 1e-6) -> list:
-    """Central-difference Jacobians: ``J[k][i]`` of shape ``(out_k.size, inputs[i].size)``."""
+    """Central-difference Jacobians: ``J[k][i]`` of shape ``(out_k.numel(), inputs[i].numel())``."""
     with_grad = [i for i, t in enumerate(inputs) if t.requires_grad]
     base = _outputs(fn, inputs)
-    jac = [[np.zeros((o.size, inputs[i].size)) for i in with_grad] for o in base]
+    jac = [[np.zeros((o.numel(), inputs[i].numel())) for i in with_grad] for o in base]
     for col, i in enumerate(with_grad):
         x = inputs[i].data
         flat = x.reshape(-1)
@@ -68,15 +68,15 @@ def analytical_jacobian(fn: Callable, inputs: list) -> list:
     """Jacobians from reverse mode, one backward pass per output element."""
     with_grad = [i for i, t in enumerate(inputs) if t.requires_grad]
     probe = _outputs(fn, inputs)
-    jac = [[np.zeros((o.size, inputs[i].size)) for i in with_grad] for o in probe]
+    jac = [[np.zeros((o.numel(), inputs[i].numel())) for i in with_grad] for o in probe]
     for k, o in enumerate(probe):
         if not o.requires_grad:
             continue
-        for r in range(o.size):
+        for r in range(o.numel()):
             for i in with_grad:
                 inputs[i].grad = None
             outs = _outputs(fn, inputs)
-            seed = o.xp.zeros(o.size, dtype=o.dtype)  # on the output's device
+            seed = o.xp.zeros(o.numel(), dtype=o.dtype)  # on the output's device
             seed[r] = 1.0
             outs[k].backward(seed.reshape(o.shape))
             for col, i in enumerate(with_grad):

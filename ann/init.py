@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 
-from neuro.backend import array_module, make_rng
+from neuro.backend import array_module
 
+from .generator import make_rng
 from .tensor import Tensor
 
 __all__ = [

@@ -26,16 +26,18 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from neuro.backend import ANN_DTYPE, array_module, asnumpy, is_cupy_array
+from neuro.backend import ANN_DTYPE, array_module, asnumpy, is_cupy_array, to_device, use_backend
 
 from .erf_kernel import erf_array
 
 __all__ = [
     "Tensor",
+    "Size",
+    "ValuesIndices",
     "no_grad",
     "enable_grad",
     "is_grad_enabled",
@@ -43,6 +45,7 @@ __all__ = [
     "zeros",
     "ones",
     "concatenate",
+    "cat",
     "stack",
     "split",
     "where",
@@ -59,6 +62,47 @@ __all__ = [
 ]
 
 _GRAD_ENABLED = True
+
+# torch's device names and the backends that hold them
+_DEVICES = {"cpu": "numpy", "cuda": "cupy"}
+
+
+class Size(tuple):
+    """A tensor's shape, as ``torch.Size``: a tuple of ints with :meth:`numel`."""
+
+    def numel(self) -> int:
+        return math.prod(self)
+
+    def __repr__(self) -> str:
+        return f"ann.Size({list(self)})"
+
+
+class ValuesIndices(NamedTuple):
+    """``(values, indices)`` from ``max(dim=...)``/``min(dim=...)``, as ``torch.return_types.max``."""
+
+    values: "Tensor"
+    indices: "Tensor"
+
+
+def resolve_dim(axis, dim, default=None):
+    """The axis from NumPy's ``axis`` or PyTorch's ``dim`` (aliases: give one; ``default`` when neither)."""
+    if dim is None:
+        return default if axis is None else axis
+    if axis is not None and axis != dim:
+        raise TypeError(f"give axis or dim, not both (got axis={axis!r}, dim={dim!r})")
+    return dim
+
+
+def _resolve_keep(keepdims: bool, keepdim) -> bool:
+    """NumPy's ``keepdims`` or PyTorch's ``keepdim`` (aliases)."""
+    return bool(keepdims) if keepdim is None else bool(keepdim)
+
+
+def _device_backend(device: str) -> str:
+    name = str(device).split(":")[0]
+    if name not in _DEVICES:
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return _DEVICES[name]
 
 
 def is_grad_enabled() -> bool:
@@ -210,6 +254,7 @@ class Tensor:
     data : the array, any shape.
     grad : array of the same shape and dtype as ``data`` (or ``None``), set on leaf
         tensors (and on tensors that called :meth:`retain_grad`) by :meth:`backward`.
+        Deliberate difference: a plain NumPy/CuPy array, where PyTorch's ``.grad`` is a Tensor.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_op", "_retain", "_freed", "__weakref__")
@@ -241,9 +286,24 @@ class Tensor:
     def ndim(self) -> int:
         return self.data.ndim
 
+    def size(self, dim: int | None = None):
+        """The shape as a :class:`Size` (a tuple), or its length along ``dim`` (as ``torch.Tensor.size``)."""
+        if dim is None:
+            return Size(self.data.shape)
+        return self.data.shape[dim]
+
+    def numel(self) -> int:
+        """The number of elements."""
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        """The number of dimensions (``ndim``), as ``torch.Tensor.dim``."""
+        return self.data.ndim
+
     @property
-    def size(self) -> int:
-        return self.data.size
+    def device(self) -> str:
+        """``"cuda"`` for a CuPy array, ``"cpu"`` for a NumPy one."""
+        return "cuda" if is_cupy_array(self.data) else "cpu"
 
     @property
     def is_leaf(self) -> bool:
@@ -273,6 +333,10 @@ class Tensor:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.reshape(()).item()
 
+    def tolist(self):
+        """The values as (nested) Python lists of numbers, as ``torch.Tensor.tolist``."""
+        return asnumpy(self.data).tolist()
+
     def __float__(self) -> float:
         return float(self.item())
 
@@ -289,6 +353,48 @@ class Tensor:
         """A copy cast to ``dtype`` (differentiable: the gradient is cast back)."""
         src = self.dtype
         return make_op(self.data.astype(dtype), (self,), lambda g: (g.astype(src),), "astype")
+
+    def float(self) -> "Tensor":
+        """``astype(float32)`` (differentiable), as ``torch.Tensor.float``."""
+        return self.astype(np.float32)
+
+    def double(self) -> "Tensor":
+        """``astype(float64)`` (differentiable), as ``torch.Tensor.double``."""
+        return self.astype(np.float64)
+
+    def long(self) -> "Tensor":
+        """``astype(int64)`` (outside the graph), as ``torch.Tensor.long``."""
+        return Tensor(self.data.astype(np.int64))
+
+    def to(self, *args, dtype: Any = None, device: str | None = None) -> "Tensor":
+        """A tensor on ``device`` (``"cpu"``: NumPy, ``"cuda"``: CuPy) and/or of ``dtype``, as ``torch.Tensor.to``.
+
+        ``to("cuda")``, ``to(np.float64)``, ``to("cuda", np.float64)``, ``to(other_tensor)``
+        (its device and dtype). Differentiable (the gradient goes back to this tensor's device
+        and dtype). Returns ``self`` when nothing changes. ``"cuda"`` needs CuPy and a GPU
+        (``RuntimeError`` naming what is missing otherwise).
+        """
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, str) and a.split(":")[0] in _DEVICES:
+                device = a
+            else:
+                dtype = a
+        backend = None if device is None else _device_backend(device)
+        same_device = backend is None or (backend == "cupy") == is_cupy_array(self.data)
+        dtype = None if dtype is None else np.dtype(dtype)
+        if same_device and (dtype is None or dtype == self.dtype):
+            return self
+        src_backend, src_dtype = ("cupy" if is_cupy_array(self.data) else "numpy"), self.dtype
+        out = to_device(self.data, backend or src_backend, dtype or src_dtype)
+        return make_op(out, (self,), lambda g: (to_device(g, src_backend, src_dtype),), "to")
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self) -> "Tensor":
+        return self.to("cuda")
 
     def retain_grad(self) -> "Tensor":
         """Keep ``.grad`` on this non-leaf tensor after :meth:`backward` (as PyTorch)."""
@@ -452,30 +558,70 @@ class Tensor:
 
     clamp = clip
 
-    def sum(self, axis=None, keepdims: bool = False):
-        return tsum(self, axis, keepdims)
+    # Reductions take NumPy's ``axis``/``keepdims`` or PyTorch's ``dim``/``keepdim`` (aliases).
+    def sum(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None):
+        return tsum(self, resolve_dim(axis, dim), _resolve_keep(keepdims, keepdim))
 
-    def mean(self, axis=None, keepdims: bool = False):
-        return mean(self, axis, keepdims)
+    def mean(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None):
+        return mean(self, resolve_dim(axis, dim), _resolve_keep(keepdims, keepdim))
 
-    def var(self, axis=None, keepdims: bool = False, ddof: int = 0):
-        return var(self, axis, keepdims, ddof)
+    def var(self, axis=None, keepdims: bool = False, ddof: int = 0, *, dim=None, keepdim=None):
+        """Variance with NumPy's default ``ddof=0`` (deliberately not PyTorch's ``correction=1``)."""
+        return var(self, resolve_dim(axis, dim), _resolve_keep(keepdims, keepdim), ddof)
 
-    def max(self, axis=None, keepdims: bool = False):
-        return amax(self, axis, keepdims)
+    def max(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None):
+        """Maximum over ``axis`` (NumPy: the values), or with the keyword ``dim`` as PyTorch:
+        a :class:`ValuesIndices` ``(values, indices)``. Deliberate difference: a positional
+        axis ``t.max(1)`` gives the values only (NumPy's meaning), not PyTorch's pair."""
+        return self._extreme(axis, keepdims, dim, keepdim, amax, "argmax")
 
-    def min(self, axis=None, keepdims: bool = False):
-        return amin(self, axis, keepdims)
+    def min(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None):
+        """Minimum, as :meth:`max`."""
+        return self._extreme(axis, keepdims, dim, keepdim, amin, "argmin")
+
+    def _extreme(self, axis, keepdims, dim, keepdim, reduce, arg):
+        keep = _resolve_keep(keepdims, keepdim)
+        if dim is None:
+            return reduce(self, axis, keep)
+        if axis is not None:
+            raise TypeError(f"give axis or dim, not both (got axis={axis!r}, dim={dim!r})")
+        return ValuesIndices(reduce(self, dim, keep), getattr(self, arg)(dim, keep))
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False, *, axis=None):
+        """Index of the maximum along ``dim`` (of the flattened tensor when None), int64, no gradient; first on ties."""
+        return _arg_extreme(self, resolve_dim(axis, dim), keepdim, "argmax")
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False, *, axis=None):
+        """Index of the minimum, as :meth:`argmax`."""
+        return _arg_extreme(self, resolve_dim(axis, dim), keepdim, "argmin")
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return reshape(self, shape)
 
+    def view(self, *shape):
+        """:meth:`reshape` under PyTorch's name. Deliberate difference: it never raises for a
+        non-contiguous tensor (it copies then, where PyTorch asks for ``reshape``)."""
+        return self.reshape(*shape)
+
     def transpose(self, *axes):
+        """NumPy's permutation (``t.transpose(0, 2, 1)``, reversed when empty); given two axes of a
+        tensor with ``ndim != 2``, PyTorch's swap of those two (``t.transpose(0, 1)`` on 3-D), where
+        NumPy would raise. On 2-D both readings agree."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
+        if len(axes) == 2 and self.ndim != 2:
+            return self.swapaxes(*axes)
         return transpose(self, axes or None)
+
+    def permute(self, *dims):
+        """Reorder the axes as ``dims`` (``torch.Tensor.permute``)."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
+            raise ValueError(f"permute needs a permutation of the {self.ndim} axes, got {dims}")
+        return transpose(self, dims)
 
     def swapaxes(self, a: int, b: int):
         axes = list(range(self.ndim))
@@ -524,16 +670,26 @@ def as_tensor(x: Any, dtype: Any = None) -> Tensor:
 
 
 
-def zeros(shape, dtype: Any = ANN_DTYPE, requires_grad: bool = False, xp=None) -> Tensor:
-    """A tensor of zeros of ``shape`` (float32 by default)."""
+def _filled(fill: str, size: tuple, dtype, requires_grad: bool, device, xp) -> Tensor:
+    shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+    if device is not None:
+        with use_backend(_device_backend(device)):  # RuntimeError naming what is missing for "cuda" without a GPU
+            xp = array_module()
     xp = xp or _xp()
-    return Tensor(xp.zeros(shape, dtype=dtype), requires_grad=requires_grad)
+    return Tensor(getattr(xp, fill)(shape, dtype=ANN_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def ones(shape, dtype: Any = ANN_DTYPE, requires_grad: bool = False, xp=None) -> Tensor:
-    """A tensor of ones of ``shape`` (float32 by default)."""
-    xp = xp or _xp()
-    return Tensor(xp.ones(shape, dtype=dtype), requires_grad=requires_grad)
+def zeros(*size, dtype: Any = None, requires_grad: bool = False, device: str | None = None, xp=None) -> Tensor:
+    """A tensor of zeros, float32 by default, as ``torch.zeros``: ``zeros(2, 3)`` or ``zeros((2, 3))``.
+
+    ``device`` ``"cpu"``/``"cuda"`` (or ``xp``, the array module); default the current backend.
+    """
+    return _filled("zeros", size, dtype, requires_grad, device, xp)
+
+
+def ones(*size, dtype: Any = None, requires_grad: bool = False, device: str | None = None, xp=None) -> Tensor:
+    """A tensor of ones, as :func:`zeros`."""
+    return _filled("ones", size, dtype, requires_grad, device, xp)
 
 
 def make_op(data, parents: tuple, backward: Callable, op: str = "") -> Tensor:
@@ -835,6 +991,15 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     return tsum(centered * centered, axis, keepdims) * (1.0 / (n - ddof))
 
 
+def _arg_extreme(x, dim, keepdim, fn_name) -> Tensor:
+    x = _operand(x)
+    xp = _xp(x.data)
+    out = getattr(xp, fn_name)(x.data, axis=dim)
+    if keepdim:
+        out = xp.expand_dims(out, dim) if dim is not None else out.reshape((1,) * x.ndim)
+    return Tensor(out.astype(np.int64))
+
+
 def _extreme_reduce(x, axis, keepdims, fn_name, op):
     x = _operand(x)
     xp = _xp(x.data)
@@ -899,8 +1064,9 @@ def getitem(x, index) -> Tensor:
     return make_op(out, (x,), backward, "getitem")
 
 
-def concatenate(tensors: Sequence, axis: int = 0) -> Tensor:
-    """Join tensors along an existing ``axis``."""
+def concatenate(tensors: Sequence, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing ``axis`` (default 0; ``dim``: PyTorch's name, an alias)."""
+    axis = resolve_dim(axis, dim, 0)
     tensors = [_operand(t) for t in tensors]
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
@@ -915,8 +1081,14 @@ def concatenate(tensors: Sequence, axis: int = 0) -> Tensor:
     return make_op(out, tuple(tensors), backward, "concatenate")
 
 
-def stack(tensors: Sequence, axis: int = 0) -> Tensor:
-    """Join tensors along a new ``axis`` (composed: expand + concatenate)."""
+def cat(tensors: Sequence, dim: int = 0) -> Tensor:
+    """``torch.cat``: :func:`concatenate` along ``dim``."""
+    return concatenate(tensors, dim)
+
+
+def stack(tensors: Sequence, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Join tensors along a new ``axis`` (default 0; ``dim``: PyTorch's name, an alias; composed: expand + concatenate)."""
+    axis = resolve_dim(axis, dim, 0)
     tensors = [_operand(t) for t in tensors]
     if not tensors:
         raise ValueError("stack needs at least one tensor")

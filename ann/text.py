@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuro.backend import make_rng
-
+from .generator import make_rng
 from .losses import entropy
 from .tensor import no_grad
 

@@ -14,8 +14,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from neuro.backend import array_module, asnumpy, make_rng
+from neuro.backend import array_module, asnumpy
 
+from .generator import make_rng
 from .tensor import Tensor, no_grad
 from .warnings import NonFiniteLossWarning
 

@@ -38,7 +38,7 @@ def _case(T: int, B: int, I: int, H: int, layers: int, repeats: int, threads: st
 
     torch.manual_seed(0)
     theirs = torch.nn.LSTM(I, H, num_layers=layers, batch_first=True)
-    ours = LSTM(I, H, num_layers=layers, seed=0)
+    ours = LSTM(I, H, num_layers=layers, batch_first=True, seed=0)
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
     g = np.random.default_rng(1).standard_normal((B, T, H)).astype(np.float32)
@@ -76,7 +76,7 @@ def _inference(T: int, B: int, I: int, H: int, repeats: int) -> Result:
 
     torch.manual_seed(0)
     theirs = torch.nn.LSTM(I, H, batch_first=True)
-    ours = LSTM(I, H, seed=0)
+    ours = LSTM(I, H, batch_first=True, seed=0)
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
     x_t = torch.tensor(x)

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuro.backend import array_module, is_cupy_array, make_rng, resolve_dtype, to_device
+from neuro.backend import array_module, is_cupy_array, resolve_dtype, to_device
 from neuro.validation import check_positive
 
+from ..generator import make_rng
 from ..nn.layers import _check_positive_int
 
 __all__ = ["Hopfield", "ModernHopfield", "overlap"]

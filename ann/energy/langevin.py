@@ -24,9 +24,10 @@ import math
 
 import numpy as np
 
-from neuro.backend import array_module, make_rng, resolve_dtype, to_device
+from neuro.backend import array_module, resolve_dtype, to_device
 from neuro.validation import check_nonneg, check_positive
 
+from ..generator import make_rng
 from ..nn.layers import _check_positive_int
 from ..nn.module import Module
 from ..tensor import Tensor

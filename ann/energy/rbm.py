@@ -31,9 +31,10 @@ import warnings
 
 import numpy as np
 
-from neuro.backend import array_module, is_cupy_array, make_rng, resolve_dtype, to_device
+from neuro.backend import array_module, is_cupy_array, resolve_dtype, to_device
 from neuro.validation import as_param, check_nonneg, check_positive
 
+from ..generator import make_rng
 from ..nn.layers import _check_positive_int as _check_int
 from ..tensor import _special
 from ..warnings import NonFiniteLossWarning

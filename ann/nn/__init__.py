@@ -3,7 +3,7 @@
 Core layers (:mod:`.layers`, :mod:`.activation`), recurrent layers
 (:mod:`.recurrent`, :mod:`.seq2seq`), attention and Transformers
 (:mod:`.attention`, :mod:`.transformer`), state-space models (:mod:`.ssm`)
-and RWKV (:mod:`.rwkv`).
+and RWKV (:mod:`.rwkv`); loss modules (:mod:`.loss`).
 """
 
 from .activation import *  # noqa: F401,F403
@@ -11,6 +11,8 @@ from .activation import __all__ as _act_all
 from .attention import MultiheadAttention
 from .layers import *  # noqa: F401,F403
 from .layers import __all__ as _layers_all
+from .loss import *  # noqa: F401,F403
+from .loss import __all__ as _loss_all
 from .module import Module, Parameter
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .rwkv import RWKVLM, RWKVBlock, RWKVChannelMix, RWKVTimeMix
@@ -23,6 +25,7 @@ __all__ = [
     "Parameter",
     *_layers_all,
     *_act_all,
+    *_loss_all,
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "BahdanauAttention", "Seq2Seq",
     "MultiheadAttention",

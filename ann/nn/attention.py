@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
+from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
 
 from .. import functional as F
 from .. import init
 from ..activations import softmax
 from ..attention import flash_attention
+from ..generator import make_rng
 from ..tensor import Tensor, as_tensor, where
 from .layers import Linear
 from .module import Module, Parameter
@@ -106,10 +107,13 @@ class MultiheadAttention(Module):
     num_heads : number of heads H.
     dropout : dropout probability on the attention weights while training.
     bias : whether the input and output projections have biases.
+    add_bias_kv, add_zero_attn : PyTorch's options, in PyTorch's argument order; only False
+        (their default) is supported (``NotImplementedError`` otherwise).
     kdim, vdim : feature sizes of ``key`` and ``value`` (default E); when they
         differ from E the projections are ``q_proj_weight``, ``k_proj_weight``,
         ``v_proj_weight`` (as PyTorch) instead of ``in_proj_weight``.
-    batch_first : inputs are ``(B, L, E)`` if True (default), ``(L, B, E)`` otherwise.
+    batch_first : inputs are ``(B, L, E)`` if True, ``(L, B, E)`` (sequence-first) if False
+        (the default, as PyTorch).
     use_flash : compute attention with :func:`ann.attention.flash_attention`
         (tiled, never materializing ``(L, S)``) when no weights are asked for,
         no floating mask is given and no dropout is active; otherwise the
@@ -128,9 +132,11 @@ class MultiheadAttention(Module):
         num_heads: int,
         dropout: float = 0.0,
         bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
         kdim: int | None = None,
         vdim: int | None = None,
-        batch_first: bool = True,
+        batch_first: bool = False,
         use_flash: bool = False,
         block_q: int = 128,
         block_k: int = 128,
@@ -138,6 +144,8 @@ class MultiheadAttention(Module):
         seed=None,
     ):
         super().__init__()
+        if add_bias_kv or add_zero_attn:
+            raise NotImplementedError("add_bias_kv and add_zero_attn are not supported (PyTorch's options, kept in its argument order)")
         self.embed_dim = _positive_int(embed_dim, "embed_dim")
         self.num_heads = _positive_int(num_heads, "num_heads")
         if self.embed_dim % self.num_heads:
@@ -205,8 +213,8 @@ class MultiheadAttention(Module):
     ):
         """Attend from ``query`` to ``key``/``value`` (self-attention when they are omitted).
 
-        Shapes (``batch_first``): ``query`` ``(B, L, E)``, ``key`` ``(B, S, kdim)``,
-        ``value`` ``(B, S, vdim)``; unbatched ``(L, E)`` inputs work too.
+        Shapes (with ``batch_first=True``; sequence-first ``(L, B, E)`` etc. by default):
+        ``query`` ``(B, L, E)``, ``key`` ``(B, S, kdim)``, ``value`` ``(B, S, vdim)``; unbatched ``(L, E)`` inputs work too.
         ``attn_mask`` ``(L, S)`` or ``(B*H, L, S)``, ``key_padding_mask`` ``(B, S)``
         (boolean True = forbidden, or floating additive). ``is_causal`` adds the
         causal mask (query ``i`` sees keys ``j <= i``).

@@ -8,10 +8,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
+from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
 
 from .. import functional as F
 from .. import init
+from ..generator import make_rng
 from .activation import Activation
 from .module import Module, Parameter
 

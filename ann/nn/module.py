@@ -10,17 +10,65 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections import OrderedDict
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 
 from neuro.backend import array_module, asnumpy, to_device
 
-from ..tensor import Tensor
+from ..tensor import Tensor, _device_backend
 
-__all__ = ["Parameter", "Module", "RemovableHandle"]
+__all__ = ["Parameter", "Module", "RemovableHandle", "IncompatibleKeys"]
+
+
+class IncompatibleKeys(NamedTuple):
+    """What :meth:`Module.load_state_dict` returns, as PyTorch's: the keys it did not match."""
+
+    missing_keys: list
+    unexpected_keys: list
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
+
+
+def _to_arguments(args, dtype, device, backend):
+    """``Module.to``'s positional arguments (torch's forms) as ``(dtype, backend)``."""
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda"):
+            device = a
+        else:
+            dtype = a
+    if device is not None:
+        to_backend = _device_backend(device)
+        if backend is not None and backend != to_backend:
+            raise ValueError(f"device={device!r} and backend={backend!r} disagree")
+        backend = to_backend
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError as exc:
+            raise TypeError(f"Module.to takes a device ('cpu', 'cuda') or a floating dtype, got {dtype!r}") from exc
+        if dtype.kind not in "fc":
+            raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but got desired dtype={dtype}")
+    return dtype, backend
 
 _handle_ids = itertools.count()
+
+
+def _torch_size(shape) -> str:
+    return f"torch.Size({list(shape)})"
+
+
+def _zero(p: Tensor, set_to_none: bool) -> None:
+    """``p.grad = None``, or zeros in place (``set_to_none=False``), as PyTorch's ``zero_grad``."""
+    if set_to_none or p.grad is None:
+        p.grad = None
+    else:
+        p.grad[...] = 0
 
 
 class RemovableHandle:
@@ -254,6 +302,8 @@ class Module:
                 yield (f"{mod_name}.{name}" if mod_name else name), p
 
     def parameters(self) -> list:
+        """Every parameter once, in registration order. Deliberate difference: a list (PyTorch gives an
+        iterator), so that ``a.parameters() + b.parameters()`` works."""
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple]:
@@ -276,17 +326,27 @@ class Module:
     def eval(self) -> "Module":
         return self.train(False)
 
-    def zero_grad(self) -> None:
-        """Set every parameter's ``.grad`` to None."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set every parameter's ``.grad`` to None (PyTorch's default since 2.0), or to zeros in place
+        with ``set_to_none=False``."""
         for p in self.parameters():
-            p.grad = None
+            _zero(p, set_to_none)
 
-    def to(self, dtype: Any = None, backend: str | None = None) -> "Module":
-        """Cast (``dtype``) and/or move (``backend``: ``"numpy"``/``"cupy"``) every parameter and buffer in place."""
+    def to(self, *args, dtype: Any = None, device: str | None = None, backend: str | None = None) -> "Module":
+        """Move and/or cast every parameter and buffer in place, as ``torch.nn.Module.to``; returns ``self``.
+
+        ``to("cuda")`` / ``to("cpu")`` (or ``device=``), ``to(np.float64)`` (or ``dtype=``),
+        ``to("cuda", np.float64)``, ``to(tensor)`` (its device and dtype). ``"cuda"`` is the CuPy backend
+        (``RuntimeError`` naming what is missing without CuPy or a GPU); ``backend="numpy"/"cupy"``
+        is the toolkit's own name for the same. As PyTorch, only floating parameters and buffers are
+        cast, and a non-floating ``dtype`` raises ``TypeError``. Deliberate difference: gradients are
+        dropped (set to None), not moved.
+        """
+        dtype, backend = _to_arguments(args, dtype, device, backend)
         for m in self.modules():
             for p in m._parameters.values():
                 data = p.data if backend is None else to_device(p.data, backend)
-                p.data = data if dtype is None else data.astype(dtype)
+                p.data = data if dtype is None or data.dtype.kind not in "fc" else data.astype(dtype)
                 p.grad = None
             for name, b in list(m._buffers.items()):
                 data = b if backend is None else to_device(b, backend)
@@ -294,8 +354,24 @@ class Module:
                 m._buffers[name] = data.astype(dtype) if dtype is not None and floating else data
         return self
 
+    def cuda(self) -> "Module":
+        """``to("cuda")``: every parameter and buffer on the GPU (CuPy)."""
+        return self.to("cuda")
+
+    def cpu(self) -> "Module":
+        """``to("cpu")``: every parameter and buffer in host memory (NumPy)."""
+        return self.to("cpu")
+
+    def float(self) -> "Module":
+        """``to(float32)``: floating parameters and buffers cast to float32."""
+        return self.to(np.float32)
+
+    def double(self) -> "Module":
+        """``to(float64)``: floating parameters and buffers cast to float64."""
+        return self.to(np.float64)
+
     def num_parameters(self) -> int:
-        return int(sum(p.size for p in self.parameters()))
+        return int(sum(p.numel() for p in self.parameters()))
 
     # ------------------------------------------------------- state dicts
     def state_dict(self) -> "OrderedDict[str, Any]":
@@ -308,18 +384,29 @@ class Module:
                 out[f"{mod_name}.{name}" if mod_name else name] = b
         return out
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> tuple:
-        """Copy arrays from ``state`` into the parameters and buffers, in place.
+    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays from ``state`` into the parameters and buffers, in place, as PyTorch.
 
         Values may be NumPy/CuPy arrays or anything ``numpy.asarray`` accepts
-        (a PyTorch tensor's ``.numpy()``). Shapes must match. With ``strict``,
-        missing or unexpected keys raise ``KeyError``; returns ``(missing, unexpected)``.
+        (a PyTorch tensor's ``.numpy()``). Returns :class:`IncompatibleKeys`
+        ``(missing_keys, unexpected_keys)``. Raises ``RuntimeError`` with PyTorch's
+        wording for a shape mismatch, and, with ``strict``, for missing or unexpected
+        keys; then nothing is copied (PyTorch copies the keys that matched).
         """
         own = self.state_dict()
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        errors = []
+        if strict and unexpected:
+            errors.append("Unexpected key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in unexpected)))
+        if strict and missing:
+            errors.insert(0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing)))
+        for key, value in state.items():
+            if key in own and tuple(np.shape(value)) != own[key].shape:  # np.shape reads .shape (no copy of CuPy data)
+                errors.append(f"size mismatch for {key}: copying a param with shape {_torch_size(np.shape(value))} "
+                              f"from checkpoint, the shape in current model is {_torch_size(own[key].shape)}.")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         targets = {}
         for mod_name, m in self.named_modules():
             for name, p in m._parameters.items():
@@ -333,13 +420,11 @@ class Module:
             current = m._parameters[name].data if is_param else m._buffers[name]
             xp = array_module(current)
             arr = xp.asarray(asnumpy(value) if xp is np else value)
-            if arr.shape != current.shape:
-                raise ValueError(f"load_state_dict: {key!r} has shape {arr.shape}, expected {current.shape}")
             if is_param:
                 m._parameters[name].data = arr.astype(current.dtype, copy=True)
             else:
                 m._buffers[name] = arr.astype(current.dtype, copy=True)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ repr
     def extra_repr(self) -> str:

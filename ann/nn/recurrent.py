@@ -44,9 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
+from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
 
 from .. import functional as F
+from ..generator import make_rng
 from ..tensor import Tensor, as_tensor, concatenate, is_grad_enabled, make_op, stack
 from .module import Module, Parameter
 
@@ -383,7 +384,7 @@ class _RNNBase(Module):
         num_layers: int = 1,
         nonlinearity: str = "tanh",
         bias: bool = True,
-        batch_first: bool = True,
+        batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
         dtype: Any = None,
@@ -456,7 +457,8 @@ class _RNNBase(Module):
 
         Parameters
         ----------
-        input : ``(B, T, input_size)`` if ``batch_first`` (the default) else ``(T, B, input_size)``;
+        input : ``(T, B, input_size)`` (time-first, the default, as PyTorch) or ``(B, T, input_size)``
+            if ``batch_first``;
             or unbatched ``(T, input_size)``.
         hx : optional initial state, zeros if omitted: ``(D * num_layers, B, hidden_size)``
             (``(D * num_layers, hidden_size)`` unbatched), ``D = 2`` if ``bidirectional`` else 1;
@@ -523,8 +525,8 @@ class _RNNBase(Module):
             s += f", nonlinearity={self.nonlinearity!r}"
         if not self.bias:
             s += ", bias=False"
-        if not self.batch_first:
-            s += ", batch_first=False"
+        if self.batch_first:
+            s += ", batch_first=True"
         if self.dropout:
             s += f", dropout={self.dropout}"
         if self.bidirectional:
@@ -536,7 +538,7 @@ class RNN(_RNNBase):
     """Elman RNN ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` (or ``relu``), stacked ``num_layers`` deep.
 
     ``RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-    batch_first=True, dropout=0.0, bidirectional=False, dtype=float32, seed=None)``. Parameters are
+    batch_first=False, dropout=0.0, bidirectional=False, dtype=float32, seed=None)``. Parameters are
     ``weight_ih_l{k}`` ``(H, in_k)``, ``weight_hh_l{k}`` ``(H, H)``, ``bias_ih_l{k}``,
     ``bias_hh_l{k}`` ``(H,)``, all drawn from ``U(-1/sqrt(H), 1/sqrt(H))`` with ``seed``
     (as PyTorch). ``dropout`` applies between layers while training. See
@@ -549,7 +551,7 @@ class RNN(_RNNBase):
 class LSTM(_RNNBase):
     """Long short-term memory, gates ``i, f, g, o`` in PyTorch's order, stacked ``num_layers`` deep.
 
-    ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
+    ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
     dropout=0.0, bidirectional=False, dtype=float32, seed=None)``. Parameters ``weight_ih_l{k}`` ``(4H, in_k)``,
     ``weight_hh_l{k}`` ``(4H, H)``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` ``(4H,)``, drawn from
     ``U(-1/sqrt(H), 1/sqrt(H))``. ``forward(input, (h0, c0)=None)`` returns
@@ -559,7 +561,7 @@ class LSTM(_RNNBase):
     mode = "lstm"
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype: Any = None, seed=None):
         super().__init__(input_size, hidden_size, num_layers, "tanh", bias, batch_first, dropout, bidirectional, dtype, seed)
 
@@ -567,7 +569,7 @@ class LSTM(_RNNBase):
 class GRU(_RNNBase):
     """Gated recurrent unit, gates ``r, z, n`` in PyTorch's order (``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``).
 
-    ``GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
+    ``GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
     dropout=0.0, bidirectional=False, dtype=float32, seed=None)``. Parameters ``weight_ih_l{k}`` ``(3H, in_k)``,
     ``weight_hh_l{k}`` ``(3H, H)``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` ``(3H,)``, drawn from
     ``U(-1/sqrt(H), 1/sqrt(H))``. ``forward(input, h0=None)`` returns ``(output, h_n)``.
@@ -576,7 +578,7 @@ class GRU(_RNNBase):
     mode = "gru"
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype: Any = None, seed=None):
         super().__init__(input_size, hidden_size, num_layers, "tanh", bias, batch_first, dropout, bidirectional, dtype, seed)
 

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
+from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
 
 from ..activations import relu, sigmoid
+from ..generator import make_rng
 from ..tensor import Tensor, as_tensor, concatenate
 from ..wkv import wkv_parallel, wkv_recurrent
 from .attention import _positive_int

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
+from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
 
 from .. import functional as F
+from ..generator import make_rng
 from ..tensor import Tensor, concatenate, no_grad, stack, where
 from .layers import Embedding, Linear
 from .module import Module, Parameter

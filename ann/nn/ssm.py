@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
+from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
 
 from .. import functional as F
 from .. import init
 from ..activations import silu, softplus
+from ..generator import make_rng
 from ..ssm import s4d_discretize, s4d_scan, selective_scan
 from ..tensor import Tensor, as_tensor, concatenate
 from .attention import _positive_int

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from neuro.backend import ANN_DTYPE, array_module, make_rng, resolve_dtype
+from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
 
 from .. import activations, init
+from ..generator import make_rng
 from ..tensor import Tensor, as_tensor
 from .activation import Activation
 from .attention import MultiheadAttention, _positive_int

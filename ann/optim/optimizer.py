@@ -11,12 +11,12 @@ per-parameter buffers in ``state``.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
 
-from ..tensor import Tensor, _xp
+from ..tensor import Tensor, _xp, enable_grad
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "AdamW", "Adamax"]
 
@@ -70,22 +70,36 @@ class Optimizer:
             lines += [f"    {key}: {group[key]}" for key in sorted(group) if key != "params"]
         return "\n".join(lines) + "\n)"
 
-    def zero_grad(self) -> None:
-        """Set every parameter's ``.grad`` to None."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set every parameter's ``.grad`` to None (PyTorch's default since 2.0), or to zeros in place
+        with ``set_to_none=False``."""
         for group in self.param_groups:
             for p in group["params"]:
-                p.grad = None
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad[...] = 0
 
     def _params_with_grad(self, group):
         for p in group["params"]:
             if p.grad is not None:
                 yield p, p.grad
 
-    def step(self) -> None:
+    def step(self, closure: Callable | None = None):
+        """One update of every parameter that has a gradient, as PyTorch's.
+
+        ``closure`` (optional) re-evaluates the model and returns the loss: it is called first,
+        with gradients enabled, and its loss is returned (``None`` without a closure).
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
         for group in self.param_groups:
             for p, g in self._params_with_grad(group):
                 st = self.state.setdefault(id(p), {})
                 self._update(p, g, st, group)
+        return loss
 
     def _update(self, p: Tensor, g, state: dict, group: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -18,7 +18,7 @@ def _pair(E, H, dtype, seed=0, **kw):
         for name, p in ref.named_parameters():
             if "bias" in name:
                 p.normal_(0.0, 0.3)
-    ours = MultiheadAttention(E, H, dtype=dtype, seed=1, **kw)
+    ours = MultiheadAttention(E, H, batch_first=True, dtype=dtype, seed=1, **kw)
     ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
     return ours, ref
 
@@ -122,8 +122,8 @@ def test_causal_unbatched_and_sequence_first_match_torch():
 def test_flash_option_equals_naive(causal):
     B, L, E, H = 2, 37, 16, 4
     rng = np.random.default_rng(11)
-    naive = MultiheadAttention(E, H, dtype=np.float64, seed=2)
-    flash = MultiheadAttention(E, H, dtype=np.float64, use_flash=True, block_q=8, block_k=16, seed=99)
+    naive = MultiheadAttention(E, H, batch_first=True, dtype=np.float64, seed=2)
+    flash = MultiheadAttention(E, H, batch_first=True, dtype=np.float64, use_flash=True, block_q=8, block_k=16, seed=99)
     flash.load_state_dict(naive.state_dict())
     pad = np.zeros((B, L), dtype=bool)
     pad[1, -5:] = True
@@ -144,7 +144,7 @@ def test_flash_option_equals_naive(causal):
 
 
 def test_fully_masked_query_gives_zeros_not_nan():
-    m = MultiheadAttention(4, 2, dtype=np.float64, seed=0)
+    m = MultiheadAttention(4, 2, batch_first=True, dtype=np.float64, seed=0)
     mask = np.zeros((3, 3), dtype=bool)
     mask[1] = True  # query 1 may see nothing
     out, w = m(np.ones((1, 3, 4)), attn_mask=mask)
@@ -154,18 +154,18 @@ def test_fully_masked_query_gives_zeros_not_nan():
 
 def test_dropout_is_seeded_and_off_in_eval():
     x = np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32)
-    a = MultiheadAttention(8, 2, dropout=0.5, seed=4)
-    b = MultiheadAttention(8, 2, dropout=0.5, seed=4)
+    a = MultiheadAttention(8, 2, batch_first=True, dropout=0.5, seed=4)
+    b = MultiheadAttention(8, 2, batch_first=True, dropout=0.5, seed=4)
     np.testing.assert_array_equal(a(x)[0].numpy(), b(x)[0].numpy())
     a.eval()
-    ref = MultiheadAttention(8, 2, seed=4)
+    ref = MultiheadAttention(8, 2, batch_first=True, seed=4)
     np.testing.assert_allclose(a(x)[0].numpy(), ref(x)[0].numpy(), atol=1e-6)
 
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="num_heads"):
         MultiheadAttention(10, 3)
-    m = MultiheadAttention(8, 2)
+    m = MultiheadAttention(8, 2, batch_first=True)
     with pytest.raises(ValueError, match="attn_mask"):
         m(np.zeros((1, 4, 8), np.float32), attn_mask=np.zeros((3, 4), bool))
     with pytest.raises(ValueError, match="key_padding_mask"):

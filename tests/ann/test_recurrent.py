@@ -59,7 +59,7 @@ def test_layer_matches_torch(kind, num_layers, dtype):
     rng = np.random.default_rng(1)
     torch.manual_seed(0)
     theirs = tcls(I, H, num_layers=num_layers, batch_first=True, **kw).to(TORCH_DTYPE[dtype])
-    ours = cls(I, H, num_layers=num_layers, dtype=dtype, seed=0, **kw)
+    ours = cls(I, H, num_layers=num_layers, dtype=dtype, batch_first=True, seed=0, **kw)
     _copy_weights(ours, theirs)
 
     x = rng.standard_normal((B, T, I)).astype(dtype)
@@ -278,8 +278,8 @@ def test_default_init_is_pytorch_uniform_and_seeded():
 
 def test_dropout_between_layers():
     x = np.random.default_rng(6).standard_normal((2, 5, 3)).astype(np.float32)
-    plain = GRU(3, 4, num_layers=2, seed=0)
-    drop = GRU(3, 4, num_layers=2, dropout=0.5, seed=0)
+    plain = GRU(3, 4, num_layers=2, batch_first=True, seed=0)
+    drop = GRU(3, 4, num_layers=2, dropout=0.5, batch_first=True, seed=0)
     np.testing.assert_array_equal(plain.weight_hh_l1.data, drop.weight_hh_l1.data)
     y_plain, _ = plain(x)
     y_drop, _ = drop(x)
@@ -290,7 +290,7 @@ def test_dropout_between_layers():
 
 
 def test_bad_inputs():
-    lstm = LSTM(3, 4, num_layers=2)
+    lstm = LSTM(3, 4, num_layers=2, batch_first=True)
     x = np.zeros((2, 5, 3), np.float32)
     with pytest.raises(ValueError, match="input_size=3"):
         lstm(np.zeros((2, 5, 4), np.float32))
@@ -304,7 +304,7 @@ def test_bad_inputs():
         lstm(x, (np.zeros((2, 2, 4)), np.zeros((2, 3, 4))))
     with pytest.raises(TypeError, match="dtype"):
         lstm(Tensor(np.zeros((2, 5, 3))))  # float64 tensor into a float32 layer
-    gru = GRU(3, 4)
+    gru = GRU(3, 4, batch_first=True)
     with pytest.raises(ValueError, match=r"hx must have shape \(1, 2, 4\)"):
         gru(x, np.zeros((1, 2, 5)))
     with pytest.raises(TypeError, match="one tensor"):
@@ -338,7 +338,7 @@ def test_lstm_learns_delayed_copy():
     """Output the symbol seen ``delay`` steps ago: needs memory; chance is 1 / n_symbols."""
     rng = np.random.default_rng(0)
     n_sym, delay, T, H = 4, 3, 12, 24
-    lstm = LSTM(n_sym, H, seed=0)
+    lstm = LSTM(n_sym, H, batch_first=True, seed=0)
     head = Linear(H, n_sym, seed=1)
     opt = Adam(lstm.parameters() + head.parameters(), lr=2e-2)
     eye = np.eye(n_sym, dtype=np.float32)
@@ -369,8 +369,8 @@ def test_layer_on_cupy_matches_numpy(kind):
     import cupy
 
     cls, _, kw = LAYERS[kind]
-    cpu = cls(5, 6, num_layers=2, seed=0, **kw)
-    gpu = cls(5, 6, num_layers=2, seed=0, **kw).to(backend="cupy")
+    cpu = cls(5, 6, num_layers=2, batch_first=True, seed=0, **kw)
+    gpu = cls(5, 6, num_layers=2, batch_first=True, seed=0, **kw).to(backend="cupy")
     x = np.random.default_rng(7).standard_normal((3, 8, 5)).astype(np.float32)
     xc, xg = Tensor(x, requires_grad=True), Tensor(cupy.asarray(x), requires_grad=True)
     yc, _ = cpu(xc)
@@ -405,7 +405,7 @@ def test_lstm_forward_kernel_equals_its_reference(keep):
 
 
 def test_lstm_inference_keeps_no_cache_and_equals_training_forward():
-    lstm = LSTM(6, 8, num_layers=2, seed=0)
+    lstm = LSTM(6, 8, num_layers=2, batch_first=True, seed=0)
     x = np.random.default_rng(0).standard_normal((3, 7, 6)).astype(np.float32)
     y_train, (h_train, c_train) = lstm(x)
     with no_grad():

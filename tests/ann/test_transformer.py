@@ -177,7 +177,7 @@ def _gpu_cases():
     floats = np.random.default_rng(0).standard_normal((2, 9, 8))
     ids = np.random.default_rng(1).integers(0, 11, (2, 9))
     return {
-        "mha_flash": (lambda: MultiheadAttention(8, 2, use_flash=True, block_q=4, block_k=4, dtype=np.float64, seed=0),
+        "mha_flash": (lambda: MultiheadAttention(8, 2, batch_first=True, use_flash=True, block_q=4, block_k=4, dtype=np.float64, seed=0),
                       lambda m, x: m(x, need_weights=False, is_causal=True)[0], floats),
         "transformer_lm": (lambda: TransformerLM(11, d_model=8, nhead=2, max_len=16, activation="swiglu", dtype=np.float64, seed=0),
                            lambda m, x: m(x), ids),
