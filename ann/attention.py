@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from neuro.validation import check_int
+
 from .activations import softmax
 from .flash import flash_backward, flash_forward
 from .generator import make_rng
@@ -94,8 +96,7 @@ def flash_attention(q, k, v, mask=None, causal: bool = False, block_q: int = 512
     q, k, v = as_tensor(q), as_tensor(k), as_tensor(v)
     _check(q, k, v, mask)
     for name, block in (("block_q", block_q), ("block_k", block_k)):
-        if isinstance(block, bool) or not isinstance(block, int) or block < 1:
-            raise ValueError(f"{name} must be a positive int, got {block!r}")
+        check_int(block, name)
     opts = dict(mask=mask, causal=causal, scale=scale, block_q=block_q, block_k=block_k)
     out, lse = flash_forward(q.data, k.data, v.data, **opts)
 

@@ -30,10 +30,9 @@ from __future__ import annotations
 import numpy as np
 
 from neuro.backend import array_module, is_cupy_array, resolve_dtype, to_device
-from neuro.validation import check_positive
+from neuro.validation import check_int, check_positive
 
 from ..generator import make_rng
-from ..nn.layers import _check_positive_int
 
 __all__ = ["Hopfield", "ModernHopfield", "overlap"]
 
@@ -85,7 +84,7 @@ class Hopfield:
     """
 
     def __init__(self, n_units: int, *, dtype=None, backend: str | None = None):
-        self.n_units = _check_positive_int(n_units, "n_units")
+        self.n_units = check_int(n_units, "n_units")
         dtype = resolve_dtype(dtype, np.float64)
         self.W = to_device(np.zeros((self.n_units, self.n_units)), backend, dtype)
         self.n_patterns = 0
@@ -123,7 +122,7 @@ class Hopfield:
         """
         if mode not in ("async", "sync"):
             raise ValueError(f"mode must be 'async' or 'sync', got {mode!r}")
-        max_sweeps = _check_positive_int(max_sweeps, "max_sweeps")
+        max_sweeps = check_int(max_sweeps, "max_sweeps")
         s = _states(probe, self.n_units, self.W, "probe", binary=True).copy()
         xp = array_module(self.W)
         trace = [self._energy(s)] if energy_trace else None
@@ -184,7 +183,7 @@ class ModernHopfield:
 
         One step usually suffices for well-separated patterns (Ramsauer et al. 2020).
         """
-        steps = _check_positive_int(steps, "steps")
+        steps = check_int(steps, "steps")
         xi = _states(query, self.n_units, self.X, "query", binary=False)
         for _ in range(steps):
             xi = self._softmax_scores(xi) @ self.X

@@ -25,10 +25,9 @@ import math
 import numpy as np
 
 from neuro.backend import array_module, resolve_dtype, to_device
-from neuro.validation import check_nonneg, check_positive
+from neuro.validation import check_int, check_nonneg, check_positive
 
 from ..generator import make_rng
-from ..nn.layers import _check_positive_int
 from ..nn.module import Module
 from ..tensor import Tensor
 
@@ -90,7 +89,7 @@ def langevin_sample(energy, x0, *, steps: int = 100, step_size: float = 0.01, no
     step (e.g. image pixels). The noise is drawn on the host from ``seed`` (int or Generator).
     Returns the final ``x`` (a new array of ``x0``'s module, dtype and shape).
     """
-    steps = _check_positive_int(steps, "steps")
+    steps = check_int(steps, "steps")
     step_size = check_positive(step_size, "step_size")
     noise_scale = math.sqrt(2 * step_size) if noise_scale is None else check_nonneg(noise_scale, "noise_scale")
     grad_clip = None if grad_clip is None else check_positive(grad_clip, "grad_clip")
@@ -134,7 +133,7 @@ class ReplayBuffer:
 
     def __init__(self, capacity: int, shape, *, reinit_prob: float = 0.05, init_range=(-1.0, 1.0), dtype=np.float32,
                  backend: str | None = None, seed=None):
-        self.capacity = _check_positive_int(capacity, "capacity")
+        self.capacity = check_int(capacity, "capacity")
         self.shape = tuple(int(s) for s in shape)
         if not 0.0 <= reinit_prob <= 1.0:
             raise ValueError(f"reinit_prob must be in [0, 1], got {reinit_prob}")
@@ -154,7 +153,7 @@ class ReplayBuffer:
 
     def sample(self, n: int):
         """``n`` starting points ``(n, *shape)``."""
-        n = _check_positive_int(n, "n")
+        n = check_int(n, "n")
         if len(self) == 0:
             return self._noise(n)
         fresh = self.xp.asarray((self.rng.random(n) < self.reinit_prob)[:, None])

@@ -32,10 +32,9 @@ import warnings
 import numpy as np
 
 from neuro.backend import array_module, is_cupy_array, resolve_dtype, to_device
-from neuro.validation import as_param, check_nonneg, check_positive
+from neuro.validation import as_param, check_int, check_nonneg, check_positive
 
 from ..generator import make_rng
-from ..nn.layers import _check_positive_int as _check_int
 from ..tensor import _special
 from ..warnings import NonFiniteLossWarning
 
@@ -86,8 +85,8 @@ class RBM:
 
     def __init__(self, n_visible: int, n_hidden: int, *, visible: str = "bernoulli", sigma=1.0, dtype=None,
                  backend: str | None = None, seed=None):
-        self.n_visible = _check_int(n_visible, "n_visible")
-        self.n_hidden = _check_int(n_hidden, "n_hidden")
+        self.n_visible = check_int(n_visible, "n_visible")
+        self.n_hidden = check_int(n_hidden, "n_hidden")
         if visible not in ("bernoulli", "gaussian"):
             raise ValueError(f"visible must be 'bernoulli' or 'gaussian', got {visible!r}")
         self.visible = visible
@@ -218,18 +217,18 @@ class RBM:
 
         ``k = 1`` is scikit-learn's ``BernoulliRBM.gibbs``.
         """
-        return self._gibbs(self._v(v), _check_int(k, "k"), self._rng(seed))
+        return self._gibbs(self._v(v), check_int(k, "k"), self._rng(seed))
 
     def sample(self, n_samples: int, steps: int = 1000, seed=None):
         """``n_samples`` independent chains run ``steps`` Gibbs steps from uniform random (or N(b, sigma)) states."""
-        n_samples = _check_int(n_samples, "n_samples")
+        n_samples = check_int(n_samples, "n_samples")
         rng = self._rng(seed)
         shape = (n_samples, self.n_visible)
         if self.visible == "gaussian":
             v0 = self.b + self.sigma * self.xp.asarray(rng.standard_normal(shape), dtype=self.dtype)
         else:
             v0 = (self._uniform(shape, rng) < 0.5).astype(self.dtype)
-        return self._gibbs(v0, _check_int(steps, "steps"), rng)
+        return self._gibbs(v0, check_int(steps, "steps"), rng)
 
     # --------------------------------------------------------------- training
 
@@ -255,7 +254,7 @@ class RBM:
         momentum = check_nonneg(momentum, "momentum")
         if momentum >= 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        return _check_int(k, "k"), check_positive(lr, "lr"), momentum, check_nonneg(weight_decay, "weight_decay")
+        return check_int(k, "k"), check_positive(lr, "lr"), momentum, check_nonneg(weight_decay, "weight_decay")
 
     def _cd(self, v, k, lr, momentum, weight_decay, persistent, rng):
         """One update on the validated batch ``v``; returns its reconstruction error as a 0-d array (no sync)."""
@@ -305,8 +304,8 @@ class RBM:
         (:class:`~ann.warnings.NonFiniteLossWarning`) when an epoch's error is not finite.
         """
         data = self._v(data, "data")
-        epochs = _check_int(epochs, "epochs")
-        batch_size = _check_int(batch_size, "batch_size")
+        epochs = check_int(epochs, "epochs")
+        batch_size = check_int(batch_size, "batch_size")
         settings = self._cd_settings(k, lr, momentum, weight_decay)
         rng = self._rng(seed)
         history = {"reconstruction_error": [], "callback": []}

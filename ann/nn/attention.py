@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
+from neuro.validation import check_int
 
 from .. import functional as F
 from .. import init
@@ -34,11 +35,6 @@ from .module import Module, Parameter
 
 __all__ = ["MultiheadAttention"]
 
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _param(shape, dtype) -> Parameter:
@@ -146,20 +142,20 @@ class MultiheadAttention(Module):
         super().__init__()
         if add_bias_kv or add_zero_attn:
             raise NotImplementedError("add_bias_kv and add_zero_attn are not supported (PyTorch's options, kept in its argument order)")
-        self.embed_dim = _positive_int(embed_dim, "embed_dim")
-        self.num_heads = _positive_int(num_heads, "num_heads")
+        self.embed_dim = check_int(embed_dim, "embed_dim")
+        self.num_heads = check_int(num_heads, "num_heads")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"num_heads ({num_heads}) must divide embed_dim ({embed_dim})")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.head_dim = self.embed_dim // self.num_heads
-        self.kdim = self.embed_dim if kdim is None else _positive_int(kdim, "kdim")
-        self.vdim = self.embed_dim if vdim is None else _positive_int(vdim, "vdim")
+        self.kdim = self.embed_dim if kdim is None else check_int(kdim, "kdim")
+        self.vdim = self.embed_dim if vdim is None else check_int(vdim, "vdim")
         self.dropout = float(dropout)
         self.batch_first = bool(batch_first)
         self.use_flash = bool(use_flash)
-        self.block_q = _positive_int(block_q, "block_q")
-        self.block_k = _positive_int(block_k, "block_k")
+        self.block_q = check_int(block_q, "block_q")
+        self.block_k = check_int(block_k, "block_k")
         rng = make_rng(seed)
         self._same_dims = self.kdim == self.embed_dim and self.vdim == self.embed_dim
         E = self.embed_dim

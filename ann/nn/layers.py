@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
+from neuro.validation import check_int
 
 from .. import functional as F
 from .. import init
@@ -22,11 +23,6 @@ __all__ = ["Linear", "Sequential", "Dropout", "Embedding", "LayerNorm", "RMSNorm
 def _empty(shape, dtype) -> Parameter:
     return Parameter(array_module().zeros(shape, dtype=resolve_dtype(dtype, ANN_DTYPE)))
 
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class Identity(Module):
@@ -45,8 +41,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None, seed=None):
         super().__init__()
-        self.in_features = _check_positive_int(in_features, "in_features")
-        self.out_features = _check_positive_int(out_features, "out_features")
+        self.in_features = check_int(in_features, "in_features")
+        self.out_features = check_int(out_features, "out_features")
         rng = make_rng(seed)
         self.weight = _empty((self.out_features, self.in_features), dtype)
         # kaiming_uniform(a=sqrt(5)) as torch.nn.Linear: bound = 1 / sqrt(fan_in)
@@ -193,8 +189,8 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, dtype: Any = None,
                  seed=None):
         super().__init__()
-        self.num_embeddings = _check_positive_int(num_embeddings, "num_embeddings")
-        self.embedding_dim = _check_positive_int(embedding_dim, "embedding_dim")
+        self.num_embeddings = check_int(num_embeddings, "num_embeddings")
+        self.embedding_dim = check_int(embedding_dim, "embedding_dim")
         self.padding_idx = None if padding_idx is None else F._padding_row(padding_idx, self.num_embeddings)
         self.weight = _empty((self.num_embeddings, self.embedding_dim), dtype)
         init.normal_(self.weight, 0.0, 1.0, seed=seed)
@@ -262,7 +258,7 @@ class MLP(Sequential):
     def __init__(self, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0, bias: bool = True,
                  dtype: Any = None, seed=None, activation_params: dict | None = None):
         super().__init__()
-        sizes = [_check_positive_int(s, "sizes[i]") for s in sizes]
+        sizes = [check_int(s, "sizes[i]") for s in sizes]
         if len(sizes) < 2:
             raise ValueError(f"MLP sizes needs at least (in, out), got {sizes}")
         rng = make_rng(seed)

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
+from neuro.validation import check_int
 
 from .. import functional as F
 from ..generator import make_rng
@@ -326,11 +327,6 @@ def recurrent_scan(kind: str, xproj, w_hh, b_hh=None, h0=None, c0=None, *, impl:
 # ------------------------------------------------------------------ modules
 
 
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
 
 def _kind(mode: str, nonlinearity: str) -> str:
     if mode != "rnn":
@@ -391,9 +387,9 @@ class _RNNBase(Module):
         seed=None,
     ):
         super().__init__()
-        self.input_size = _check_positive_int(input_size, "input_size")
-        self.hidden_size = _check_positive_int(hidden_size, "hidden_size")
-        self.num_layers = _check_positive_int(num_layers, "num_layers")
+        self.input_size = check_int(input_size, "input_size")
+        self.hidden_size = check_int(hidden_size, "hidden_size")
+        self.num_layers = check_int(num_layers, "num_layers")
         self.kind = _kind(self.mode, nonlinearity)
         self.nonlinearity = nonlinearity
         self.bias = bool(bias)
@@ -594,8 +590,8 @@ class _CellBase(Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
                  dtype: Any = None, seed=None):
         super().__init__()
-        self.input_size = _check_positive_int(input_size, "input_size")
-        self.hidden_size = _check_positive_int(hidden_size, "hidden_size")
+        self.input_size = check_int(input_size, "input_size")
+        self.hidden_size = check_int(hidden_size, "hidden_size")
         self.kind = _kind(self.mode, nonlinearity)
         self.nonlinearity = nonlinearity
         self.bias = bool(bias)

@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
+from neuro.validation import check_int
 
 from ..activations import relu, sigmoid
 from ..generator import make_rng
 from ..tensor import Tensor, as_tensor, concatenate
 from ..wkv import wkv_parallel, wkv_recurrent
-from .attention import _positive_int
 from .layers import Embedding, LayerNorm, Linear, Sequential
 from .module import Module, Parameter
 
@@ -69,8 +69,8 @@ class RWKVTimeMix(Module):
     def __init__(self, d_model: int, layer_id: int = 0, n_layer: int = 1, dtype: Any = None, seed=None):
         super().__init__()
         rng = make_rng(seed)
-        C = _positive_int(d_model, "d_model")
-        r01, r10 = _ratios(layer_id, _positive_int(n_layer, "n_layer"))
+        C = check_int(d_model, "d_model")
+        r01, r10 = _ratios(layer_id, check_int(n_layer, "n_layer"))
         h = np.arange(C)
         self.time_decay = _param(-5 + 8 * (h / max(C - 1, 1)) ** (0.7 + 1.3 * r01), dtype)
         self.time_first = _param(np.full(C, math.log(0.3)) + 0.5 * ((h + 1) % 3 - 1), dtype)
@@ -108,9 +108,9 @@ class RWKVChannelMix(Module):
     def __init__(self, d_model: int, hidden: int | None = None, layer_id: int = 0, n_layer: int = 1, dtype: Any = None, seed=None):
         super().__init__()
         rng = make_rng(seed)
-        C = _positive_int(d_model, "d_model")
-        hidden = 4 * C if hidden is None else _positive_int(hidden, "hidden")
-        _, r10 = _ratios(layer_id, _positive_int(n_layer, "n_layer"))
+        C = check_int(d_model, "d_model")
+        hidden = 4 * C if hidden is None else check_int(hidden, "hidden")
+        _, r10 = _ratios(layer_id, check_int(n_layer, "n_layer"))
         ramp = (np.arange(C) / C).reshape(1, 1, C)
         self.time_mix_k = _param(ramp**r10, dtype)
         self.time_mix_r = _param(ramp**r10, dtype)
@@ -145,7 +145,7 @@ class RWKVBlock(Module):
     def __init__(self, d_model: int, ffn_hidden: int | None = None, layer_id: int = 0, n_layer: int = 1, dtype: Any = None, seed=None):
         super().__init__()
         rng = make_rng(seed)
-        self.d_model = _positive_int(d_model, "d_model")
+        self.d_model = check_int(d_model, "d_model")
         self.ln1 = LayerNorm(d_model, dtype=dtype)
         self.ln2 = LayerNorm(d_model, dtype=dtype)
         self.att = RWKVTimeMix(d_model, layer_id, n_layer, dtype, rng)
@@ -181,8 +181,8 @@ class RWKVLM(Module):
     def __init__(self, vocab_size: int, d_model: int = 64, num_layers: int = 2, ffn_hidden: int | None = None, dtype: Any = None, seed=None):
         super().__init__()
         rng = make_rng(seed)
-        self.vocab_size = _positive_int(vocab_size, "vocab_size")
-        n = _positive_int(num_layers, "num_layers")
+        self.vocab_size = check_int(vocab_size, "vocab_size")
+        n = check_int(num_layers, "num_layers")
         self.emb = Embedding(vocab_size, d_model, dtype=dtype, seed=rng)
         self.ln0 = LayerNorm(d_model, dtype=dtype)
         self.blocks = Sequential(*[RWKVBlock(d_model, ffn_hidden, i, n, dtype, rng) for i in range(n)])

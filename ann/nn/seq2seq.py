@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
+from neuro.validation import check_int
 
 from .. import functional as F
 from ..generator import make_rng
@@ -33,11 +34,6 @@ from .recurrent import GRU, LSTM, GRUCell, LSTMCell
 
 __all__ = ["BahdanauAttention", "Seq2Seq"]
 
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class BahdanauAttention(Module):
@@ -50,7 +46,7 @@ class BahdanauAttention(Module):
     def __init__(self, query_size: int, key_size: int, attention_size: int, dtype: Any = None, seed=None):
         super().__init__()
         rng = make_rng(seed)
-        self.attention_size = _check_positive_int(attention_size, "attention_size")
+        self.attention_size = check_int(attention_size, "attention_size")
         self.query_proj = Linear(query_size, attention_size, bias=False, dtype=dtype, seed=rng)
         self.key_proj = Linear(key_size, attention_size, bias=True, dtype=dtype, seed=rng)
         bound = 1.0 / np.sqrt(attention_size)
@@ -124,11 +120,11 @@ class Seq2Seq(Module):
         super().__init__()
         if cell not in ("gru", "lstm"):
             raise ValueError(f"cell must be 'gru' or 'lstm', got {cell!r}")
-        self.src_vocab = _check_positive_int(src_vocab, "src_vocab")
-        self.tgt_vocab = _check_positive_int(tgt_vocab, "tgt_vocab")
-        E = _check_positive_int(embed_dim, "embed_dim")
-        H = _check_positive_int(hidden_size, "hidden_size")
-        self.num_layers = _check_positive_int(num_layers, "num_layers")
+        self.src_vocab = check_int(src_vocab, "src_vocab")
+        self.tgt_vocab = check_int(tgt_vocab, "tgt_vocab")
+        E = check_int(embed_dim, "embed_dim")
+        H = check_int(hidden_size, "hidden_size")
+        self.num_layers = check_int(num_layers, "num_layers")
         if not 0 <= int(bos_index) < self.tgt_vocab:
             raise ValueError(f"bos_index must be a target id in [0, {self.tgt_vocab - 1}], got {bos_index}")
         self.bos_index = int(bos_index)
@@ -138,7 +134,7 @@ class Seq2Seq(Module):
         dtype = resolve_dtype(dtype, ANN_DTYPE)
         rng = make_rng(seed)
         self._rng = rng
-        A = H if attention_size is None else _check_positive_int(attention_size, "attention_size")
+        A = H if attention_size is None else check_int(attention_size, "attention_size")
         self.src_embed = Embedding(self.src_vocab, E, dtype=dtype, seed=rng)
         self.tgt_embed = Embedding(self.tgt_vocab, E, dtype=dtype, seed=rng)
         rnn_cls, cell_cls = (GRU, GRUCell) if cell == "gru" else (LSTM, LSTMCell)
@@ -223,7 +219,7 @@ class Seq2Seq(Module):
         Returns the token ids ``(B, max_len)`` (and, with ``return_attention``, the
         attention weights ``(B, max_len, S)``) as arrays.
         """
-        max_len = _check_positive_int(max_len, "max_len")
+        max_len = check_int(max_len, "max_len")
         with no_grad():
             memory, state, mask = self.encode(src)
             projected = self.attention.project_keys(memory)

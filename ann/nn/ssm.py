@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
+from neuro.validation import check_int
 
 from .. import functional as F
 from .. import init
@@ -23,7 +24,6 @@ from ..activations import silu, softplus
 from ..generator import make_rng
 from ..ssm import s4d_discretize, s4d_scan, selective_scan
 from ..tensor import Tensor, as_tensor, concatenate
-from .attention import _positive_int
 from .layers import Embedding, Linear, Sequential
 from .module import Module, Parameter
 from .transformer import make_norm
@@ -64,7 +64,7 @@ class S4D(Module):
     def __init__(self, d_model: int, d_state: int = 64, dt_min: float = 1e-3, dt_max: float = 1e-1, init: str = "real", dtype: Any = None, seed=None):
         super().__init__()
         rng = make_rng(seed)
-        H, N = _positive_int(d_model, "d_model"), _positive_int(d_state, "d_state")
+        H, N = check_int(d_model, "d_model"), check_int(d_state, "d_state")
         self.d_model, self.d_state = H, N
         if init == "real":
             a = np.broadcast_to(np.arange(1, N + 1, dtype=np.float64), (H, N))
@@ -128,8 +128,8 @@ class CausalDepthwiseConv1d(Module):
     def __init__(self, channels: int, kernel_size: int, bias: bool = True, dtype: Any = None, seed=None):
         super().__init__()
         rng = make_rng(seed)
-        self.channels = _positive_int(channels, "channels")
-        self.kernel_size = _positive_int(kernel_size, "kernel_size")
+        self.channels = check_int(channels, "channels")
+        self.kernel_size = check_int(kernel_size, "kernel_size")
         bound = 1.0 / math.sqrt(self.kernel_size)
         self.weight = init.uniform_(_param((self.channels, 1, self.kernel_size), dtype), -bound, bound, seed=rng)
         if bias:
@@ -197,11 +197,11 @@ class Mamba(Module):
     ):
         super().__init__()
         rng = make_rng(seed)
-        self.d_model = _positive_int(d_model, "d_model")
-        self.d_state = _positive_int(d_state, "d_state")
-        self.d_conv = _positive_int(d_conv, "d_conv")
-        self.d_inner = _positive_int(expand, "expand") * self.d_model
-        self.dt_rank = math.ceil(self.d_model / 16) if dt_rank == "auto" else _positive_int(dt_rank, "dt_rank")
+        self.d_model = check_int(d_model, "d_model")
+        self.d_state = check_int(d_state, "d_state")
+        self.d_conv = check_int(d_conv, "d_conv")
+        self.d_inner = check_int(expand, "expand") * self.d_model
+        self.dt_rank = math.ceil(self.d_model / 16) if dt_rank == "auto" else check_int(dt_rank, "dt_rank")
         Di, N, R = self.d_inner, self.d_state, self.dt_rank
         self.in_proj = Linear(self.d_model, 2 * Di, bias=bias, dtype=dtype, seed=rng)
         self.conv1d = CausalDepthwiseConv1d(Di, self.d_conv, bias=conv_bias, dtype=dtype, seed=rng)
@@ -299,9 +299,9 @@ class MambaLM(Module):
     def __init__(self, vocab_size: int, d_model: int = 64, num_layers: int = 2, norm: str = "rmsnorm", dtype: Any = None, seed=None, **mamba_kw):
         super().__init__()
         rng = make_rng(seed)
-        self.vocab_size = _positive_int(vocab_size, "vocab_size")
+        self.vocab_size = check_int(vocab_size, "vocab_size")
         self.embedding = Embedding(vocab_size, d_model, dtype=dtype, seed=rng)
-        self.layers = Sequential(*[MambaLayer(d_model, norm, dtype, rng, **mamba_kw) for _ in range(_positive_int(num_layers, "num_layers"))])
+        self.layers = Sequential(*[MambaLayer(d_model, norm, dtype, rng, **mamba_kw) for _ in range(check_int(num_layers, "num_layers"))])
         self.norm_f = make_norm(norm, d_model, 1e-5, dtype)
         self.lm_head = Linear(d_model, vocab_size, bias=False, dtype=dtype, seed=rng)
 

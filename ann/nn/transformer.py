@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from neuro.backend import ANN_DTYPE, array_module, resolve_dtype
+from neuro.validation import check_int
 
 from .. import activations, init
 from ..generator import make_rng
 from ..tensor import Tensor, as_tensor
 from .activation import Activation
-from .attention import MultiheadAttention, _positive_int
+from .attention import MultiheadAttention
 from .layers import Dropout, Embedding, LayerNorm, Linear, RMSNorm
 from .module import Module
 
@@ -93,14 +94,14 @@ class TransformerBlock(Module):
     ):
         super().__init__()
         rng = make_rng(seed)
-        d_model = _positive_int(d_model, "d_model")
+        d_model = check_int(d_model, "d_model")
         dim_feedforward = 4 * d_model if dim_feedforward is None else dim_feedforward
         self.d_model = d_model
         self.causal = bool(causal)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=True, use_flash=use_flash, dtype=dtype, seed=rng)
         _, self.gated = feedforward_activation(activation)
         self.act = Activation(activation)  # a child module, so hooks and relufy reach it as "act"
-        hidden = _positive_int(dim_feedforward, "dim_feedforward")
+        hidden = check_int(dim_feedforward, "dim_feedforward")
         self.linear1 = Linear(d_model, 2 * hidden if self.gated else hidden, bias=bias, dtype=dtype, seed=rng)
         self.dropout = Dropout(dropout, seed=rng)
         self.linear2 = Linear(hidden, d_model, bias=bias, dtype=dtype, seed=rng)
@@ -142,7 +143,7 @@ class SinusoidalPositionalEncoding(Module):
 
     def __init__(self, d_model: int, dtype: Any = None):
         super().__init__()
-        self.d_model = _positive_int(d_model, "d_model")
+        self.d_model = check_int(d_model, "d_model")
         self.dtype = resolve_dtype(dtype, ANN_DTYPE)
         self._table = None
 
@@ -164,7 +165,7 @@ class LearnedPositionalEncoding(Module):
 
     def __init__(self, max_len: int, d_model: int, dtype: Any = None, seed=None):
         super().__init__()
-        self.max_len = _positive_int(max_len, "max_len")
+        self.max_len = check_int(max_len, "max_len")
         self.embedding = Embedding(self.max_len, d_model, dtype=dtype, seed=seed)
         init.normal_(self.embedding.weight, 0.0, 0.02, seed=seed)
 
@@ -207,9 +208,9 @@ class TransformerLM(Module):
     ):
         super().__init__()
         rng = make_rng(seed)
-        self.vocab_size = _positive_int(vocab_size, "vocab_size")
-        self.d_model = _positive_int(d_model, "d_model")
-        self.max_len = _positive_int(max_len, "max_len")
+        self.vocab_size = check_int(vocab_size, "vocab_size")
+        self.d_model = check_int(d_model, "d_model")
+        self.max_len = check_int(max_len, "max_len")
         self.embedding = Embedding(vocab_size, d_model, dtype=dtype, seed=rng)
         if positional == "learned":
             self.pos = LearnedPositionalEncoding(max_len, d_model, dtype=dtype, seed=rng)
@@ -218,7 +219,7 @@ class TransformerLM(Module):
         else:
             raise ValueError(f"positional must be 'learned' or 'sinusoidal', got {positional!r}")
         self.drop = Dropout(dropout, seed=rng)
-        for i in range(_positive_int(num_layers, "num_layers")):
+        for i in range(check_int(num_layers, "num_layers")):
             block = TransformerBlock(d_model, nhead, dim_feedforward, activation, dropout, True, norm, use_flash=use_flash, dtype=dtype, seed=rng)
             self.add_module(f"block{i}", block)
         self.num_layers = num_layers

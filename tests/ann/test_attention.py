@@ -101,7 +101,7 @@ def test_bad_input():
         scaled_dot_product_attention(x, x, np.ones((2, 4)))
     with pytest.raises(TypeError, match="mask must be a boolean"):
         flash_attention(x, x, x, mask=np.ones((3, 3)))
-    with pytest.raises(ValueError, match="block_q must be a positive int"):
+    with pytest.raises(ValueError, match="block_q must be an int >= 1"):
         flash_attention(x, x, x, block_q=0)
 
 

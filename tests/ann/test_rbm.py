@@ -185,9 +185,9 @@ def test_rbm_bad_input_errors():
         rbm.free_energy(np.array([[0.5, 1, 0, 1]]))
     with pytest.raises(ValueError, match="data must be binary"):
         rbm.fit(np.full((3, 4), 0.3))
-    with pytest.raises(ValueError, match="k must be a positive int"):
+    with pytest.raises(ValueError, match="k must be an int >= 1"):
         rbm.contrastive_divergence(v, k=0)
-    with pytest.raises(ValueError, match="k must be a positive int"):
+    with pytest.raises(ValueError, match="k must be an int >= 1"):
         rbm.gibbs(v, k=0)
     with pytest.raises(ValueError, match=r"v must have shape \(B, 4\)"):
         rbm.hidden_probs(np.zeros((2, 5)))
