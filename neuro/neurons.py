@@ -64,6 +64,14 @@ __all__ = ["AdEx", "AdExCond", "Izhikevich", "LIF", "LIFCond", "NeuronModel"]
 # ------------------------------------------------------------------ kernels
 
 
+def _fire(v, active, v_th, v_reset, last_spike, step, spikes):
+    """The spike test and reset shared by the LIF references: ``spikes`` ``(B, N)`` where active ``v > v_th``."""
+    np.logical_and(active, v > v_th, out=spikes)
+    np.copyto(v, np.broadcast_to(v_reset, v.shape), where=spikes)
+    last_spike[spikes] = step
+    return spikes
+
+
 def lif_step_reference(v, I_e, I_i, I_ext, last_spike, step, ref_steps, E_L, R, I_bg, v_th, v_reset,
                        decay_m, decay_e, decay_i, spikes):
     """One LIF step in place (NumPy reference).
@@ -79,10 +87,7 @@ def lif_step_reference(v, I_e, I_i, I_ext, last_spike, step, ref_steps, E_L, R, 
     np.copyto(v, v_inf + (v - v_inf) * decay_m, where=active)
     I_e *= decay_e
     I_i *= decay_i
-    np.logical_and(active, v > v_th, out=spikes)
-    np.copyto(v, np.broadcast_to(v_reset, v.shape), where=spikes)
-    last_spike[spikes] = step
-    return spikes
+    return _fire(v, active, v_th, v_reset, last_spike, step, spikes)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -148,10 +153,7 @@ def lif_cond_step_reference(v, g_e, g_i, I_ext, last_spike, step, ref_steps, E_L
     np.copyto(v, v_inf + (v - v_inf) * np.exp(-dt_tau * a), where=active)
     g_e *= decay_e
     g_i *= decay_i
-    np.logical_and(active, v > v_th, out=spikes)
-    np.copyto(v, np.broadcast_to(v_reset, v.shape), where=spikes)
-    last_spike[spikes] = step
-    return spikes
+    return _fire(v, active, v_th, v_reset, last_spike, step, spikes)
 
 
 @numba.njit(cache=True, nogil=True)
