@@ -81,14 +81,17 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, seed=None) -> Tensor
 
 
 def constant_(t: Tensor, value: float) -> Tensor:
+    """Fill ``t`` with ``value`` in place and return it (``torch.nn.init.constant_``)."""
     return _fill(t, np.full(t.shape, value))
 
 
 def zeros_(t: Tensor) -> Tensor:
+    """Fill ``t`` with zeros in place and return it (``torch.nn.init.zeros_``)."""
     return constant_(t, 0.0)
 
 
 def ones_(t: Tensor) -> Tensor:
+    """Fill ``t`` with ones in place and return it (``torch.nn.init.ones_``)."""
     return constant_(t, 1.0)
 
 

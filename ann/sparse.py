@@ -98,6 +98,8 @@ class SparseFFN(Module):
         halves of ``linear1``'s output, as :func:`ann.activations.reglu`).
     shift : the shift of the shifted variants.
 
+    Notes
+    -----
     ``x`` ``(..., d_model)`` -> Tensor ``(..., d_model_out)``. After each call
     ``last_active`` is the number of hidden neurons whose weights were read
     (active in some row), and ``last_density`` that number over the hidden width.

@@ -846,17 +846,20 @@ def matmul(a, b) -> Tensor:
 
 
 def exp(x) -> Tensor:
+    """Elementwise ``e**x`` (``torch.exp``), differentiable; same shape and dtype."""
     x = _operand(x)
     out = _xp(x.data).exp(x.data)
     return make_op(out, (x,), lambda g: (g * out,), "exp")
 
 
 def log(x) -> Tensor:
+    """Elementwise natural logarithm (``torch.log``), differentiable; same shape and dtype."""
     x = _operand(x)
     return make_op(_xp(x.data).log(x.data), (x,), lambda g: (g / x.data,), "log")
 
 
 def sqrt(x) -> Tensor:
+    """Elementwise square root (``torch.sqrt``), differentiable; same shape and dtype."""
     x = _operand(x)
     out = _xp(x.data).sqrt(x.data)
     return make_op(out, (x,), lambda g: (g / (2 * out),), "sqrt")
@@ -870,6 +873,7 @@ def absolute(x) -> Tensor:
 
 
 def tanh(x) -> Tensor:
+    """Elementwise hyperbolic tangent (``torch.tanh``), differentiable; same shape and dtype."""
     x = _operand(x)
     out = _xp(x.data).tanh(x.data)
     return make_op(out, (x,), lambda g: (g * (1 - out * out),), "tanh")

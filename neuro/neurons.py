@@ -266,7 +266,9 @@ class LIF(NeuronModel):
     ``v > v_th``, then ``v = v_reset`` and ``t_ref`` ms of refractoriness.
     Integrated exactly for a current held constant over each step.
 
-    Parameters (scalars or (N,) arrays)
+    Parameters are scalars or ``(N,)`` arrays.
+
+    Parameters
     ----------
     tau_m : membrane time constant, ms (default 30)
     R : input resistance, MOhm (default 1, so currents are in mV/MOhm = nA)
@@ -319,8 +321,10 @@ class LIFCond(LIF):
     with ``g = g_e + g_i``; see :mod:`neuro.neurons`), then the conductances
     decay exactly. This is Brian2's ``method="exponential_euler"``.
 
-    Parameters (scalars or (N,) arrays); defaults are those of the COBA
-    network of Vogels & Abbott (2005) / Brette et al. (2007)
+    Parameters are scalars or ``(N,)`` arrays; the defaults are those of the COBA
+    network of Vogels & Abbott (2005) / Brette et al. (2007).
+
+    Parameters
     ----------
     tau_m : membrane time constant, ms (default 20)
     R : input resistance, MOhm (default 100, a leak conductance of 10 nS)

@@ -208,7 +208,9 @@ class Projection:
 
     Made by :meth:`neuro.Network.connect`; read by monitors and plasticity.
 
-    Attributes (all (S,), CSR order, i.e. sorted by presynaptic neuron)
+    The synapse arrays are all ``(S,)``, in CSR order (sorted by presynaptic neuron).
+
+    Attributes
     ----------
     i, j : int64, presynaptic and postsynaptic index of each synapse
     indptr : int64 (n_pre + 1,), synapses of neuron ``k`` are ``indptr[k]:indptr[k+1]``

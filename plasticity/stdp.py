@@ -70,7 +70,9 @@ _TRIPLET_KEYS = ("pre_trace2", "post_trace2")
 class STDP(Rule):
     r"""Trace-based STDP on spike arrays (see the module docstring for the update as math).
 
-    Parameters (times in ms; weights in the units of ``W``, e.g. nA on a ``neuro`` projection):
+    Times are in ms; weights in the units of ``W`` (e.g. nA on a ``neuro`` projection).
+
+    Parameters:
         a_plus, a_minus: :math:`A_+, A_-` (>= 0, not both 0), the pair amplitudes.
         tau_plus, tau_minus: :math:`\tau_+, \tau_-` (> 0), window time constants.
         dt: the tick length (> 0); a ``dt`` above a time constant warns.

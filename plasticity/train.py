@@ -20,11 +20,11 @@ _ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu")
 class TrainResult(NamedTuple):
     """What :func:`train` returns.
 
-    weights: the final ``(n_post, n_pre)`` weights (a new array).
-    state: the rule's final state (``None`` for stateless rules).
-    history: ``(R, n_post, n_pre)`` snapshots (the initial weights, then every
-        ``record_every`` steps), or ``None`` when ``record_every`` is ``None``.
-    steps: ``(R,)`` the step count of each snapshot (``None`` without history).
+    * ``weights``: the final ``(n_post, n_pre)`` weights (a new array);
+    * ``state``: the rule's final state (``None`` for stateless rules);
+    * ``history``: ``(R, n_post, n_pre)`` snapshots (the initial weights, then every
+      ``record_every`` steps), or ``None`` when ``record_every`` is ``None``;
+    * ``steps``: ``(R,)`` the step count of each snapshot (``None`` without history).
     """
 
     weights: object

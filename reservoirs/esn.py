@@ -129,6 +129,8 @@ class ESN(Estimator):
         None (default): one for a single sequence; for a batch with enough work per step, one
         per 16 sequences up to numba's thread count (see :func:`reservoirs.recurrence.resolve_threads`).
 
+    Notes
+    -----
     An ESN follows scikit-learn's estimator protocol (``get_params``, ``set_params``, ``score`` =
     R^2 of :meth:`predict`, ``sklearn.base.clone``); ``set_params`` rebuilds the reservoir from the
     new arguments (with an int ``seed``, the same arguments give the same weights).

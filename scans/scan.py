@@ -244,6 +244,8 @@ def scan(
         ``"blelloch"`` otherwise; on CuPy the CUDA kernels for ``add`` and
         ``affine`` (float32/float64), ``"blelloch"`` otherwise.
 
+    Notes
+    -----
     Every algorithm gives the same dtype and, for the built-ins, the same
     answer up to float rounding: ``add`` and ``mul`` follow ``numpy.cumsum``
     and ``numpy.cumprod`` (bools and ints narrower than the platform int

@@ -79,6 +79,8 @@ class RBM:
     seed : int or Generator; initializes ``W ~ N(0, 0.01**2)`` (Hinton's guide), ``b = c = 0``, and is the
         default random stream of every sampling method.
 
+    Notes
+    -----
     Attributes ``W``, ``b``, ``c`` are arrays of the backend; training state: the momentum buffers and
     the persistent chains of PCD (:meth:`reset_training_state` clears them).
     """

@@ -118,6 +118,8 @@ class MultiheadAttention(Module):
     dtype, seed : parameter dtype (float32 default) and the seed of the
         initialization and of the dropout stream.
 
+    Notes
+    -----
     Initialization as PyTorch: ``in_proj_weight`` Xavier-uniform, biases zero,
     ``out_proj.weight`` as :class:`~ann.nn.Linear`.
     """

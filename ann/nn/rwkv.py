@@ -135,6 +135,8 @@ class RWKVBlock(Module):
     layer_id, n_layer : the layer's depth and the model's, used only by the initialization.
     dtype, seed : as for :class:`~ann.nn.Linear`.
 
+    Notes
+    -----
     ``forward(x)`` on ``(B, T, C)`` trains with the parallel WKV. Inference
     carries a state: ``forward(x, state, return_state=True)`` (``state`` None
     to start) runs the recurrent WKV and returns ``(out, new_state)``; chunks

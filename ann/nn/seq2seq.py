@@ -97,6 +97,8 @@ class Seq2Seq(Module):
     dtype, seed : parameter dtype (float32) and seed for every initializer and the
         teacher-forcing coin flips.
 
+    Notes
+    -----
     Sub-modules: ``src_embed``, ``tgt_embed`` (:class:`Embedding`), ``encoder``
     (:class:`GRU`/:class:`LSTM`), ``decoder_l{k}`` (one :class:`GRUCell`/:class:`LSTMCell`
     per layer; layer 0 reads ``[embedding, context]``), ``attention`` (:class:`BahdanauAttention`), ``out``

@@ -74,6 +74,8 @@ class TransformerBlock(Module):
     use_flash : attention by :func:`ann.attention.flash_attention` (see :class:`MultiheadAttention`).
     bias, dtype, seed : as for :class:`~ann.nn.Linear`.
 
+    Notes
+    -----
     Input and output ``(B, T, E)``.
     """
 

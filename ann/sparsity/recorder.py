@@ -108,6 +108,8 @@ class SparsityRecorder:
         outputs are ``(..., T, H)`` with ``T >= w`` are windowed along axis ``-2``.
     active : ``"nonzero"`` or ``"positive"`` (what counts as active).
 
+    Notes
+    -----
     Recording happens on every call of the model (training or not; gradients
     untouched). ``summary()`` returns ``{site: dict}``; ``reset()`` clears the
     counts; ``remove()`` detaches the hooks.
