@@ -6,3 +6,4 @@ Add a study by writing a module here and importing it below.
 from . import activations, compare_rules, rbm_digits  # noqa: F401
 from . import reservoir_benchmarks  # noqa: F401
 from . import lsm_separation  # noqa: F401
+from . import lsm_classification  # noqa: F401
