@@ -7,3 +7,4 @@ from . import activations, compare_rules, rbm_digits  # noqa: F401
 from . import reservoir_benchmarks  # noqa: F401
 from . import lsm_separation  # noqa: F401
 from . import lsm_classification  # noqa: F401
+from . import coupled  # noqa: F401
