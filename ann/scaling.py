@@ -205,8 +205,10 @@ def fit_parabola(n_params, losses) -> Parabola:
 def isoflop_minima(flops, n_params, losses) -> dict:
     """One parabola per distinct budget in ``flops`` (1-D, same length as the others).
 
-    Returns ``{"flops": (K,), "n_opt": (K,), "d_opt": (K,), "loss_opt": (K,), "parabolas": [Parabola]}``
-    sorted by budget, with ``d_opt = C / (6 n_opt)``.
+    Returns ``{"flops": (K,), "n_opt": (K,), "d_opt": (K,), "loss_opt": (K,), "interior": (K,) bool,
+    "parabolas": [Parabola]}`` sorted by budget, with ``d_opt = C / (6 n_opt)``; ``interior`` is true
+    where ``n_opt`` lies within that budget's sampled ``n_params`` (a minimum outside them is an
+    extrapolation, better left out of power-law fits).
     """
     c = _positive_array(flops, "flops")
     n = _positive_array(n_params, "n_params")
@@ -216,8 +218,9 @@ def isoflop_minima(flops, n_params, losses) -> dict:
     budgets = np.unique(c)
     parabolas = [fit_parabola(n[c == b], loss[c == b]) for b in budgets]
     n_opt = np.array([p.n_opt for p in parabolas])
+    interior = np.array([n[c == b].min() <= x <= n[c == b].max() for b, x in zip(budgets, n_opt)], dtype=bool)
     return {"flops": budgets, "n_opt": n_opt, "d_opt": budgets / (6.0 * n_opt),
-            "loss_opt": np.array([p.loss_opt for p in parabolas]), "parabolas": parabolas}
+            "loss_opt": np.array([p.loss_opt for p in parabolas]), "interior": interior, "parabolas": parabolas}
 
 
 @dataclass(frozen=True)

@@ -8,3 +8,4 @@ from . import reservoir_benchmarks  # noqa: F401
 from . import lsm_separation  # noqa: F401
 from . import lsm_classification  # noqa: F401
 from . import coupled  # noqa: F401
+from . import scaling_laws  # noqa: F401

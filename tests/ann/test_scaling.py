@@ -99,6 +99,7 @@ def test_isoflop_parabolas_find_the_law_minima_and_the_exponents():
         n_all.append(n)
         l_all.append(TRUE(n, c / (6 * n)))
     res = isoflop_minima(np.concatenate(c_all), np.concatenate(n_all), np.concatenate(l_all))
+    assert res["interior"].all()
     n_true, d_true = compute_optimal(res["flops"], TRUE)
     np.testing.assert_allclose(res["n_opt"], n_true, rtol=0.03)
     np.testing.assert_allclose(res["d_opt"], d_true, rtol=0.03)
@@ -118,6 +119,9 @@ def test_parabola_and_power_law_exact():
     assert np.isnan(fit_parabola(n, -(x**2)).n_opt)  # opens downwards: no minimum
     law = fit_power_law([1, 10, 100], [2, 2 * 10**0.7, 2 * 100**0.7])
     assert law.exponent == pytest.approx(0.7) and law.coefficient == pytest.approx(2.0)
+    # a minimum beyond the sampled sizes is flagged as an extrapolation
+    iso = isoflop_minima([1.0] * 4 + [2.0] * 4, np.r_[n, n], np.r_[0.5 * (x - np.log(3e4)) ** 2, 0.5 * (x - np.log(1e8)) ** 2])
+    np.testing.assert_array_equal(iso["interior"], [True, False])
     with pytest.raises(ValueError, match="3 distinct"):
         fit_parabola([1, 1, 2], [1, 2, 3])
     with pytest.raises(ValueError, match="y"):
