@@ -178,8 +178,9 @@ def run(ctx) -> dict:
     }
     if not quick and engine == "native" and importlib.util.find_spec("brian2") is not None:
         lsm = LSM.maass2002(seed=circuits[0], n_inputs=N_CHANNELS)
-        a = lsm.run(base[:4], 200.0, seed=list(range(4)), engine="native")
-        b = lsm.run(base[:4], 200.0, seed=list(range(4)), engine="brian2")
-        res["brian2_check"] = {"trials": 4, "duration": 200.0, "max_abs_state_difference": float(np.abs(a - b).max())}
+        n, T = min(4, pairs), min(200.0, duration)
+        a = lsm.run(base[:n], T, seed=list(range(n)), engine="native")
+        b = lsm.run(base[:n], T, seed=list(range(n)), engine="brian2")
+        res["brian2_check"] = {"trials": n, "duration": T, "max_abs_state_difference": float(np.abs(a - b).max())}
     res["figures"] = write_figures(ctx.out_dir, res)
     return res

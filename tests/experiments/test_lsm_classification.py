@@ -43,3 +43,12 @@ def test_binned_counts_and_accuracy_helpers():
     x = np.r_[np.zeros((10, 2)), np.ones((10, 2))] + 0.01 * np.arange(20)[:, None]
     y = np.r_[np.zeros(10, int), np.ones(10, int)]
     assert study.accuracy(x, y, x, y) == 1.0
+
+
+@pytest.mark.slow
+def test_lsm_classification_brian2_engine_equals_native(tmp_path):  # about 15 s (Brian2 builds its code)
+    params = {"n_train": 16, "n_test": 8, "circuits": 1, "readout_times": [50.0, 100.0], "duration": 100.0}
+    native = _load(run_experiment("lsm-classification", out=tmp_path, seed=4, quick=True, params=params))
+    brian2 = _load(run_experiment("lsm-classification", out=tmp_path, seed=4, quick=True,
+                                  params=dict(params, engine="brian2")))
+    assert brian2["engine"] == "brian2" and brian2["liquid"] == native["liquid"]

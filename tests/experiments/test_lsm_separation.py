@@ -44,3 +44,10 @@ def test_input_distance_and_filtered_traces():
     assert np.all(tr[0, :, 1:] == 0)
     moved = study.jittered(u, 0.0, 200.0, rng)
     assert all(np.array_equal(a, b) for ta, tb in zip(u, moved) for a, b in zip(ta, tb))
+
+
+def test_lsm_separation_full_form_checks_brian2(tmp_path):
+    params = {"duration": 100.0, "pairs": 2, "circuits": 1, "jitters": [0.0, 8.0]}
+    out = run_experiment("lsm-separation", out=tmp_path, seed=1, quick=False, params=params)
+    check = json.loads((out / "results.json").read_text())["brian2_check"]
+    assert check["trials"] == 2 and check["max_abs_state_difference"] < 1e-9  # the engines give the same states
