@@ -13,12 +13,17 @@ Simulator (tick ``DT`` = 0.5 ms):
   filtered per neuron (``RateReadout``, tau 30 ms, in Hz, scaled by 1/50);
 * an ``ESN`` with a time constant (``tau`` 20 ms, ``dt`` 0.5 ms: leak rate
   0.025), fed ``u`` directly, adapted beforehand by intrinsic plasticity
-  (:func:`plasticity.adapt_esn` with a Gaussian target, on training trials of
-  the same stream);
+  (:func:`plasticity.adapt_esn`, Gaussian target N(0, 0.5^2), on ten training
+  trials of the same stream). Measured on the ESN alone (200 training trials,
+  2 seeds), this IP setting is about neutral for the task (0.92 / 0.77
+  held-out accuracy vs 0.94 / 0.75 unadapted); a narrower target (SD 0.3) or
+  stronger input (scaling 2) shrinks the gains and the spectral radius (to
+  0.26-0.6) and costs 0.03-0.08;
 * ``ann`` readouts as ``ann.ModuleComponent``: a ``Linear`` layer and an
   LSTM (an ``LSTMCell`` and a ``Linear`` head) on the liquid alone, the ESN
   alone and both concatenated (6 readouts), learning online with Adam from
-  the one-hot class (mean squared error, on every ``EVERY`` = 3rd tick, truncated
+  the one-hot class over the last third of each trial (mean squared error,
+  on every ``EVERY`` = 3rd tick, truncated
   backpropagation of one step) over ``epochs`` passes of the training trials,
   then scored, frozen, on held-out trials by the argmax at the last tick.
 
@@ -42,7 +47,7 @@ from experiments.registry import experiment
 from experiments.studies._figures import figure, save
 from neuro import Simulator
 from neuro.components import RateReadout
-from plasticity import IntrinsicPlasticity, adapt_esn, kl_to_target
+from plasticity import IntrinsicPlasticity, adapt_esn
 from reservoirs import ESN, LSM, SoftmaxReadout
 
 DT = 0.5  # ms
@@ -51,6 +56,7 @@ PREFERRED = np.array([-0.75, -0.25, 0.25, 0.75])
 PEAK_RATE = 80.0  # Hz
 RATE_SCALE = 1.0 / 50.0  # liquid rates (Hz) into the readouts
 EVERY = 3  # ann readouts run on every 3rd tick
+LEARN_FROM = 2 / 3  # online readouts learn over the last third of each trial
 SUBSTRATES = {"liquid": ("lsm",), "esn": ("esn",), "both": ("lsm", "esn")}
 READOUTS = ("linear", "lstm")
 
@@ -104,6 +110,14 @@ def encode_spikes(u: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return channel.astype(np.int64), tick * DT, trial.astype(np.int64)
 
 
+def masked_mse(y, target):
+    """Mean squared error over the trials whose target is given (an all-zero target row means none yet)."""
+    mask = np.asarray(target.numpy().any(axis=1, keepdims=True), dtype=y.dtype)
+    if not mask.any():
+        return (y * 0.0).sum()
+    return (((y - target) ** 2) * ann.Tensor(mask)).sum() / (mask.sum() * y.shape[1])
+
+
 def build(lsm, esn, plain, modules, spikes, n_classes, learn: bool, lr: float):
     """The Simulator: liquid, its rate filters, the ESN and the readouts (learning or frozen)."""
     sim = Simulator(dt=DT)
@@ -122,7 +136,7 @@ def build(lsm, esn, plain, modules, spikes, n_classes, learn: bool, lr: float):
         substrate = SUBSTRATES[name.split("/")[1]]
         opt = ann.optim.Adam(module.parameters(), lr=lr) if learn else None
         sim.add(name, ann.ModuleComponent(module, {s: sizes[s] for s in substrate}, {"y": n_classes}, every=EVERY,
-                                          optimizer=opt))
+                                          optimizer=opt, loss=masked_mse))
         for s in substrate:
             sim.connect("lsm.r" if s == "lsm" else "esn.x", f"{name}.{s}", weight=RATE_SCALE if s == "lsm" else None)
     return sim
@@ -137,7 +151,9 @@ def run_trials(sim, u, onehot, duration, learn: bool, seed: int):
     traces = sim.monitor("linear/both.y", every=10)
     inputs = {"esn.u": u, "plain.u": u}
     if learn:
-        inputs.update({f"{c}.target": (lambda t, y=onehot: y) for c in readouts})
+        start = LEARN_FROM * duration  # the class is taught over the last third of each trial
+        target = lambda t, y=onehot: y if t >= start else np.zeros_like(y)  # noqa: E731
+        inputs.update({f"{c}.target": target for c in readouts})
     sim.reset(batch_size=len(u), seed=seed).run(duration, inputs=inputs)
     return {p: m.values[-1] for p, m in final.items()}, traces
 
@@ -149,16 +165,15 @@ def one_seed(seed: int, cfg: dict) -> dict:
     u_train, y_train = trials(shapes, cfg["n_train"], cfg["noise"], rng)
     u_test, y_test = trials(shapes, cfg["n_test"], cfg["noise"], rng)
     lsm = LSM.maass2002(seed=seed, n_inputs=N_CHANNELS, dt=DT, input_p=0.5, input_synapses="static")
-    esn_kw = dict(tau=20.0, dt=DT, input_dim=1, spectral_radius=0.9, input_scaling=2.0, input_connectivity=1.0,
+    esn_kw = dict(tau=20.0, dt=DT, input_dim=1, spectral_radius=0.9, input_scaling=1.0, input_connectivity=1.0,
                   bias_scaling=0.1, seed=seed + 1, threads=1)
     esn, plain = ESN(cfg["esn_units"], **esn_kw), ESN(cfg["esn_units"], **esn_kw)  # the same weights; only one adapts
-    ip = IntrinsicPlasticity(lr=cfg["ip_lr"], activation="tanh", mu=0.0, sigma=0.3)
+    ip = IntrinsicPlasticity(lr=cfg["ip_lr"], activation="tanh", mu=0.0, sigma=0.5)
     adapt_u = u_train[: cfg["ip_trials"]].reshape(-1, 1)
     before = esn.run(adapt_u)
     adaptation = adapt_esn(esn, adapt_u, ip=ip)
     after = esn.run(adapt_u)
-    ip_summary = {"kl_before": kl_to_target(before, ip), "kl_after": kl_to_target(after, ip),
-                  "state_sd_before": float(before.std()), "state_sd_after": float(after.std()),
+    ip_summary = {"state_sd_before": float(before.std()), "state_sd_after": float(after.std()),
                   "spectral_radius_before": adaptation["spectral_radius_before"],
                   "spectral_radius_after": adaptation["spectral_radius_after"]}
     sizes = {"liquid": lsm.n_neurons, "esn": esn.units, "both": lsm.n_neurons + esn.units}
@@ -173,7 +188,8 @@ def one_seed(seed: int, cfg: dict) -> dict:
         states_train, _ = run_trials(train_sim, u_train, onehot_train, duration, True, seed + 10 + epoch)
         for name in modules:
             comp = train_sim.components[name]
-            losses[name].append(float(np.mean(comp.losses[-cfg["ticks_per_epoch"]:])))
+            taught = [v for v in comp.losses[-cfg["ticks_per_epoch"]:] if v > 0]  # the last third of each trial
+            losses[name].append(float(np.mean(taught)))
     test_sim = build(lsm, esn, plain, modules, encode_spikes(u_test, rng), K, False, cfg["lr"])
     states_test, traces = run_trials(test_sim, u_test, None, duration, False, seed + 99)
     online = {name: float(np.mean(states_test[f"{name}.y"].argmax(axis=1) == y_test)) for name in modules}
@@ -222,7 +238,7 @@ def write_figures(out_dir, res) -> list[str]:
         curve = np.mean([s["losses"][name] for s in seeds], axis=0)
         ax.plot(np.arange(1, curve.size + 1), curve, marker="o", ls="-" if name.startswith("linear") else "--", label=name)
     ax.set_xlabel("epoch (one pass over the training trials)")
-    ax.set_ylabel("online MSE loss (mean over the pass)")
+    ax.set_ylabel("online MSE loss (taught ticks of the pass)")
     ax.legend(fontsize=7)
     save(fig, out_dir, "online_learning.png", names)
 

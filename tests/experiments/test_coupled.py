@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import ann
 import experiments.studies.coupled as study
 from experiments.registry import get, run_experiment
 
@@ -42,10 +43,21 @@ def test_coupled_quick(tmp_path):  # about 20 s of CPU, 35 s under load
     res = _load(run_experiment("coupled", out=tmp_path, seed=0, quick=True))
     _check(res, 2, 2)
     summary = res["summary"]
-    # the ESN (20 ms memory) reads the noisy templates clearly above chance (1/3)
-    assert summary["offline:esn"]["mean"] > 0.5
-    for s in res["per_seed"]:  # online learning lowers the loss of the concatenated linear readout
-        assert s["losses"]["linear/both"][-1] < s["losses"]["linear/both"][0]
+    # the ESN (20 ms memory) reads the noisy templates far above chance (1/3); measured 0.91
+    assert summary["offline:esn"]["mean"] > 0.7
+    # the online ann readouts learn something too (measured 0.42-0.65, mean 0.53)
+    online = [v["mean"] for k, v in summary.items() if k.startswith("online:")]
+    assert np.mean(online) > 1 / 3 + 0.08
+
+
+def test_masked_mse_counts_only_taught_trials():
+    y = ann.Tensor(np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 0.0]]), requires_grad=True)
+    target = ann.Tensor(np.array([[0.0, 1.0], [0.0, 0.0], [1.0, 0.0]]))  # trial 1 not taught yet
+    loss = study.masked_mse(y, target)
+    assert loss.item() == pytest.approx((1 + 1 + 1) / 4)  # two taught trials x two outputs
+    loss.backward()
+    assert np.all(y.grad[1] == 0)
+    assert study.masked_mse(y, ann.Tensor(np.zeros((3, 2)))).item() == 0.0
 
 
 def test_lstm_readout_step_equals_forward():
