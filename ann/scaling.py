@@ -19,8 +19,9 @@ rule of thumb. Its compute-optimal ratio ``D/N`` grows with the budget (as
 ``1e21``, 93 at Chinchilla's own budget ``5.76e23`` (``N = 32e9``,
 ``D = 3.0e12`` where the paper trained 70e9 on 1.4e12) and 122 at ``1e25``
 (computed by :meth:`LossFit.tokens_per_parameter`, checked in the tests).
-Besiroglu et al. (2024) traced this to the rounding of the published
-parameters and to the fit itself.
+Besiroglu et al. (2024, "Chinchilla scaling: a replication attempt") found
+the published fit inconsistent with the paper's approaches 1 and 2 and
+refitted the paper's data.
 """
 
 from __future__ import annotations
