@@ -29,10 +29,11 @@ The budgets and exponents per seed are recorded too, so the spread shows how
 much (little) a toy study of this size pins down. The paper's numbers for
 reference: ``a = 0.49``, ``b = 0.51`` (approach 2), and :data:`ann.scaling.CHINCHILLA`.
 
-Cost: the quick form (3 models, 3 budgets, 2 seeds) trains about 11,000 Adam steps (5,400 per seed) of
-tiny models, 25 s on one core; the full form (6 models up to 57k parameters,
-budgets 3e8-3e10, 3 seeds) about 36,000 steps per seed (an estimate from the
-step counts: roughly half an hour on 2 cores, not measured).
+Cost: the quick form (3 models, 3 budgets, 2 seeds) trains about 11,000
+Adam steps (5,400 per seed) of tiny models, 25 s on one core; the full form
+(6 models up to 57k parameters, budgets 3e8-3e10, 3 seeds) about 36,000 steps
+per seed (an estimate from the step counts: roughly half an hour on 2 cores,
+not measured).
 
 Writes ``isoflop.png``, ``optimal_allocation.png`` and ``loss_fit.png``;
 ``results.json`` holds every run (model, N, budget, D, steps, seed, loss),
