@@ -222,6 +222,8 @@ def write_figures(out_dir, res) -> list[str]:
         else:
             vals = np.array([[s["online"][f"{key}/{n}"] for n in labels] for s in seeds])
         ax.bar(x + (i - 1) * width, vals.mean(axis=0), width, yerr=vals.std(axis=0), capsize=2, label=kind)
+    plain = np.array([s["offline"]["esn without IP"] for s in seeds])
+    ax.plot([x[1] - width], [plain.mean()], "D", color="k", ms=5, label=f"ESN without IP, softmax ({plain.mean():.2f})")
     base = np.array([s["offline"]["input only"] for s in seeds])
     ax.axhline(base.mean(), color="k", ls=":", lw=1, label=f"input only, softmax ({base.mean():.2f})")
     ax.axhline(1.0 / res["config"]["n_classes"], color="0.6", ls="--", lw=1, label="chance")
