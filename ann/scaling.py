@@ -168,6 +168,8 @@ def fit_loss(n_params, n_tokens, losses, *, delta: float = 1e-3, inits: dict | N
                        jac=True, method="L-BFGS-B")
         if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
             best = res
+    if best is None:
+        raise RuntimeError("fit_loss: no start of the grid reached a finite objective")
     a, b, e, alpha, beta = best.x
     return LossFit(E=float(np.exp(e)), A=float(np.exp(a)), B=float(np.exp(b)), alpha=float(alpha), beta=float(beta))
 

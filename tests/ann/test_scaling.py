@@ -19,8 +19,8 @@ TRUE = LossFit(E=1.8, A=300.0, B=500.0, alpha=0.4, beta=0.3)
 
 
 def _runs(law, noise=0.0, seed=0):
-    """A grid of runs, 4 decades of N and D, losses from ``law`` with multiplicative noise."""
-    n, d = np.meshgrid(np.logspace(5, 9, 7), np.logspace(7, 11, 7))
+    """A 5 x 5 grid of runs, 4 decades of N and D, losses from ``law`` with multiplicative noise."""
+    n, d = np.meshgrid(np.logspace(5, 9, 5), np.logspace(7, 11, 5))
     n, d = n.ravel(), d.ravel()
     loss = law(n, d) * np.exp(noise * np.random.default_rng(seed).standard_normal(n.size))
     return n, d, loss
@@ -35,7 +35,7 @@ def test_fit_loss_recovers_exact_parameters():
 
 def test_fit_loss_recovers_exponents_under_noise_and_resists_outliers():
     n, d, loss = _runs(TRUE, noise=0.002, seed=1)
-    loss[[3, 17, 30]] *= 1.5  # three broken runs: the Huber loss keeps them from steering the fit
+    loss[[3, 12, 21]] *= 1.5  # three broken runs: the Huber loss keeps them from steering the fit
     fit = fit_loss(n, d, loss)
     assert abs(fit.alpha - TRUE.alpha) < 0.03 and abs(fit.beta - TRUE.beta) < 0.03, fit
     assert abs(fit.E - TRUE.E) < 0.05, fit
