@@ -37,8 +37,8 @@ The full form (6 models of 252-56,640 parameters, budgets 3e8-3e10 FLOPs,
 the sampled sizes, ``a = 0.48``, ``b = 0.52`` from the IsoFLOP minima (0.47,
 0.47, 0.50 per seed; the paper: 0.49, 0.51), while the ``L(N, D)`` fit
 (``alpha = 0.43``, ``beta = 0.18``, RMSE 0.026 in log-loss) implies
-``a = 0.30``: at this scale the two approaches disagree, as they partly did
-in the paper.
+``a = 0.30``: at this scale the two approaches disagree (in the paper they
+gave 0.49 and 0.46).
 
 Writes ``isoflop.png``, ``optimal_allocation.png`` and ``loss_fit.png``;
 ``results.json`` holds every run (model, N, budget, D, steps, seed, loss),
