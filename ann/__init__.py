@@ -11,13 +11,14 @@ PyTorch-like API::
 Sub-modules: :mod:`ann.functional` (activations, losses, layer functions),
 :mod:`ann.activations` (the activation registry), :mod:`ann.losses`,
 :mod:`ann.nn` (Module and layers), :mod:`ann.init`, :mod:`ann.optim`,
-:mod:`ann.train`, :mod:`ann.io`, :mod:`ann.generator` (``manual_seed``), :mod:`ann.energy` (energy-based models),
-:mod:`ann.sparsity` (activation sparsity: recorder and relufication), :mod:`ann.sparse`
-(sparse inference); :class:`ModuleComponent` runs any module inside a :class:`neuro.Simulator`.
+:mod:`ann.train`, :mod:`ann.io`, :mod:`ann.generator` (``manual_seed``), :mod:`ann.scaling` (compute-optimal
+scaling-law fits), :mod:`ann.energy` (energy-based models), :mod:`ann.sparsity` (activation sparsity: recorder
+and relufication), :mod:`ann.sparse` (sparse inference); :class:`ModuleComponent` runs any module inside a
+:class:`neuro.Simulator`.
 """
 
 from neuro.version import __version__
-from . import activations, functional, init, io, losses, nn, optim, sparse, sparsity, text, train, warnings
+from . import activations, functional, init, io, losses, nn, optim, scaling, sparse, sparsity, text, train, warnings
 from . import energy
 from .warnings import AnnWarning, NonFiniteLossWarning
 from .component import ModuleComponent
@@ -90,6 +91,7 @@ __all__ = [
     "losses",
     "nn",
     "optim",
+    "scaling",
     "sparse",
     "sparsity",
     "text",
