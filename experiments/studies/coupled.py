@@ -160,7 +160,7 @@ def run_trials(sim, u, onehot, duration, learn: bool, seed: int):
         target = lambda t, y=onehot: y if t >= start else np.zeros_like(y)  # noqa: E731
         inputs.update({f"{c}.target": target for c in readouts})
     sim.reset(batch_size=len(u), seed=seed).run(duration, inputs=inputs)
-    return {p: m.values[-1] for p, m in final.items()}, traces
+    return {p: m.values[:, -1] for p, m in final.items()}, traces  # port monitors are (B, K, n)
 
 
 def one_seed(seed: int, cfg: dict) -> dict:
@@ -209,7 +209,7 @@ def one_seed(seed: int, cfg: dict) -> dict:
         offline[name] = float(clf.score((xte - mean) / sd, y_test))
     return {"seed": seed, "online": online, "offline": offline, "losses": losses, "intrinsic_plasticity": ip_summary,
             "liquid_rate_hz": float(states_test["lsm.r"].mean()),
-            "trace_t": traces.t, "trace_linear_both": traces.values[:, :4], "trace_labels": y_test[:4],
+            "trace_t": traces.t, "trace_linear_both": traces.values[:4], "trace_labels": y_test[:4],
             "templates": shapes}
 
 
@@ -251,10 +251,10 @@ def write_figures(out_dir, res) -> list[str]:
 
     fig, axes = figure(8.0, 3.2, 1, 4)
     s0 = seeds[0]
-    tr = np.asarray(s0["trace_linear_both"])  # (K_t, 4, classes)
+    tr = np.asarray(s0["trace_linear_both"])  # (4 trials, K_t, classes)
     for b, ax in enumerate(axes):
         for c in range(tr.shape[2]):
-            ax.plot(s0["trace_t"], tr[:, b, c], lw=1.5 if c == s0["trace_labels"][b] else 0.7, label=f"class {c}")
+            ax.plot(s0["trace_t"], tr[b, :, c], lw=1.5 if c == s0["trace_labels"][b] else 0.7, label=f"class {c}")
         ax.set_title(f"trial of class {s0['trace_labels'][b]}", fontsize=8)
         ax.set_xlabel("t (ms)")
     axes[0].set_ylabel("linear/both output")
