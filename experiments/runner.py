@@ -303,6 +303,9 @@ def _record(run_dir: Path | None, outcome: dict, result: RunOutcome) -> None:
         write_json(run_dir / "points" / f"{key}.failed.json", {k: v for k, v in outcome.items() if k != "exception"})
 
 
+_NOTICE = {"told": False}
+
+
 @contextmanager
 def _compile_notice(executor: Executor):
     """Log once (INFO) when numba starts compiling kernels in this process: the first call of a kernel can take seconds."""
@@ -312,11 +315,9 @@ def _compile_notice(executor: Executor):
     from numba.core import event
 
     class Notice(event.Listener):
-        told = False
-
         def on_start(self, ev):
-            if not Notice.told:
-                Notice.told = True
+            if not _NOTICE["told"]:  # module-level: nested runs (the "all" study) share it
+                _NOTICE["told"] = True
                 log.info("compiling numba kernels on first use (once per process; can take a few seconds)")
 
         def on_end(self, ev):

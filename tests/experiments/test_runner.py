@@ -207,8 +207,10 @@ def test_resume_checks_the_config_and_a_finished_one_point_run_has_nothing_to_do
     assert _seeds_computed(log) == [0, 1, 5]
 
 
-def test_library_calls_print_nothing_and_note_kernel_compilation_in_the_log(tmp_path, capfd, caplog):
-    from experiments import experiment
+def test_library_calls_print_nothing_and_note_kernel_compilation_in_the_log(tmp_path, capfd, caplog, monkeypatch):
+    from experiments import experiment, runner
+
+    monkeypatch.setitem(runner._NOTICE, "told", False)  # once per process: earlier tests may have been told
 
     @experiment("_t-jit", "compiles a fresh numba function in its point")
     def jit_study(ctx):
@@ -225,6 +227,10 @@ def test_library_calls_print_nothing_and_note_kernel_compilation_in_the_log(tmp_
     assert capfd.readouterr() == ("", "")
     notices = [r for r in caplog.records if "compiling numba kernels" in r.getMessage()]
     assert len(notices) == 1 and notices[0].name == "neuro.experiments"
+    caplog.clear()
+    with caplog.at_level("INFO", logger="neuro"):  # a later run in the same process (as the "all" study's) is quiet
+        run_experiment("_t-jit", out=tmp_path, seeds=[2], new=True)
+    assert not [r for r in caplog.records if "compiling numba kernels" in r.getMessage()]
 
 
 def test_commit_takes_the_next_free_name_and_never_replaces_a_folder(tmp_path):
