@@ -13,12 +13,17 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
+
 from neuro.backend import array_module
 from neuro.validation import NonFiniteWarning, check_choice, check_int
 
 __all__ = ["DivergenceWatch", "NONFINITE_POLICIES"]
 
 NONFINITE_POLICIES = ("raise", "warn")
+
+#: On a GPU each check is a device-to-host sync: weights on CuPy are checked at most every this many updates.
+DEVICE_EVERY = 50
 
 
 class DivergenceWatch:
@@ -28,7 +33,8 @@ class DivergenceWatch:
     :class:`neuro.NonFiniteWarning`, then no more checks). A check is one
     ``isfinite`` pass over ``W``; attachments that update a few synapses per
     step check less often (``every``), so the step named is the first check
-    that saw the damage.
+    that saw the damage. CuPy weights are checked at most every
+    :data:`DEVICE_EVERY` updates (each check waits for the device).
     """
 
     def __init__(self, rule: Any, on_nonfinite: str = "raise", every: int = 1):
@@ -39,14 +45,15 @@ class DivergenceWatch:
 
     def __call__(self, W: Any, step: int) -> None:
         """After update number ``step`` (1-based) of ``W``."""
-        if self.warned or step % self.every:
-            return
         xp = array_module(W)
+        every = self.every if xp is np else max(self.every, DEVICE_EVERY)
+        if self.warned or step % every:
+            return
         bad = ~xp.isfinite(W)
         if not bool(bad.any()):
             return
         message = (f"{type(self.rule).__name__} diverged: the weights hold {int(bad.sum())} NaN or infinite value(s) "
-                   f"{'after' if self.every == 1 else 'by'} update {step} (lower lr, or add a constraint such as "
+                   f"{'after' if every == 1 else 'by'} update {step} (lower lr, or add a constraint such as "
                    "RowNorm or Clip)")
         if self.on_nonfinite == "warn":
             self.warned = True

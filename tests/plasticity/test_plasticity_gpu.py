@@ -65,3 +65,16 @@ def test_synapse_index_on_cupy_equals_numpy():
         assert isinstance(got, cupy.ndarray)
         np.testing.assert_array_equal(asnumpy(got), idx.of_pre(np.array(neurons, dtype=np.int64)))
     np.testing.assert_array_equal(asnumpy(idx_g.of_post(cupy.asarray([1, 4]))), idx.of_post(np.array([1, 4])))
+
+
+def test_divergence_on_cupy_is_checked_every_fifty_updates():
+    import cupy
+
+    from plasticity.divergence import DEVICE_EVERY
+
+    X = cupy.asarray(np.random.default_rng(0).standard_normal((400, 3)) * 10)
+    with pytest.raises(FloatingPointError, match=r"Hebb diverged.*by update (\d+)") as info:
+        with np.errstate(over="ignore", invalid="ignore"):
+            P.train(P.Hebb(lr=1.0), cupy.full((2, 3), 1.0), X, epochs=2)
+    step = int(str(info.value).split("by update ")[1].split()[0])
+    assert step % DEVICE_EVERY == 0  # checked only every DEVICE_EVERY updates on the device
