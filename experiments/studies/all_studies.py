@@ -5,30 +5,18 @@ a few minutes. Each study runs in this process (they share imports and
 compiled kernels) into ``studies/<name>/<timestamp>/`` under this run's
 folder, with this run's seed; a study that fails is recorded with its error
 and the others still run (the run then fails, naming them, after the last).
-``results.json`` holds each study's folder, wall time and headline numbers;
-``report.md`` links each study's own report.
+``results.json`` holds each study's folder and wall time; ``report.md``
+links each study's own report (where its figures and numbers are).
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from pathlib import Path
 
-from experiments.jsonio import read_json
 from experiments.registry import all_experiments, experiment
-from experiments.report import flatten_metrics
 
 NAME = "all"
-
-
-def _headline(folder: Path, limit: int = 4) -> dict[str, float]:
-    """A few scalar results of a finished study (the first ``limit`` of its flattened results)."""
-    path = folder / "results.json"
-    if not path.exists():
-        return {}
-    metrics = flatten_metrics(read_json(path))
-    return dict(list(metrics.items())[:limit])
 
 
 def run(ctx) -> dict:
@@ -45,7 +33,7 @@ def run(ctx) -> dict:
                              "traceback": traceback.format_exc(), "seconds": time.perf_counter() - start}
             continue
         studies[name] = {"ok": True, "folder": folder.relative_to(ctx.out_dir).as_posix(),
-                         "seconds": time.perf_counter() - start, "headline": _headline(folder)}
+                         "seconds": time.perf_counter() - start}
     failed = [name for name, s in studies.items() if not s["ok"]]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(names)} studies failed: "
@@ -54,13 +42,13 @@ def run(ctx) -> dict:
 
 
 def report(run_data, folder) -> str:
-    """report.md's section: one line per study, linking its own report, with its time and headline numbers."""
+    """report.md's section: one line per study, its summary, a link to its own report and its wall time."""
+    from experiments.registry import get
+
     results = run_data.done[0].results
-    lines = ["| study | report | seconds | headline results |", "|---|---|---:|---|"]
+    lines = ["| study | what it shows | report | seconds |", "|---|---|---|---:|"]
     for name, s in results["studies"].items():
-        link = f"[report]({s['folder']}/report.md)"
-        headline = ", ".join(f"{k} = {v:.4g}" for k, v in s["headline"].items())
-        lines.append(f"| `{name}` | {link} | {s['seconds']:.1f} | {headline} |")
+        lines.append(f"| `{name}` | {get(name).summary} | [report]({s['folder']}/report.md) | {s['seconds']:.1f} |")
     lines.append("")
     lines.append(f"All {len(results['studies'])} studies in {results['total_seconds']:.0f} s (quick variants).")
     return "\n".join(lines)
