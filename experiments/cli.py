@@ -10,6 +10,7 @@ are kept: the same command resumes).
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from importlib import metadata
@@ -123,6 +124,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _shown(value) -> str:
     """A value as it is written after ``--set key=``."""
+    if isinstance(value, tuple) and any(isinstance(v, tuple) for v in value):
+        return json.dumps(value, separators=(",", ":"))  # nested: a JSON list, [[4,1],[8,1]]
     if isinstance(value, tuple):
         return ",".join(map(str, value))
     return str(value).lower() if isinstance(value, bool) else str(value)

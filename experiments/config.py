@@ -14,7 +14,8 @@ A study may declare its parameters as a dataclass whose fields have defaults
             return cls(samples=3000)
 
 Supported field types: ``int``, ``float``, ``bool``, ``str``, ``Literal[...]``
-and ``tuple[T, ...]`` of those. Values from ``--set key=value``, from a
+and ``tuple[T, ...]`` of those (also nested: ``tuple[tuple[int, ...], ...]``; on the
+command line a tuple is ``a,b,c`` or a JSON list such as ``[[4, 1], [8, 1]]``). Values from ``--set key=value``, from a
 TOML/JSON file or from a sweep are checked against the type and the range
 (:func:`param`'s ``min``/``max``/``choices``), then the dataclass is built
 (so its ``__post_init__`` checks apply too). Every mistake is a
@@ -123,6 +124,11 @@ def _coerce(key: str, value: Any, tp) -> Any:
         raise ConfigError(f"{key}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
     if origin is tuple:
         (item,) = typing.get_args(tp)[:1]
+        if isinstance(value, str) and value.strip().startswith("["):  # a JSON list, e.g. [[4, 1], [8, 1]]
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ConfigError(f"{key}: expected a JSON list, got {value!r}") from None
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()] if value.strip() else []
         if not isinstance(value, (list, tuple)):
@@ -206,11 +212,14 @@ def resolve(schema, quick: bool, values: dict[str, Any]):
         raise ConfigError(str(exc)) from exc
 
 
+def _listed(value: Any) -> Any:
+    return [_listed(v) for v in value] if isinstance(value, tuple) else value
+
+
 def as_dict(config) -> dict:
-    """A resolved config as a plain dict (tuples as lists)."""
+    """A resolved config as a plain dict (tuples, also nested ones, as lists)."""
     if dataclasses.is_dataclass(config):
-        return {f.name: (list(v) if isinstance(v := getattr(config, f.name), tuple) else v)
-                for f in dataclasses.fields(config)}
+        return {f.name: _listed(getattr(config, f.name)) for f in dataclasses.fields(config)}
     return dict(config)
 
 

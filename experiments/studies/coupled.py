@@ -45,9 +45,12 @@ machine).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 import ann
+from experiments.config import param
 from experiments.registry import experiment
 from experiments.studies._figures import figure, save
 from neuro import Simulator
@@ -263,18 +266,34 @@ def write_figures(out_dir, res) -> list[str]:
     return names
 
 
-@experiment("coupled", "spiking liquid + IP-adapted ESN(tau) + ann readouts (linear, LSTM) in one Simulator run on one stream")
+@dataclass(frozen=True)
+class Config:
+    """The stream, the readouts' sizes and training, and the seeds."""
+
+    duration: float = param(250.0, min=1.0, help="length of each trial (ms)")
+    noise: float = param(0.4, min=0.0, help="SD of the smooth (OU) noise added to each trial")
+    n_train: int = param(300, min=1, help="training trials")
+    n_test: int = param(150, min=1, help="test trials")
+    esn_units: int = param(150, min=1, help="units of the IP-adapted ESN")
+    lstm_hidden: int = param(24, min=1, help="hidden units of the LSTM readout")
+    epochs: int = param(6, min=1, help="passes over the training trials")
+    lr: float = param(1e-2, min=0.0, help="learning rate of the trained ann readouts")
+    seeds: int = param(5, min=1, help="seeds (ctx.seed + 1000 k)")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(duration=120.0, n_train=72, n_test=48, esn_units=60, lstm_hidden=12, epochs=2, seeds=2)
+
+
+@experiment("coupled", "spiking liquid + IP-adapted ESN(tau) + ann readouts (linear, LSTM) in one Simulator run on one stream",
+            config=Config)
 def run(ctx) -> dict:
-    quick = ctx.quick
-    cfg = {"n_classes": 3, "duration": float(ctx.params.get("duration", 120.0 if quick else 250.0)),
-           "noise": float(ctx.params.get("noise", 0.4)), "n_train": int(ctx.params.get("n_train", 72 if quick else 300)),
-           "n_test": int(ctx.params.get("n_test", 48 if quick else 150)),
-           "esn_units": int(ctx.params.get("esn_units", 60 if quick else 150)),
-           "lstm_hidden": int(ctx.params.get("lstm_hidden", 12 if quick else 24)),
-           "epochs": int(ctx.params.get("epochs", 2 if quick else 6)), "lr": float(ctx.params.get("lr", 1e-2)),
+    c = ctx.config
+    cfg = {"n_classes": 3, "duration": c.duration, "noise": c.noise, "n_train": c.n_train, "n_test": c.n_test,
+           "esn_units": c.esn_units, "lstm_hidden": c.lstm_hidden, "epochs": c.epochs, "lr": c.lr,
            "ip_lr": 3e-4, "ip_trials": 10, "dt": DT, "every": EVERY}
     cfg["ticks_per_epoch"] = -(-int(round(cfg["duration"] / DT)) // EVERY)
-    n_seeds = int(ctx.params.get("seeds", 2 if quick else 5))
+    n_seeds = c.seeds
     per_seed = [one_seed(ctx.seed + 1000 * k, cfg) for k in range(n_seeds)]
     summary = {}
     for kind in ("online", "offline"):

@@ -15,9 +15,12 @@ learning rate, seed mean; diverged cells crossed) and ``results.json``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ann import Tensor
+from experiments.config import as_dict, param
 from experiments.registry import experiment
 
 from . import sparsity_setup as S
@@ -26,10 +29,17 @@ ACTIVATIONS = ["relu", "leaky_relu", "prelu", "elu"]
 BIASES = [0.0, -0.5, -1.0, -2.0]
 
 
-def _settings(ctx) -> dict:
-    p = {"seeds": 2, "steps": 200, "n_lr": 5} if ctx.quick else {"seeds": 3, "steps": 600, "n_lr": 9}
-    p.update(getattr(ctx, "params", None) or {})
-    return p
+@dataclass(frozen=True)
+class Config:
+    """The grid's size and the training length."""
+
+    seeds: int = param(3, min=1, help="seeds per cell (ctx.seed, ctx.seed + 1, ...)")
+    steps: int = param(600, min=1, help="SGD steps per run")
+    n_lr: int = param(9, min=1, help="learning rates, log-spaced from 1e-4 to 1")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(seeds=2, steps=200, n_lr=5)
 
 
 def dead_fraction(model, x) -> float:
@@ -69,9 +79,10 @@ def _plot(path, lrs, grids: dict, diverged: dict) -> None:
     fig.savefig(path, dpi=90)
 
 
-@experiment("dying-relu", "dead neurons vs learning rate and bias initialization for ReLU, leaky ReLU, PReLU and ELU (heatmaps)")
+@experiment("dying-relu", "dead neurons vs learning rate and bias initialization for ReLU, leaky ReLU, PReLU and ELU (heatmaps)",
+            config=Config)
 def run(ctx) -> dict:
-    p = _settings(ctx)
+    p = as_dict(ctx.config)
     data = S.digits(seed=ctx.seed)
     lrs = [float(v) for v in np.logspace(-4, 0, p["n_lr"])]
     seeds = [ctx.seed + i for i in range(p["seeds"])]

@@ -28,8 +28,12 @@ circuit and readout time for the liquid and per readout time for the baselines.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 
+from experiments.config import param
 from experiments.registry import experiment
 from experiments.studies._figures import figure, save
 from experiments.studies.lsm_separation import filtered_input_traces
@@ -73,20 +77,41 @@ def write_figures(out_dir, res) -> list[str]:
     return names
 
 
-@experiment("lsm-classification", "Maass 2002 liquid: jittered spike-template classification vs readout time, against input-only baselines")
+@dataclass(frozen=True)
+class Config:
+    """The task, the circuits, the readout times and how the liquid is run."""
+
+    duration: float = param(500.0, min=1.0, help="length of each sample (ms)")
+    n_templates: int = param(4, min=2, help="spike templates (classes)")
+    n_train: int = param(400, min=1, help="training samples")
+    n_test: int = param(200, min=1, help="test samples")
+    circuits: int = param(5, min=1, help="random liquids (seeds ctx.seed + 100 c)")
+    jitter: float = param(4.0, min=0.0, help="spike jitter (ms, SD) of the samples around their template")
+    n_channels: int = param(1, min=1, help="input spike trains per sample")
+    engine: Literal["native", "brian2"] = param("native", help="simulator of the liquid")
+    input_synapses: Literal["dynamic", "static"] = param("dynamic", help="depressing or fixed-strength input synapses")
+    readout_times: tuple[float, ...] = param((10.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 500.0),
+                                             help="times (ms, in (0, duration]) the readouts are trained at")
+
+    def __post_init__(self):
+        if not self.readout_times:
+            raise ValueError("readout_times: give at least one time")
+        if not all(0.0 < t <= self.duration for t in self.readout_times):
+            raise ValueError(f"readout_times: each must lie in (0, duration={self.duration:g}], got {list(self.readout_times)}")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(duration=300.0, n_train=160, n_test=80, circuits=2, readout_times=(25.0, 50.0, 100.0, 200.0, 300.0))
+
+
+@experiment("lsm-classification", "Maass 2002 liquid: jittered spike-template classification vs readout time, against input-only baselines",
+            config=Config)
 def run(ctx) -> dict:
-    quick = ctx.quick
-    duration = float(ctx.params.get("duration", 300.0 if quick else 500.0))
-    n_templates = int(ctx.params.get("n_templates", 4))
-    n_train = int(ctx.params.get("n_train", 160 if quick else 400))
-    n_test = int(ctx.params.get("n_test", 80 if quick else 200))
-    n_circuits = int(ctx.params.get("circuits", 2 if quick else 5))
-    jitter = float(ctx.params.get("jitter", 4.0))
-    n_channels = int(ctx.params.get("n_channels", 1))
-    engine = ctx.params.get("engine", "native")
-    input_synapses = ctx.params.get("input_synapses", "dynamic")
-    times = np.asarray(ctx.params.get("readout_times", [25.0, 50.0, 100.0, 200.0, duration] if quick else
-                                      [10.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 500.0]), dtype=np.float64)
+    config = ctx.config
+    duration, n_templates, n_train, n_test = config.duration, config.n_templates, config.n_train, config.n_test
+    n_circuits, jitter, n_channels = config.circuits, config.jitter, config.n_channels
+    engine, input_synapses = config.engine, config.input_synapses
+    times = np.asarray(config.readout_times, dtype=np.float64)
     samples, labels, _ = tasks.spike_template_task(n_train + n_test, n_templates=n_templates, n_channels=n_channels,
                                                    duration=duration, jitter=jitter, seed=ctx.seed)
     tr, te = slice(0, n_train), slice(n_train, None)

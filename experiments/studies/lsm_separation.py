@@ -33,10 +33,13 @@ and the summaries plotted.
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from experiments.config import param
 from experiments.registry import experiment
 from experiments.studies._figures import figure, save
 from reservoirs import LSM, tasks
@@ -128,16 +131,30 @@ def write_figures(out_dir, res) -> list[str]:
     return names
 
 
-@experiment("lsm-separation", "Maass 2002 liquid: state distance vs input distance over time, against the input itself")
+@dataclass(frozen=True)
+class Config:
+    """The input pairs, the jitter levels, the circuits and how the liquid is run."""
+
+    duration: float = param(500.0, min=10.0, help="length of each input (ms)")
+    pairs: int = param(40, min=1, help="input pairs per distance level")
+    circuits: int = param(5, min=1, help="random liquids (seeds ctx.seed + 100 c)")
+    jitters: tuple[float, ...] = param((0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), min=0.0,
+                                       help="spike jitters (ms, SD) of the pairs' second inputs")
+    engine: Literal["native", "brian2"] = param("native", help="simulator of the liquid")
+    input_synapses: Literal["dynamic", "static"] = param("dynamic", help="depressing or fixed-strength input synapses")
+    readout_time: float = param(100.0, min=0.0, help="time (ms) the distances are compared at (nearest 10 ms sample)")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(duration=300.0, pairs=12, circuits=2, jitters=(0.0, 2.0, 8.0, 32.0))
+
+
+@experiment("lsm-separation", "Maass 2002 liquid: state distance vs input distance over time, against the input itself",
+            config=Config)
 def run(ctx) -> dict:
-    quick = ctx.quick
-    duration = float(ctx.params.get("duration", 300.0 if quick else 500.0))
-    pairs = int(ctx.params.get("pairs", 12 if quick else 40))
-    n_circuits = int(ctx.params.get("circuits", 2 if quick else 5))
-    jitters = list(ctx.params.get("jitters", [0.0, 2.0, 8.0, 32.0] if quick else [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]))
-    engine = ctx.params.get("engine", "native")
-    input_synapses = ctx.params.get("input_synapses", "dynamic")
-    readout_time = float(ctx.params.get("readout_time", 100.0))
+    quick, config = ctx.quick, ctx.config
+    duration, pairs, n_circuits, jitters = config.duration, config.pairs, config.circuits, list(config.jitters)
+    engine, input_synapses, readout_time = config.engine, config.input_synapses, config.readout_time
     times = np.arange(10.0, duration + 1e-9, 10.0)
     k_read = int(np.argmin(np.abs(times - readout_time)))
     levels = [f"jitter {s:g} ms" for s in jitters] + ["independent"]

@@ -23,9 +23,12 @@ test digit per class, its mean-field reconstruction and a Gibbs sample),
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ann.energy import RBM, Hopfield, ModernHopfield, overlap
+from experiments.config import param
 from experiments.registry import experiment
 
 METHODS = {"CD-1": dict(k=1, persistent=False), "CD-10": dict(k=10, persistent=False),
@@ -155,9 +158,21 @@ def write_figures(out_dir, filters, recon: dict, curves: dict, capacity: dict) -
     return names
 
 
-@experiment("rbm-digits", "RBM on binarized digits (CD-1 vs CD-10 vs PCD, exact log-likelihood) and Hopfield capacity")
+@dataclass(frozen=True)
+class Config:
+    """The RBMs' training length."""
+
+    epochs: int = param(30, min=1, help="training epochs of each RBM")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(epochs=10)
+
+
+@experiment("rbm-digits", "RBM on binarized digits (CD-1 vs CD-10 vs PCD, exact log-likelihood) and Hopfield capacity",
+            config=Config)
 def run(ctx) -> dict:
-    epochs = int(ctx.params.get("epochs", 10 if ctx.quick else 30))
+    epochs = ctx.config.epochs
     x_train, x_test, y_test = binarized_digits(ctx.seed)
     curves, models = train_rbms(x_train, x_test, epochs, 2 if ctx.quick else 1, ctx.seed)
     cd1 = models["CD-1"]

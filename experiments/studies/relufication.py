@@ -17,10 +17,13 @@ aggregated sparsity vs window length) and ``results.json``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ann.sparsity import relufy
 from ann.text import random_windows
+from experiments.config import as_dict, param
 from experiments.registry import experiment
 
 from . import sparsity_setup as S
@@ -28,11 +31,20 @@ from . import sparsity_setup as S
 WINDOWS = (1, 2, 4, 8, 16, 32)
 
 
-def _settings(ctx) -> dict:
-    p = {"seeds": 2, "base_steps": 100, "finetune_steps": 40, "every": 10, "shift": 0.25, "n_chars": 40_000} if ctx.quick \
-        else {"seeds": 3, "base_steps": 600, "finetune_steps": 200, "every": 25, "shift": 0.25, "n_chars": 200_000}
-    p.update(getattr(ctx, "params", None) or {})
-    return p
+@dataclass(frozen=True)
+class Config:
+    """Seeds, training lengths and the corpus size."""
+
+    seeds: int = param(3, min=1, help="seeds (ctx.seed, ctx.seed + 1, ...)")
+    base_steps: int = param(600, min=1, help="training steps of the GELU model")
+    finetune_steps: int = param(200, min=1, help="fine-tuning steps of each relufied copy")
+    every: int = param(25, min=1, help="measure the held-out loss every this many fine-tuning steps")
+    shift: float = param(0.25, help="the shifted ReLU's shift: relu(x - shift)")
+    n_chars: int = param(200_000, min=1, help="characters of Python source in the corpus")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(seeds=2, base_steps=100, finetune_steps=40, every=10, n_chars=40_000)
 
 
 def _measure(model, corpus: dict, probe, seed: int) -> dict:
@@ -96,9 +108,10 @@ def _plot(path, runs: list, variants: list) -> None:
     fig.savefig(path, dpi=90)
 
 
-@experiment("relufication", "GELU Transformer relufied (ReLU, shifted ReLU, ReLU after norms) and fine-tuned: loss recovery, sparsity, aggregated sparsity")
+@experiment("relufication", "GELU Transformer relufied (ReLU, shifted ReLU, ReLU after norms) and fine-tuned: loss recovery, sparsity, aggregated sparsity",
+            config=Config)
 def run(ctx) -> dict:
-    p = _settings(ctx)
+    p = as_dict(ctx.config)
     corpus = S.text(p["n_chars"], seed=ctx.seed)
     seeds = [ctx.seed + i for i in range(p["seeds"])]
     with S.one_thread():

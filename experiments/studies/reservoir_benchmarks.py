@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
+from experiments.config import param
 from experiments.registry import experiment
 from experiments.studies._figures import figure, save
 from reservoirs import ESN, Ridge, UnstableReservoirWarning, metrics, tasks
@@ -122,15 +124,34 @@ def write_figures(out_dir, res: dict) -> list[str]:
     return names
 
 
-@experiment("reservoir-benchmarks", "ESN on Mackey-Glass, NARMA-10 and memory capacity over spectral radius x leak rate, ReservoirPy alongside")
+@dataclass(frozen=True)
+class Config:
+    """The grid swept, the reservoir size, the series length and the seeds."""
+
+    spectral_radius: tuple[float, ...] = param((0.1, 0.3, 0.6, 0.9, 1.1, 1.3), min=0.0, help="spectral radii swept")
+    leak_rate: tuple[float, ...] = param((0.05, 0.1, 0.2, 0.4, 0.7, 1.0), min=0.0, max=1.0, help="leak rates swept")
+    units: int = param(200, min=1, help="reservoir units")
+    n_steps: int = param(4000, min=1, help="time steps of each task's series")
+    seeds: int = param(5, min=1, help="seeds (ctx.seed, ctx.seed + 1, ...)")
+    reservoirpy: bool = param(True, help="also run ReservoirPy's ESN (where it is installed)")
+
+    def __post_init__(self):
+        for name in ("spectral_radius", "leak_rate"):
+            if not getattr(self, name):
+                raise ValueError(f"{name}: give at least one value")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(spectral_radius=(0.3, 0.9, 1.2), leak_rate=(0.1, 0.4, 1.0), units=50, n_steps=1200, seeds=2)
+
+
+@experiment("reservoir-benchmarks", "ESN on Mackey-Glass, NARMA-10 and memory capacity over spectral radius x leak rate, ReservoirPy alongside",
+            config=Config)
 def run(ctx) -> dict:
-    quick = ctx.quick
-    radii = list(ctx.params.get("spectral_radius", [0.3, 0.9, 1.2] if quick else [0.1, 0.3, 0.6, 0.9, 1.1, 1.3]))
-    leaks = list(ctx.params.get("leak_rate", [0.1, 0.4, 1.0] if quick else [0.05, 0.1, 0.2, 0.4, 0.7, 1.0]))
-    units = int(ctx.params.get("units", 50 if quick else 200))
-    n_steps = int(ctx.params.get("n_steps", 1200 if quick else 4000))
-    n_seeds = int(ctx.params.get("seeds", 2 if quick else 5))
-    use_rpy = bool(ctx.params.get("reservoirpy", True)) and importlib.util.find_spec("reservoirpy") is not None
+    config = ctx.config
+    radii, leaks = list(config.spectral_radius), list(config.leak_rate)
+    units, n_steps, n_seeds = config.units, config.n_steps, config.seeds
+    use_rpy = config.reservoirpy and importlib.util.find_spec("reservoirpy") is not None
     seeds = [ctx.seed + k for k in range(n_seeds)]
     res = {"spectral_radius": radii, "leak_rate": leaks, "units": units, "n_steps": n_steps, "seeds": seeds,
            "horizon_mackey_glass": HORIZON, "input": {t: {"input_scaling": s, "input_connectivity": c} for t, (s, c) in INPUT.items()},

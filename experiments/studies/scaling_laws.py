@@ -48,6 +48,7 @@ the parabolas, minima, power laws and the L(N, D) fit.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,6 +59,7 @@ from ann.optim import Adam
 from ann.optim.lr_scheduler import CosineAnnealingLR
 from ann.tensor import no_grad
 from ann.text import char_corpus, random_windows, unigram_entropy
+from experiments.config import param
 from experiments.registry import experiment
 from experiments.studies._figures import figure, save
 
@@ -185,17 +187,41 @@ def write_figures(out_dir, res) -> list[str]:
     return names
 
 
-@experiment("scaling-laws", "Chinchilla-style IsoFLOP study of character-level Transformers on stdlib source, fitted with ann.scaling")
+@dataclass(frozen=True)
+class Config:
+    """The model shapes, the compute budgets, the step limits, the seeds and the corpus size."""
+
+    models: tuple[tuple[int, ...], ...] = param(((4, 1), (8, 1), (16, 1), (24, 1), (32, 2), (48, 2)),
+                                                help="model shapes (d_model, num_layers), e.g. [[4,1],[8,1]]")
+    budgets: tuple[float, ...] = param((3e8, 1e9, 3e9, 1e10, 3e10), min=1.0, help="training compute budgets C (FLOPs)")
+    steps_range: tuple[int, ...] = param((20, 20000), min=1, help="min, max training steps: runs outside are skipped")
+    seeds: int = param(3, min=1, help="seeds (ctx.seed, ctx.seed + 1, ...)")
+    n_chars: int = param(400_000, min=1, help="characters of Python source in the corpus")
+
+    def __post_init__(self):
+        if not self.models or not all(len(m) == 2 and min(m) >= 1 for m in self.models):
+            raise ValueError(f"models: expected pairs (d_model, num_layers) of positive ints, got {self.models}")
+        if not self.budgets:
+            raise ValueError("budgets: give at least one budget")
+        if len(self.steps_range) != 2 or self.steps_range[0] > self.steps_range[1]:
+            raise ValueError(f"steps_range: expected min, max with min <= max, got {self.steps_range}")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(models=((4, 1), (8, 1), (16, 1)), budgets=(1.5e8, 4e8, 1e9), steps_range=(15, 5000), seeds=2,
+                   n_chars=100_000)
+
+
+@experiment("scaling-laws", "Chinchilla-style IsoFLOP study of character-level Transformers on stdlib source, fitted with ann.scaling",
+            config=Config)
 def run(ctx) -> dict:
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency; tiny matrices run best on one thread
 
-    quick = ctx.quick
-    shapes = [tuple(s) for s in ctx.params.get("models", [(4, 1), (8, 1), (16, 1)] if quick else
-                                               [(4, 1), (8, 1), (16, 1), (24, 1), (32, 2), (48, 2)])]
-    budgets = [float(b) for b in ctx.params.get("budgets", [1.5e8, 4e8, 1e9] if quick else [3e8, 1e9, 3e9, 1e10, 3e10])]
-    min_steps, max_steps = (int(v) for v in ctx.params.get("steps_range", (15, 5000) if quick else (20, 20000)))
-    n_seeds = int(ctx.params.get("seeds", 2 if quick else 3))
-    n_chars = int(ctx.params.get("n_chars", 100_000 if quick else 400_000))
+    config = ctx.config
+    shapes = [tuple(s) for s in config.models]
+    budgets = list(config.budgets)
+    min_steps, max_steps = config.steps_range
+    n_seeds, n_chars = config.seeds, config.n_chars
     ids, vocab = char_corpus(n_chars, seed=ctx.seed)
     cut = int(0.9 * len(ids))
     train_ids, held_out = ids[:cut], ids[cut:]

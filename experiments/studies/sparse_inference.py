@@ -21,11 +21,14 @@ and the trained model's sparsity marked) and ``results.json``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ann import Tensor, nn, no_grad
 from ann.sparse import SparseFFN
 from ann.text import random_windows
+from experiments.config import as_dict, param
 from experiments.registry import experiment
 from neuro.kernels import gather_matmul
 
@@ -34,12 +37,20 @@ from . import sparsity_setup as S
 SPARSITIES = [0.0, 0.5, 0.7, 0.9, 0.95, 0.99]
 
 
-def _settings(ctx) -> dict:
-    p = {"repeats": 15, "lm_steps": 100, "n_chars": 40_000, "windows": 2} if ctx.quick else \
-        {"repeats": 61, "lm_steps": 600, "n_chars": 200_000, "windows": 8}
-    p.update({"F": 4096, "D": 1024})
-    p.update(getattr(ctx, "params", None) or {})
-    return p
+@dataclass(frozen=True)
+class Config:
+    """Timing repeats, the trained model's training, and the benchmark size."""
+
+    repeats: int = param(61, min=1, help="timed repeats per measurement (alternated, median)")
+    lm_steps: int = param(600, min=1, help="training steps of the ReLU character LM")
+    n_chars: int = param(200_000, min=1, help="characters of Python source in the corpus")
+    windows: int = param(8, min=1, help="held-out windows of 48 tokens the real sparsity is measured on")
+    F: int = param(4096, min=1, help="FFN hidden width of the benchmark")
+    D: int = param(1024, min=1, help="model width of the benchmark")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(repeats=15, lm_steps=100, n_chars=40_000, windows=2)
 
 
 def _sparse_vector(F: int, sparsity: float, rng) -> np.ndarray:
@@ -133,9 +144,10 @@ def _all_timings(p: dict, sparsity: float, rng) -> dict:
             "SparseFFN (ReGLU)": time_ffn(F, D, True, sparsity, repeats, rng)}
 
 
-@experiment("sparse-inference", "dense vs gather_matmul / SparseFFN single-token wall-clock vs sparsity, at a trained ReLU model's sparsity, vs the ideal")
+@experiment("sparse-inference", "dense vs gather_matmul / SparseFFN single-token wall-clock vs sparsity, at a trained ReLU model's sparsity, vs the ideal",
+            config=Config)
 def run(ctx) -> dict:
-    p = _settings(ctx)
+    p = as_dict(ctx.config)
     rng = np.random.default_rng(ctx.seed)
     with S.one_thread():
         by_s = [_all_timings(p, s, rng) for s in SPARSITIES]

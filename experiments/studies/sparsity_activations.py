@@ -14,10 +14,13 @@ curves, the final per-layer fractions, and test accuracy or held-out loss.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ann import Tensor
 from ann.text import random_windows
+from experiments.config import as_dict, param
 from experiments.registry import experiment
 
 from . import sparsity_setup as S
@@ -25,11 +28,19 @@ from . import sparsity_setup as S
 ACTIVATIONS = ["relu", "leaky_relu", "gelu", "silu", "swiglu", "reglu"]
 
 
-def _settings(ctx) -> dict:
-    p = {"seeds": 2, "mlp_steps": 150, "lm_steps": 40, "every": 10, "n_chars": 40_000} if ctx.quick else \
-        {"seeds": 3, "mlp_steps": 1500, "lm_steps": 400, "every": 50, "n_chars": 200_000}
-    p.update(getattr(ctx, "params", None) or {})
-    return p
+@dataclass(frozen=True)
+class Config:
+    """Seeds, training lengths, the recording interval and the corpus size."""
+
+    seeds: int = param(3, min=1, help="seeds (ctx.seed, ctx.seed + 1, ...)")
+    mlp_steps: int = param(1500, min=1, help="training steps of the MLP")
+    lm_steps: int = param(400, min=1, help="training steps of the Transformer")
+    every: int = param(50, min=1, help="record the sparsity every this many steps")
+    n_chars: int = param(200_000, min=1, help="characters of Python source in the corpus")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(seeds=2, mlp_steps=150, lm_steps=40, every=10, n_chars=40_000)
 
 
 def _curve(model, x, steps: list, points: list):
@@ -77,9 +88,10 @@ def _plot(path, results: dict) -> None:
     fig.savefig(path, dpi=90)
 
 
-@experiment("sparsity-activations", "activation sparsity vs training step for ReLU, leaky ReLU, GELU, SiLU, SwiGLU, ReGLU (MLP and Transformer)")
+@experiment("sparsity-activations", "activation sparsity vs training step for ReLU, leaky ReLU, GELU, SiLU, SwiGLU, ReGLU (MLP and Transformer)",
+            config=Config)
 def run(ctx) -> dict:
-    p = _settings(ctx)
+    p = as_dict(ctx.config)
     data = S.digits(seed=ctx.seed)
     corpus = S.text(p["n_chars"], seed=ctx.seed)
     seeds = [ctx.seed + i for i in range(p["seeds"])]

@@ -56,6 +56,22 @@ def test_errors_name_the_key(values, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+@dataclass(frozen=True)
+class Nested:
+    shapes: tuple[tuple[int, ...], ...] = ((4, 1), (8, 2))
+
+
+def test_tuples_from_json_list_text_also_nested():
+    assert cfg.resolve(C, False, {"layers": "[8, 16]"}).layers == (8, 16)
+    got = cfg.resolve(Nested, False, {"shapes": "[[16, 1], [32, 2]]"})
+    assert got.shapes == ((16, 1), (32, 2)) and cfg.as_dict(got) == {"shapes": [[16, 1], [32, 2]]}
+    assert cfg.resolve(Nested, False, {"shapes": [[3, 1]]}).shapes == ((3, 1),)
+    with pytest.raises(ConfigError, match="shapes: expected a JSON list"):
+        cfg.resolve(Nested, False, {"shapes": "[[16, 1]"})
+    with pytest.raises(ConfigError, match="shapes: expected an int"):
+        cfg.resolve(Nested, False, {"shapes": "[[16, 1.5]]"})
+
+
 def test_schema_less_values_are_read_as_json_where_they_parse():
     assert cfg.resolve(None, False, {"a": "3", "b": "1e-3", "c": "true", "d": "oja", "e": "[1, 2]"}) == \
         {"a": 3, "b": 0.001, "c": True, "d": "oja", "e": [1, 2]}

@@ -7,6 +7,7 @@ import pytest
 
 import ann
 import experiments.studies.coupled as study
+from experiments import ConfigError
 from experiments.registry import get, run_experiment
 
 FIGURES = ("accuracy.png", "online_learning.png", "readout_traces.png")
@@ -82,3 +83,12 @@ def test_stream_and_spike_encoding():
     counts = np.bincount(idx, minlength=4) / (2 * 2000 * study.DT * 1e-3)
     assert counts[2] == pytest.approx(80.0, rel=0.15) and counts[3] == pytest.approx(80 * np.exp(-2), rel=0.3)
     assert set(np.unique(trial)) == {0, 1} and times.max() < 2000 * study.DT
+
+
+def test_coupled_config(tmp_path):
+    assert get("coupled").config is study.Config
+    with pytest.raises(ConfigError, match="unknown parameter 'esn_unit'"):
+        run_experiment("coupled", out=tmp_path, quick=True, params={"esn_unit": 20})
+    with pytest.raises(ConfigError, match="n_train: expected an int"):
+        run_experiment("coupled", out=tmp_path, quick=True, params={"n_train": "many"})
+    assert not any(tmp_path.iterdir())

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import experiments.studies.lsm_classification as study
+from experiments import ConfigError
 from experiments.registry import get, run_experiment
 
 
@@ -52,3 +53,12 @@ def test_lsm_classification_brian2_engine_equals_native(tmp_path):  # about 15 s
     brian2 = _load(run_experiment("lsm-classification", out=tmp_path, seed=4, quick=True,
                                   params=dict(params, engine="brian2")))
     assert brian2["engine"] == "brian2" and brian2["liquid"] == native["liquid"]
+
+
+def test_lsm_classification_config(tmp_path):
+    assert get("lsm-classification").config is study.Config
+    with pytest.raises(ConfigError, match="unknown parameter 'readout_time'"):
+        run_experiment("lsm-classification", out=tmp_path, quick=True, params={"readout_time": [100.0]})
+    with pytest.raises(ConfigError, match=r"readout_times: each must lie in \(0, duration=200\]"):
+        run_experiment("lsm-classification", out=tmp_path, quick=True, params={"duration": 200.0})
+    assert not any(tmp_path.iterdir())

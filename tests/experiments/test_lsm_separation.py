@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import experiments.studies.lsm_separation as study
+from experiments import ConfigError
 from experiments.registry import get, run_experiment
 
 
@@ -51,3 +52,12 @@ def test_lsm_separation_full_form_checks_brian2(tmp_path):
     out = run_experiment("lsm-separation", out=tmp_path, seed=1, quick=False, params=params)
     check = json.loads((out / "results.json").read_text())["brian2_check"]
     assert check["trials"] == 2 and check["max_abs_state_difference"] < 1e-9  # the engines give the same states
+
+
+def test_lsm_separation_config(tmp_path):
+    assert get("lsm-separation").config is study.Config
+    with pytest.raises(ConfigError, match="unknown parameter 'circuit'"):
+        run_experiment("lsm-separation", out=tmp_path, quick=True, params={"circuit": 1})
+    with pytest.raises(ConfigError, match="engine: expected one of 'native', 'brian2'"):
+        run_experiment("lsm-separation", out=tmp_path, quick=True, params={"engine": "nest"})
+    assert not any(tmp_path.iterdir())

@@ -3,8 +3,10 @@
 import json
 
 import numpy as np
+import pytest
 
 import experiments.studies.rbm_digits as study  # registers the study (also imported by experiments.studies)
+from experiments import ConfigError
 from experiments.registry import get, run_experiment
 
 FIGURES = ("filters.png", "reconstructions.png", "pseudo_likelihood.png", "log_likelihood.png",
@@ -39,3 +41,13 @@ def _check(out, epochs):
 def test_rbm_digits_quick(tmp_path):  # about 6 s on one core
     assert get("rbm-digits").fn is study.run
     _check(run_experiment("rbm-digits", out=tmp_path, seed=1, quick=True), 10)
+
+
+def test_rbm_digits_config(tmp_path):
+    assert get("rbm-digits").config is study.Config
+    assert study.Config().epochs == 30 and study.Config.quick().epochs == 10
+    with pytest.raises(ConfigError, match="unknown parameter 'epoch'"):
+        run_experiment("rbm-digits", out=tmp_path, quick=True, params={"epoch": 3})
+    with pytest.raises(ConfigError, match="epochs: must be >= 1"):
+        run_experiment("rbm-digits", out=tmp_path, quick=True, params={"epochs": 0})
+    assert not any(tmp_path.iterdir())

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import experiments.studies.reservoir_benchmarks as study
+from experiments import ConfigError
 from experiments.registry import get, run_experiment
 
 HAVE_RPY = importlib.util.find_spec("reservoirpy") is not None
@@ -50,6 +51,17 @@ def test_reservoir_benchmarks_without_reservoirpy_column(tmp_path):
     res = _load(run_experiment("reservoir-benchmarks", out=tmp_path, seed=3, quick=True, params=params))
     assert res["reservoirpy"] == {} and not res["reservoirpy_installed"]
     assert np.asarray(res["ours"]["narma10"]).shape == (2, 1, 2)
+
+
+def test_reservoir_benchmarks_config(tmp_path):
+    assert get("reservoir-benchmarks").config is study.Config
+    with pytest.raises(ConfigError, match="unknown parameter 'spectral_radii'"):
+        run_experiment("reservoir-benchmarks", out=tmp_path, quick=True, params={"spectral_radii": [0.9]})
+    with pytest.raises(ConfigError, match="leak_rate: give at least one value"):
+        run_experiment("reservoir-benchmarks", out=tmp_path, quick=True, params={"leak_rate": []})
+    with pytest.raises(ConfigError, match="leak_rate: must be <= 1.0"):
+        run_experiment("reservoir-benchmarks", out=tmp_path, quick=True, params={"leak_rate": "0.5,2"})
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("task", study.TASKS)

@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 
 import experiments.studies.scaling_laws as study
+from experiments import ConfigError
+from experiments import config as cfg
+from experiments.cli import main
 from experiments.registry import get, run_experiment
 
 FIGURES = ("isoflop.png", "optimal_allocation.png", "loss_fit.png")
@@ -50,6 +53,21 @@ def test_scaling_laws_quick(tmp_path):  # about 25 s of CPU
     assert np.all(np.diff(best) < 0)  # more compute, lower loss
     assert best[-1] < res["corpus"]["held_out_unigram_entropy"] - 0.5  # the best model uses context
     assert res["chinchilla"]["tokens_per_parameter_at_5.76e23"] == pytest.approx(92.6, rel=1e-2)
+
+
+def test_scaling_laws_config(tmp_path, capsys):
+    assert get("scaling-laws").config is study.Config
+    main(["show", "scaling-laws"])  # the models as they are written after --set models=
+    assert "[[4,1],[8,1],[16,1]]" in capsys.readouterr().out
+    assert cfg.resolve(study.Config, True, {"models": "[[4,1],[8,1],[16,1]]"}) == study.Config.quick()
+    assert study.Config.quick().models == ((4, 1), (8, 1), (16, 1))
+    with pytest.raises(ConfigError, match="unknown parameter 'model'"):
+        run_experiment("scaling-laws", out=tmp_path, quick=True, params={"model": [[4, 1]]})
+    with pytest.raises(ConfigError, match="models: expected pairs"):
+        run_experiment("scaling-laws", out=tmp_path, quick=True, params={"models": "[[4, 1, 2]]"})
+    with pytest.raises(ConfigError, match="steps_range: expected min, max"):
+        run_experiment("scaling-laws", out=tmp_path, quick=True, params={"steps_range": "100,10"})
+    assert not any(tmp_path.iterdir())
 
 
 def test_non_embedding_params():

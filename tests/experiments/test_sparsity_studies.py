@@ -11,7 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from experiments.registry import run_experiment
+from experiments import ConfigError
+from experiments.registry import get, run_experiment
 
 TINY = {
     "sparsity-activations": {"seeds": 1, "mlp_steps": 6, "lm_steps": 3, "every": 3, "n_chars": 5_000},
@@ -73,3 +74,14 @@ SLOW = pytest.mark.slow
                                   "relufication", "sparse-inference"])
 def test_study_quick_run(name, tmp_path):
     _check(name, _load(run_experiment(name, out=tmp_path, quick=True)))
+
+
+@pytest.mark.parametrize("name", ["sparsity-activations", "dying-relu", "relufication", "sparse-inference"])
+def test_study_config_is_declared_and_checked(name, tmp_path):
+    exp = get(name)
+    assert exp.config is not None and exp.config.quick() != exp.config()
+    with pytest.raises(ConfigError, match="unknown parameter 'stepz'"):
+        run_experiment(name, out=tmp_path, quick=True, params={"stepz": 3})
+    with pytest.raises(ConfigError, match="seeds: must be >= 1" if name != "sparse-inference" else "repeats: must be >= 1"):
+        run_experiment(name, out=tmp_path, quick=True, params={"seeds" if name != "sparse-inference" else "repeats": 0})
+    assert not any(tmp_path.iterdir())  # nothing written for a bad config
