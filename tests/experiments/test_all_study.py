@@ -55,3 +55,11 @@ def test_private_studies_are_skipped(monkeypatch):
             return names
 
     assert all_studies.run(Ctx())["studies"] == {} and seen == []
+
+
+def test_all_takes_no_parameters(tmp_path):
+    from experiments import ConfigError
+
+    with pytest.raises(ConfigError, match="seeds_per_study"):
+        run_experiment("all", out=tmp_path, quick=True, params={"seeds_per_study": 2})
+    assert not any(tmp_path.iterdir())
