@@ -43,6 +43,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from experiments.timing import alternate
+
 from .harness import Result, machine
 
 _RPY = "reservoirpy 0.4.2 Reservoir.run"
@@ -57,20 +59,6 @@ def _blas_one_thread():
         import contextlib
 
         return contextlib.nullcontext()
-
-
-def _alternate(fns: dict, repeats: int, warmup: int = 1) -> dict:
-    """Wall times of each of ``fns`` (name -> callable), run in turn ``repeats`` times after ``warmup`` rounds."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def _result(name, ours, peer, times, params, target) -> Result:
@@ -134,7 +122,7 @@ def _esn(quick: bool) -> list[Result]:
             "default": lambda: auto.run(u), "threads=1": lambda: serial.run(u),
             "default, out= reused": lambda: auto.run(u, out=out), _RPY: lambda: peer_run(u),
         }
-        times = _alternate(single, repeats=3 if quick else 7)
+        times = alternate(single, repeats=3 if quick else 7)
         for label in ("default", "threads=1", "default, out= reused"):
             model = serial if label == "threads=1" else auto
             params = {"units": units, "connectivity": 0.1, "T": T_single, "dtype": "float64",
@@ -147,7 +135,7 @@ def _esn(quick: bool) -> list[Result]:
         out = np.empty((B, T_batch, units))
         batch = {"default": lambda: auto.run(ub), "threads=1": lambda: serial.run(ub),
                  "default, out= reused": lambda: auto.run(ub, out=out), _RPY: lambda: peer_run(ub)}
-        times = _alternate(batch, repeats=2 if quick else 3)
+        times = alternate(batch, repeats=2 if quick else 3)
         for label in ("default", "threads=1", "default, out= reused"):
             model = serial if label == "threads=1" else auto
             params = {"units": units, "connectivity": 0.1, "B": B, "T": T_batch, "dtype": "float64",
@@ -164,9 +152,9 @@ def _esn_loaded(auto, serial, two, u, ub, quick: bool) -> list[Result]:
     busy = _busy_core()
     try:
         time.sleep(0.5)
-        single = _alternate({"default": lambda: auto.run(u), "threads=1": lambda: serial.run(u)},
+        single = alternate({"default": lambda: auto.run(u), "threads=1": lambda: serial.run(u)},
                             repeats=3 if quick else 5)
-        batch = _alternate({"default": lambda: auto.run(ub), "threads=1": lambda: serial.run(ub)}, repeats=2 if quick else 3)
+        batch = alternate({"default": lambda: auto.run(ub), "threads=1": lambda: serial.run(ub)}, repeats=2 if quick else 3)
         rows = _rows_shared(two, serial, u[:1000], quick, _LOAD)
     finally:
         busy.kill()
@@ -186,7 +174,7 @@ _LOAD = "another process keeps one core busy (NumPy loop)"
 
 def _rows_shared(two, serial, u, quick: bool, load: str) -> Result:
     """One sequence with two threads sharing each step's rows (a barrier per step) vs one thread."""
-    times = _alternate({"threads=2": lambda: two.run(u), "threads=1": lambda: serial.run(u)}, repeats=3 if quick else 5)
+    times = alternate({"threads=2": lambda: two.run(u), "threads=1": lambda: serial.run(u)}, repeats=3 if quick else 5)
     return _result(f"ESN.run single sequence T={u.shape[0]}, rows shared: threads=2 vs threads=1 ({load})", "threads=2",
                    "threads=1", times, {"units": 1000, "T": u.shape[0], "load": load}, "report")
 

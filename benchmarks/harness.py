@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import platform
 import statistics
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
+
+from experiments.timing import alternate
 
 __all__ = ["Result", "compare", "machine", "write_jsonl"]
 
@@ -55,14 +56,6 @@ def machine() -> str:
     return f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
 
 
-def _time_once(fn: Callable[[], object], setup: Callable[[], object] | None = None) -> float:
-    if setup is not None:
-        setup()
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def compare(
     name: str,
     ours: Callable[[], object],
@@ -80,15 +73,8 @@ def compare(
 
     ``setup()``, if given, runs before every timed call, untimed (e.g. to evict the caches).
     """
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    for _ in range(warmup):
-        ours()
-        peer()
-    t_ours, t_peer = [], []
-    for _ in range(repeats):
-        t_ours.append(_time_once(ours, setup))
-        t_peer.append(_time_once(peer, setup))
+    times = alternate({"ours": ours, "peer": peer}, repeats, warmup=warmup, setup=setup)
+    t_ours, t_peer = times["ours"], times["peer"]
     mo, mp = statistics.median(t_ours), statistics.median(t_peer)
     return Result(
         name, ours_label, peer_label, mo, mp, mo / mp, repeats, params or {}, target, machine(),

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from typing import Callable
 
@@ -22,6 +21,8 @@ from ann.sparsity import SparsityRecorder
 from ann.text import char_corpus, random_windows
 from ann.train import accuracy, train_val_test_split
 from neuro.backend import make_rng
+
+from ..timing import alternate
 
 GATED = ("swiglu", "reglu", "geglu", "glu")
 
@@ -183,16 +184,7 @@ def one_thread():
 
 def alternated_medians(fns: dict, repeats: int, warmup: int = 2) -> dict:
     """Median wall time (s) of each function, run in turn ``repeats`` times (noise hits all alike)."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - start)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    return {k: float(np.median(v)) for k, v in alternate(fns, repeats, warmup=warmup).items()}
 
 
 # --------------------------------------------------------------- figures

@@ -22,3 +22,15 @@ def test_cli_lists_and_rejects_unknown(capsys, tmp_path):
     assert main(["list"]) == 0
     with pytest.raises(SystemExit):
         main(["nope", "--out", str(tmp_path / "x.jsonl")])
+
+
+def test_alternate_runs_in_turn_with_warmup_and_setup():
+    from experiments.timing import alternate
+
+    calls = []
+    times = alternate({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 2, warmup=1,
+                      setup=lambda: calls.append("s"))
+    assert calls == ["a", "b", "s", "a", "s", "b", "s", "a", "s", "b"]  # warm-up without setup, then alternated
+    assert [len(v) for v in times.values()] == [2, 2] and all(t >= 0 for v in times.values() for t in v)
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        alternate({"a": lambda: None}, 0)
