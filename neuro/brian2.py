@@ -50,12 +50,8 @@ from .neurons import LIF, AdEx, AdExCond, Izhikevich, LIFCond
 
 __all__ = ["build_trial", "run_network"]
 
-_LIF_EQS = """
-dv/dt = (E_L - v + R*(I_hold + I_bg + I_ext))/tau_m : volt (unless refractory)
-dI_e/dt = -I_e/tau_e : amp
-dI_i/dt = -I_i/tau_i : amp
-I_hold : amp
-I_ext : amp
+# The constants of both LIF models, one a line (Brian2 reads the declarations in any order)
+_LIF_CONSTANTS = """
 tau_m : second (constant)
 tau_e : second (constant)
 tau_i : second (constant)
@@ -67,6 +63,14 @@ v_th : volt (constant)
 v_reset : volt (constant)
 """
 
+_LIF_EQS = """
+dv/dt = (E_L - v + R*(I_hold + I_bg + I_ext))/tau_m : volt (unless refractory)
+dI_e/dt = -I_e/tau_e : amp
+dI_i/dt = -I_i/tau_i : amp
+I_hold : amp
+I_ext : amp
+""" + _LIF_CONSTANTS
+
 _LIF_COND_EQS = """
 dv/dt = (E_L - v + R*(g_e_hold*(E_e - v) + g_i_hold*(E_i - v) + I_bg + I_ext))/tau_m : volt (unless refractory)
 dg_e/dt = -g_e/tau_e : siemens
@@ -74,18 +78,9 @@ dg_i/dt = -g_i/tau_i : siemens
 g_e_hold : siemens
 g_i_hold : siemens
 I_ext : amp
-tau_m : second (constant)
-tau_e : second (constant)
-tau_i : second (constant)
-t_ref : second (constant)
-E_L : volt (constant)
 E_e : volt (constant)
 E_i : volt (constant)
-R : ohm (constant)
-I_bg : amp (constant)
-v_th : volt (constant)
-v_reset : volt (constant)
-"""
+""" + _LIF_CONSTANTS
 
 # Izhikevich and AdEx: forward Euler as in neuro.neurons; the synaptic currents decay exactly in
 # run_regularly (Brian2 takes one integration method per group, and Euler would not decay them exactly)
