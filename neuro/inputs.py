@@ -13,9 +13,11 @@ run one at a time.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .backend import make_rng
+from .philox import poisson_isi, poisson_isi_reference, stream_keys
 from .validation import check_nonneg, check_positive, check_probability, timestep
 
 __all__ = ["Current", "PoissonInput", "SpikeSource", "SpikeTimes", "correlated_spike_times"]
@@ -38,6 +40,13 @@ class SpikeSource:
 
     def _advance(self, step: int) -> np.ndarray:
         raise NotImplementedError
+
+    def _chunk(self, step0: int, K: int) -> np.ndarray:
+        """Spikes of steps ``step0 .. step0 + K - 1`` as a (K, B, n) bool raster (K ``_advance`` calls)."""
+        raster = np.empty((K,) + self.spikes.shape, dtype=bool)
+        for k in range(K):
+            raster[k] = self._advance(step0 + k)
+        return raster
 
 
 class SpikeTimes(SpikeSource):
@@ -126,7 +135,18 @@ class PoissonInput(SpikeSource):
 
     ``rates`` in Hz: a scalar, (n,) (per neuron) or (B, n) (per trial and
     neuron, checked at reset). A neuron spikes in a step with probability
-    ``rate * dt / 1000``; trial ``b`` draws from its own generator.
+    ``p = rate * dt / 1000``, independently of other steps: the trains are
+    Brian2's, in distribution. They are drawn as geometric inter-spike
+    intervals (a cost per spike, not per step) from the counter-based
+    generator of :mod:`neuro.philox`: trial ``b`` keys its stream from its
+    own generator at reset, and the ``k``-th interval of neuron ``i`` is a
+    function of (key, ``i``, ``k``) alone, so a trial draws the same spikes
+    alone or in any batch, in the step-by-step engine, the fused engine
+    and on the GPU.
+
+    State after reset: ``_next`` (B, n) int64, the step of each neuron's
+    next spike; ``_draws`` (B, n) int64, intervals drawn so far; ``_log_q``
+    (B, n) ``log(1 - p)``; ``_keys`` (B, 2) the streams' keys.
     """
 
     def __init__(self, n: int, rates, name: str = "poisson"):
@@ -152,21 +172,49 @@ class PoissonInput(SpikeSource):
         p = np.broadcast_to(self.rates * dt * 1e-3, (batch_size, self.n))
         if p.max(initial=0.0) > 1:
             raise ValueError(f"rates of {self.name!r} give a spike probability above 1 per step (rate * dt > 1000 Hz ms)")
-        self._p = np.ascontiguousarray(p)
-        self._rngs = rngs
+        with np.errstate(divide="ignore"):
+            self._log_q = np.ascontiguousarray(np.log1p(-p))
+        self._keys = stream_keys(rngs)
+        self._draws = np.zeros((batch_size, self.n), np.int64)
+        self._next = np.zeros((batch_size, self.n), np.int64)
+        # the first spike falls on step ``interval - 1`` (a spike at step 0 has probability p)
+        poisson_first(self._keys, self._log_q, self._draws, self._next)
 
     def _advance(self, step):
-        for b, rng in enumerate(self._rngs):
-            np.less(rng.random(self.n), self._p[b], out=self.spikes[b])
+        poisson_advance(self._keys, self._log_q, self._draws, self._next, step, self.spikes)
         return self.spikes
 
-    def _chunk(self, step0: int, K: int) -> np.ndarray:
-        """(K, B, n) raster of the next K steps; draws the same numbers as K ``_advance`` calls."""
-        raster = np.empty((K,) + self.spikes.shape, dtype=bool)
-        for b, rng in enumerate(self._rngs):
-            np.less(rng.random((K, self.n)), self._p[b], out=raster[:, b])
-        self.spikes[...] = raster[-1]
-        return raster
+
+@numba.njit(cache=True, nogil=True)
+def poisson_first(keys, log_q, draws, next_step):
+    """Draw the first interval of every (trial, neuron): ``next_step = interval - 1``; (B, n) arrays."""
+    B, n = next_step.shape
+    for b in range(B):
+        for i in range(n):
+            next_step[b, i] = poisson_isi(keys[b, 0], keys[b, 1], i, draws[b, i], log_q[b, i]) - 1
+            draws[b, i] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def poisson_advance(keys, log_q, draws, next_step, step, spikes):
+    """The spikes of ``step`` into ``spikes`` (B, n) bool; each spiking neuron draws its next interval."""
+    B, n = next_step.shape
+    for b in range(B):
+        for i in range(n):
+            s = next_step[b, i] == step
+            spikes[b, i] = s
+            if s:
+                next_step[b, i] = step + poisson_isi(keys[b, 0], keys[b, 1], i, draws[b, i], log_q[b, i])
+                draws[b, i] += 1
+
+
+def poisson_advance_reference(keys, log_q, draws, next_step, step, spikes):
+    """:func:`poisson_advance` in NumPy (the test oracle)."""
+    np.equal(next_step, step, out=spikes)
+    b, i = np.nonzero(spikes)
+    if len(b):
+        next_step[b, i] = step + poisson_isi_reference(keys[b], i, draws[b, i], log_q[b, i])
+        draws[b, i] += 1
 
 
 class Current:
