@@ -1,293 +1,561 @@
-"""The fused fast path of :meth:`neuro.Network.run`: many steps in one numba call.
+"""The fused engine of :meth:`neuro.Network.run`: many steps of a whole batch in one numba call.
 
 The step-by-step engine (:meth:`neuro.Network._tick`) calls one kernel per
-population and per projection each step, which costs Python overhead per
-step. When a network qualifies (all populations LIF or LIFCond, numba
-kernels, no hooks, no current waveforms, state monitors of ``v`` and the
-synaptic state only),
-``run`` instead gathers the whole network into flat arrays (populations
-concatenated; projections concatenated with offsets, so each keeps its own
-CSR) and advances chunks of steps in :func:`_run_chunk`, one numba call per
-chunk, then scatters the state back and hands each monitor the chunk's
-spike raster. Inputs are drawn per chunk by the same code and in the same
-order as step by step, and every trial performs the same floating-point
-operations in the same order as the step-by-step engine, so the two give
-identical results (tested).
+population and per projection each step. When a network qualifies
+(populations of LIF or LIFCond neurons, static or Tsodyks-Markram
+synapses with shared weights, Poisson or spike-time inputs, constant
+injected currents, no hooks, state monitors of ``v`` and the synaptic
+state only), ``run`` instead advances it in :func:`_run_steps`, which is
+built for batches:
+
+* **Batch innermost.** The state of a population is stored ``(N, B)``:
+  the ``B`` trials of one neuron sit side by side, so the neuron update is
+  one long vector loop over ``(neuron, trial)`` with the population's
+  parameters held in registers (populations with per-neuron parameters
+  are updated neuron by neuron, each a vector loop over the trials), and
+  per-step costs (the step loop, delivery bookkeeping, monitors) are paid
+  once per batch instead of once per trial.
+* **Inputs inside the kernel.** Poisson inputs are drawn in the kernel
+  from the counter-based generator of :mod:`neuro.philox`, one interval per
+  spike, so their cost is per spike and each trial's trains are those it
+  draws alone.
+* **Spikes as events.** Each step's spikes form one sorted list of
+  ``neuron * B + trial`` entries; monitors receive these events (step,
+  trial, neuron), never dense rasters (rasters are built only for rate and
+  trace monitors, from the events).
+* **Delayed spikes, not delayed currents.** The last ``L`` steps' spike
+  lists are kept (``L`` - 1 the longest delay in steps); at the end of
+  step ``t`` each projection delivers the spikes of step ``t - d`` through
+  its synapses of delay ``d`` into one arrival array ``(N, B)``. The
+  target of the scattered additions is one step's worth of input, not a
+  ring buffer of ``L`` steps, so it stays in cache for larger networks.
+  Synapses are grouped by (projection, delay); groups deliver in order of
+  spike step, then projection, then neuron, then synapse: the order in
+  which the step-by-step engine adds into its ring buffer, so both engines
+  give bit-identical results (tested). Tsodyks-Markram efficacies are
+  computed at delivery from the spike's own step, which gives the same
+  numbers.
+
+Between ``run`` calls the pending input lives where the step-by-step engine
+keeps it (the populations' ring buffers), so runs can be split and
+engines mixed. With ``Network(parallel=True)`` the trials are split into
+groups, one per numba thread, each advanced independently (no barrier per
+step).
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
-from .monitors import StateMonitor
+from .inputs import PoissonInput, SpikeTimes
+from .monitors import SpikeMonitor, StateMonitor
 from .neurons import LIF, LIFCond, lif_cond_v
+from .philox import poisson_isi
 from .synapses import tm_spike
 
 __all__ = ["eligible", "run_fused"]
 
 _FUSED_VARS = ("v", "I_e", "I_i", "g_e", "g_i")
-_RASTER_BUDGET = 1 << 24  # bools per chunk raster (K * B * N)
+_RECORD_BUDGET = 1 << 24  # state-monitor values and rate/trace raster entries per chunk
+
+
+# ------------------------------------------------------------------ kernel
+
+
+@numba.njit(cache=True, inline="always")
+def _neuron_block(cond, x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, ref, E_L, R, I_bg, a, E_e, E_i, v_th,
+                  v_reset, decay_e, decay_i):
+    """Update entries ``x0 .. x1`` of the flat (N, B) state with one neuron's (or population's) parameters.
+
+    LIF (``a`` = ``decay_m``) or, with ``cond``, LIFCond (``a`` = ``dt / tau_m``), with the arithmetic of
+    their step kernels. The input that arrived at the previous step (``Ae``, ``Ai``) is added here and
+    cleared; ``spk`` gets the spikes.
+    """
+    # views indexed from 0: an index numba knows to be >= 0 needs no wraparound test, so the loop vectorizes
+    v, se, si, last, I_ext = v[x0:x1], se[x0:x1], si[x0:x1], last[x0:x1], I_ext[x0:x1]
+    Ae, Ai, spk = Ae[x0:x1], Ai[x0:x1], spk[x0:x1]
+    for x in range(x1 - x0):
+        Ie = se[x] + Ae[x]
+        Ii = si[x] + Ai[x]
+        Ae[x] = 0.0
+        Ai[x] = 0.0
+        ls = last[x]
+        active = (step - ls) >= ref
+        vn = v[x]
+        if cond:  # loop-invariant: the compiler makes one loop of each kind
+            v_new = lif_cond_v(vn, Ie, Ii, I_bg + I_ext[x], E_L, R, E_e, E_i, a)
+        else:
+            v_inf = E_L + R * (Ie + Ii + I_bg + I_ext[x])
+            v_new = v_inf + (vn - v_inf) * a
+        vn = v_new if active else vn
+        s = active & (vn > v_th)
+        spk[x] = s
+        v[x] = v_reset if s else vn
+        last[x] = step if s else ls
+        se[x] = Ie * decay_e
+        si[x] = Ii * decay_i
+
+
+@numba.njit(cache=True, inline="always")
+def _deliver(t, s_lo, s_hi, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr, e_post, e_w, e_tm, U, D, F, u,
+             Rr, last_tm, dt):
+    """Add what arrives at step ``t`` from the spikes of steps ``s_lo .. s_hi - 1`` into ``Ae``/``Ai``.
+
+    ``groups`` rows: (delay, first pre neuron (global), n_pre, offset into
+    ``g_ptr``, inhibitory, dynamic), sorted by descending delay, then
+    projection: each row's synapses are the CSR rows ``g_ptr`` over
+    ``e_post``, ``e_w``, ``e_tm`` (index of the Tsodyks-Markram synapse).
+    """
+    for r in range(groups.shape[0]):
+        s = t - groups[r, 0]
+        if s < s_lo or s >= s_hi:
+            continue
+        slot = s % L
+        if hist_step[slot] != s:
+            continue
+        entries = hist[slot, : hist_n[slot]]
+        lo = np.searchsorted(entries, groups[r, 1] * B)
+        hi = np.searchsorted(entries, (groups[r, 1] + groups[r, 2]) * B)
+        ptr = groups[r, 3]
+        target = Ai if groups[r, 4] else Ae
+        dynamic = groups[r, 5]
+        for f in range(lo, hi):
+            x = entries[f]
+            g = x // B
+            b = x - g * B
+            row = ptr + g - groups[r, 1]
+            for e in range(g_ptr[row], g_ptr[row + 1]):
+                amp = e_w[e]
+                if dynamic:
+                    amp = amp * tm_spike(U, D, F, u, Rr, last_tm, b, e_tm[e], s, dt)
+                target[np.uint64(e_post[e] * B + b)] += amp  # unsigned: no wraparound test
+
+
+@numba.njit(cache=True, inline="always")
+def _next_spike(step, keys, q, b, i, y, draws, log_q):
+    """The step of the next spike of input ``i`` of Poisson source ``q`` in trial ``b`` (entry ``y``); counts the draw."""
+    d = draws[y]
+    draws[y] = d + 1
+    return step + poisson_isi(keys[q, b, 0], keys[q, b, 1], i, d, log_q[y])
 
 
 @numba.njit(cache=True, nogil=True)
-def _run_chunk(K, step0, dt, v, I_e, I_i, last, I_ext, ref_steps, E_L, R, I_bg, v_th, v_reset, decay_m, decay_e,
-               decay_i, cond, E_e, E_i, dt_tau, src_spk, p_pre_off, p_n_pre, p_ptr_off, p_syn_off, p_post_off,
-               p_exc, p_tm_off, indptr, post, w, delay, U, D, F, u, Rr, last_tm, buf_e, buf_i, out_spk, rec_idx,
-               rec_v, rec_e, rec_i):
-    B, N = v.shape
-    any_cond = cond.any()
-    n_src = src_spk.shape[2]
-    L = buf_e.shape[0]
-    P = p_pre_off.shape[0]
-    M = rec_idx.shape[0]
-    for b in numba.prange(B):  # trials are independent (a plain loop unless compiled with parallel=True)
-        zero = np.zeros(N, v.dtype)  # the empty "previous slot" at the chunk's first step
-        fired = np.empty(N + n_src, np.int64)  # global indices of this step's spikes
-        vb, Ieb, Iib, lb, Ixb = v[b], I_e[b], I_i[b], last[b], I_ext[b]
-        for k in range(K):
-            step = step0 + k
-            # the input that arrived at the previous step is added here, in the neuron loop, rather than
-            # in a pass of its own at the end of that step (the same additions; the chunk's last step
-            # delivers at the end)
-            prev = (step - 1) % L
-            be, bi = buf_e[prev, b], buf_i[prev, b]
-            if k == 0:
-                be, bi = zero, zero
-            for m in range(M):
-                rec_v[k, b, m] = vb[rec_idx[m]]
-                rec_e[k, b, m] = Ieb[rec_idx[m]] + be[rec_idx[m]]
-                rec_i[k, b, m] = Iib[rec_idx[m]] + bi[rec_idx[m]]
-            # neurons: the LIF step of neuro.neurons, written without branches
-            ob = out_spk[k, b]
-            if not any_cond:  # all current-based: the branch-free loop (vectorizes)
-                for n in range(N):
-                    Ie = Ieb[n] + be[n]
-                    Ii = Iib[n] + bi[n]
-                    be[n] = 0.0
-                    bi[n] = 0.0
-                    ls = lb[n]
-                    active = (step - ls) >= ref_steps[n]
-                    vn = vb[n]
-                    v_inf = E_L[n] + R[n] * (Ie + Ii + I_bg[n] + Ixb[n])
-                    v_new = v_inf + (vn - v_inf) * decay_m[n]
-                    vn = v_new if active else vn
-                    s = active & (vn > v_th[n])
-                    ob[n] = s
-                    vb[n] = v_reset[n] if s else vn
-                    lb[n] = step if s else ls
-                    Ieb[n] = Ie * decay_e[n]
-                    Iib[n] = Ii * decay_i[n]
-            else:  # the same, with the conductance-based (LIFCond) neurons' v from lif_cond_v (Ie, Ii are g_e, g_i)
-                for n in range(N):
-                    Ie = Ieb[n] + be[n]
-                    Ii = Iib[n] + bi[n]
-                    be[n] = 0.0
-                    bi[n] = 0.0
-                    ls = lb[n]
-                    active = (step - ls) >= ref_steps[n]
-                    vn = vb[n]
-                    if cond[n]:
-                        v_new = lif_cond_v(vn, Ie, Ii, I_bg[n] + Ixb[n], E_L[n], R[n], E_e[n], E_i[n], dt_tau[n])
-                    else:
-                        v_inf = E_L[n] + R[n] * (Ie + Ii + I_bg[n] + Ixb[n])
-                        v_new = v_inf + (vn - v_inf) * decay_m[n]
-                    vn = v_new if active else vn
-                    s = active & (vn > v_th[n])
-                    ob[n] = s
-                    vb[n] = v_reset[n] if s else vn
-                    lb[n] = step if s else ls
-                    Ieb[n] = Ie * decay_e[n]
-                    Iib[n] = Ii * decay_i[n]
-            n_fired = 0
-            for n in range(N):
-                if out_spk[k, b, n]:
-                    fired[n_fired] = n
-                    n_fired += 1
-            for n in range(n_src):
-                if src_spk[k, b, n]:
-                    fired[n_fired] = N + n
-                    n_fired += 1
-            # projections, in network order: the CSR rows of this step's spikes
-            for p in range(P):
-                lo = p_pre_off[p]
-                hi = lo + p_n_pre[p]
-                tm_off = p_tm_off[p]
-                for f in range(n_fired):
-                    g = fired[f]
-                    if g < lo or g >= hi:
-                        continue
-                    row = p_ptr_off[p] + g - lo
-                    for s in range(indptr[row], indptr[row + 1]):
-                        sg = p_syn_off[p] + s
-                        amp = w[sg]
-                        if tm_off >= 0:
-                            amp = amp * tm_spike(U, D, F, u, Rr, last_tm, b, tm_off + s, step, dt)
-                        slot = (step + delay[sg]) % L
-                        tgt = p_post_off[p] + post[sg]
-                        if p_exc[p]:
-                            buf_e[slot, b, tgt] += amp
-                        else:
-                            buf_i[slot, b, tgt] += amp
-        # deliver what arrived at the chunk's last step
-        slot = (step0 + K - 1) % L
-        be, bi = buf_e[slot, b], buf_i[slot, b]
-        for n in range(N):
-            Ieb[n] += be[n]
-            be[n] = 0.0
-            Iib[n] += bi[n]
-            bi[n] = 0.0
+def _run_steps(K, step0, dt, B, b0, v, se, si, last, I_ext, Ae, Ai, spk, pops, pop_par, pop_ref, pois_next,
+               pois_draws, pois_logq, pois_keys, st, st_step, st_trial, st_idx, st_pos, st_flag, groups, g_ptr,
+               e_post, e_w, e_tm, U, D, F, u, Rr, last_tm, pend_e, pend_i, pend_until, hist, hist_n, hist_step,
+               ev_mask, ev_step, ev_x, ev_n, rec_idx, rec_v, rec_e, rec_i):
+    """Advance up to ``K`` steps from ``step0``; returns the number done (fewer when the event buffer fills).
 
-
-_run_chunk_parallel = None
-
-
-def _parallel_kernel():
-    """:func:`_run_chunk` compiled with ``parallel=True`` (trials on numba's threads), on first use.
-
-    Not cached on disk: numba's cache index would not tell it from the serial version.
+    State is flat ``(N, B)`` (entry ``n * B + b``); see the module
+    docstring for the scheme. ``pend_e``/``pend_i`` (L, N * B) hold the
+    input scheduled before ``step0`` for steps below ``pend_until``; on
+    return they hold everything scheduled for later steps (the
+    populations' ring buffers), and ``Ae``/``Ai`` are folded into the state.
     """
-    global _run_chunk_parallel
-    if _run_chunk_parallel is None:
-        _run_chunk_parallel = numba.njit(nogil=True, parallel=True)(_run_chunk.py_func)
-    return _run_chunk_parallel
+    L = hist.shape[0]
+    M = rec_idx.shape[0]
+    cap = ev_step.shape[0]
+    n_total = hist.shape[1]
+    hist_step[:] = -1
+    done = 0
+    for k in range(K):
+        if ev_n[0] + n_total > cap:
+            break
+        step = step0 + k
+        for m in range(M):
+            n = rec_idx[m]
+            for b in range(B):
+                rec_v[k, b, m] = v[n * B + b]
+                rec_e[k, b, m] = se[n * B + b] + Ae[n * B + b]
+                rec_i[k, b, m] = si[n * B + b] + Ai[n * B + b]
+        slot = step % L
+        fired = hist[slot]
+        nf = 0
+        # neurons, population by population (rows of pops: first, end, cond, uniform)
+        for p in range(pops.shape[0]):
+            n_lo, n_hi, cond, uniform = pops[p, 0], pops[p, 1], pops[p, 2], pops[p, 3]
+            n_blocks = 1 if uniform else n_hi - n_lo
+            for blk in range(n_blocks):
+                n0 = n_lo + blk
+                n1 = n_hi if uniform else n0 + 1
+                c = pop_par[n0]
+                _neuron_block(cond, n0 * B, n1 * B, step, v, se, si, last, I_ext, Ae, Ai, spk, pop_ref[n0], c[0], c[1],
+                              c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9])
+            x0 = n_lo * B
+            flags = spk[x0:n_hi * B]
+            for x in range(flags.shape[0]):  # compaction, branch-free
+                fired[nf] = x0 + x
+                nf += flags[x]
+        # spike sources; rows of st: kind (0 Poisson, 1 spike times), first neuron (global), n, offset
+        # (Poisson: row in pois_*; spike times: row in st_flag), index among the sources of its kind
+        # (Poisson: key row; spike times: entry of st_pos), end of the spike-time events
+        for q in range(st.shape[0]):
+            g0, n_q, off = st[q, 1], st[q, 2], st[q, 3]
+            if st[q, 0] == 0:
+                nxt = pois_next[off * B:(off + n_q) * B]
+                f0 = nf
+                for y in range(nxt.shape[0]):  # branch-free compaction of this step's spikes (vectorizes)
+                    fired[nf] = g0 * B + y
+                    nf += nxt[y] == step
+                for f in range(f0, nf):
+                    y = fired[f] - g0 * B
+                    i = y // B
+                    nxt[y] = _next_spike(step, pois_keys, st[q, 4], y - i * B, i, off * B + y, pois_draws, pois_logq)
+            else:
+                pos = st_pos[st[q, 4]]
+                hi = st[q, 5]
+                while pos < hi and st_step[pos] < step:
+                    pos += 1
+                hit = False
+                while pos < hi and st_step[pos] == step:
+                    i, tr = st_idx[pos], st_trial[pos]
+                    if tr < 0:
+                        for b in range(B):
+                            st_flag[(off + i) * B + b] = True
+                    elif b0 <= tr < b0 + B:
+                        st_flag[(off + i) * B + tr - b0] = True
+                    hit = True
+                    pos += 1
+                st_pos[st[q, 4]] = pos
+                if hit:
+                    for y in range(off * B, (off + n_q) * B):
+                        if st_flag[y]:
+                            fired[nf] = g0 * B + (y - off * B)
+                            nf += 1
+                            st_flag[y] = False
+        hist_n[slot] = nf
+        hist_step[slot] = step
+        # events for the monitors
+        e0 = ev_n[0]
+        for f in range(nf):
+            x = fired[f]
+            if ev_mask[x // B]:
+                ev_step[e0] = step
+                ev_x[e0] = x
+                e0 += 1
+        ev_n[0] = e0
+        # arrivals of this step: input scheduled before the run, then the spikes of steps step0 .. step
+        if step < pend_until:
+            pe, pi = pend_e[slot], pend_i[slot]
+            for x in range(Ae.shape[0]):
+                Ae[x] += pe[x]
+                pe[x] = 0.0
+                Ai[x] += pi[x]
+                pi[x] = 0.0
+        _deliver(step, step0, step + 1, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr, e_post, e_w, e_tm,
+                 U, D, F, u, Rr, last_tm, dt)
+        done = k + 1
+    # fold the last arrivals into the state, and schedule the spikes still in flight into pend
+    for x in range(Ae.shape[0]):
+        se[x] += Ae[x]
+        Ae[x] = 0.0
+        si[x] += Ai[x]
+        Ai[x] = 0.0
+    end = step0 + done
+    for t in range(end, end + L - 1):
+        slot = t % L
+        _deliver(t, step0, end, B, L, pend_e[slot], pend_i[slot], hist, hist_n, hist_step, groups, g_ptr, e_post,
+                 e_w, e_tm, U, D, F, u, Rr, last_tm, dt)
+    return done
+
+
+# ------------------------------------------------------------------ driver
 
 
 def eligible(net) -> bool:
-    """Whether ``net.run`` can use the fused path."""
+    """Whether ``net.run`` can use the fused engine."""
     if net.impl != "cpu" or net.hooks or not net.populations:
         return False
     for pop in net.populations:
         if not isinstance(pop.model, LIF) or any(not c.constant for c in pop.currents):
             return False
+    if any(not isinstance(src, (PoissonInput, SpikeTimes)) for src in net.sources):
+        return False
+    if any(np.ndim(pr.w) != 1 for pr in net.projections):
+        return False
     for mon in net.monitors:
         if isinstance(mon, StateMonitor) and any(v not in _FUSED_VARS for v in mon.variables):
             return False
     return True
 
 
-def _cat(arrays, dtype, axis=0):
+def _flat(arrays, dtype):
+    """Concatenate (B, n_k) arrays along neurons and lay them out (N, B), C-contiguous."""
     arrays = list(arrays)
     if not arrays:
-        return np.zeros(0, dtype)
-    return np.ascontiguousarray(np.concatenate(arrays, axis=axis), dtype=dtype)
+        return np.zeros((0, 1), dtype)
+    return np.ascontiguousarray(np.concatenate(arrays, axis=1).T, dtype=dtype)
+
+
+class _Layout:
+    """The network gathered into the kernel's flat arrays (shared by all trial groups)."""
+
+    def __init__(self, net):
+        pops, sources, projs = net.populations, net.sources, net.projections
+        self.offsets, off = {}, 0
+        for obj in pops + sources:
+            self.offsets[id(obj)] = off
+            off += obj.n
+        self.N = sum(p.n for p in pops)
+        self.n_total = off
+        L = pops[0]._buf["exc"].shape[0]
+        self.L = L
+
+        # populations: (first, end, cond, uniform) and parameters per neuron (10 columns)
+        rows, par, ref = [], [], []
+        for pop in pops:
+            p = pop.params
+            o = self.offsets[id(pop)]
+            cond = isinstance(pop.model, LIFCond)
+            nan = np.full(pop.n, np.nan)
+            cols = [p["E_L"], p["R"], p["I_bg"], pop._dt_tau if cond else pop._decay_m,
+                    p["E_e"] if cond else nan, p["E_i"] if cond else nan, p["v_th"], p["v_reset"],
+                    pop._decay_e, pop._decay_i]
+            block = np.stack([np.broadcast_to(np.asarray(c, np.float64), (pop.n,)) for c in cols], axis=1)
+            uniform = bool(np.all(block == block[:1], axis=0)[~np.isnan(block[0])].all()) and \
+                bool(np.all(pop._ref_steps == pop._ref_steps[0]))
+            rows.append((o, o + pop.n, int(cond), int(uniform)))
+            par.append(block)
+            ref.append(np.broadcast_to(pop._ref_steps, (pop.n,)))
+        self.pops = np.array(rows, np.int64)
+        self.pop_par = np.ascontiguousarray(np.concatenate(par), np.float64)
+        self.pop_ref = np.ascontiguousarray(np.concatenate(ref), np.int64)
+
+        # spike sources: (kind, first neuron, n, offset, index among its kind, end of its spike-time events)
+        self.pois = [s for s in sources if isinstance(s, PoissonInput)]
+        self.times = [s for s in sources if isinstance(s, SpikeTimes)]
+        st_rows, p_off, t_off, ev_end = [], 0, 0, 0
+        self.st_start = []  # where each spike-time source's events start in the concatenation
+        for src in sources:
+            g0 = self.offsets[id(src)]
+            if isinstance(src, PoissonInput):
+                st_rows.append((0, g0, src.n, p_off, self.pois.index(src), 0))
+                p_off += src.n
+            else:
+                self.st_start.append(ev_end)
+                ev_end += len(src._steps)
+                st_rows.append((1, g0, src.n, t_off, self.times.index(src), ev_end))
+                t_off += src.n
+        self.st = np.array(st_rows, np.int64).reshape(-1, 6)
+        self.n_times = t_off
+        if self.times:
+            self.st_step = np.concatenate([s._steps for s in self.times]).astype(np.int64)
+            self.st_trial = np.concatenate([s._trials for s in self.times]).astype(np.int64)
+            self.st_idx = np.concatenate([s._idx for s in self.times]).astype(np.int64)
+        else:
+            self.st_step = self.st_trial = self.st_idx = np.zeros(0, np.int64)
+
+        # synapses grouped by (projection, delay): delivery order = descending delay, then projection
+        tm = [pr for pr in projs if pr.dynamic]
+        tm_off, acc = {}, 0
+        for pr in tm:
+            tm_off[id(pr)] = acc
+            acc += pr.n_synapses
+        groups, ptrs, posts, ws, tms, ptr_base, e_base = [], [], [], [], [], 0, 0
+        for p_index, pr in enumerate(projs):
+            delays = pr.delay_steps
+            post_g = pr.j + self.offsets[id(pr.post)]
+            for d in np.unique(delays):
+                sel = np.flatnonzero(delays == d)  # CSR order kept within each row
+                counts = np.bincount(pr.i[sel], minlength=pr.pre.n)
+                ptrs.append(e_base + np.concatenate([[0], np.cumsum(counts)]))
+                posts.append(post_g[sel])
+                ws.append(pr.w[sel])
+                tms.append(sel + tm_off[id(pr)] if pr.dynamic else np.full(len(sel), -1))
+                groups.append((int(d), self.offsets[id(pr.pre)], pr.pre.n, ptr_base, int(pr.receptor == "inh"),
+                               int(pr.dynamic), p_index))
+                ptr_base += pr.pre.n + 1
+                e_base += len(sel)
+        groups.sort(key=lambda g: (-g[0], g[6]))
+        self.groups = np.array([g[:6] for g in groups], np.int64).reshape(-1, 6)
+        cat = lambda parts, dtype: np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), dtype)  # noqa: E731
+        self.g_ptr = cat(ptrs, np.int64)
+        self.e_post = cat(posts, np.int64)
+        self.e_w = cat(ws, np.float64)
+        self.e_tm = cat(tms, np.int64)
+        self.tm = tm
+        self.U, self.D, self.F = (cat([getattr(pr, k) for pr in tm], np.float64) for k in ("U", "D", "F"))
+
+
+class _Group:
+    """The state of trials ``b0 .. b1 - 1`` in the kernel's layout; written back by :meth:`scatter`."""
+
+    def __init__(self, net, lay: _Layout, b0: int, b1: int):
+        self.b0, self.b1 = b0, b1
+        B, dtype, pops = b1 - b0, net.dtype, net.populations
+        sl = slice(b0, b1)
+        self.B = B
+        self.v = _flat((p.state["v"][sl] for p in pops), dtype).ravel()
+        self.se, self.si = (_flat((p.state[p.model.synaptic_vars[k]][sl] for p in pops), dtype).ravel()
+                            for k in (0, 1))
+        self.last = _flat((p.state["last_spike"][sl] for p in pops), np.int64).ravel()
+        self.I_ext = _flat((p._I_const[sl] for p in pops), dtype).ravel()
+        self.Ae = np.zeros_like(self.v)
+        self.Ai = np.zeros_like(self.v)
+        self.spk = np.zeros(len(self.v), np.bool_)
+        # pending input: the populations' ring buffers (L, B, n) as (L, N * B)
+        L = lay.L
+        self.pend_e, self.pend_i = (
+            np.ascontiguousarray(np.concatenate([p._buf[r][:, sl] for p in pops], axis=2).transpose(0, 2, 1),
+                                 dtype).reshape(L, -1) for r in ("exc", "inh"))
+        self.pois_next = _flat((s._next[sl] for s in lay.pois), np.int64).ravel()
+        self.pois_draws = _flat((s._draws[sl] for s in lay.pois), np.int64).ravel()
+        self.pois_logq = _flat((s._log_q[sl] for s in lay.pois), np.float64).ravel()
+        self.pois_keys = np.ascontiguousarray(np.stack([s._keys[sl] for s in lay.pois]) if lay.pois
+                                              else np.zeros((0, B, 2), np.uint64), np.uint64)
+        self.st_pos = np.array([start + s._pos for s, start in zip(lay.times, lay.st_start)], np.int64)
+        self.st_flag = np.zeros(lay.n_times * B, np.bool_)
+        self.u = np.ascontiguousarray(np.concatenate([pr.u[sl] for pr in lay.tm], axis=1) if lay.tm
+                                      else np.zeros((B, 0)), dtype)
+        self.Rr = np.ascontiguousarray(np.concatenate([pr.R[sl] for pr in lay.tm], axis=1) if lay.tm
+                                       else np.zeros((B, 0)), dtype)
+        self.last_tm = np.ascontiguousarray(np.concatenate([pr.last[sl] for pr in lay.tm], axis=1) if lay.tm
+                                            else np.zeros((B, 0), np.int64), np.int64)
+        self.hist = np.empty((L, lay.n_total * B), np.int64)
+        self.hist_n = np.zeros(L, np.int64)
+        self.hist_step = np.full(L, -1, np.int64)
+        self.ev_cap = max(4 * lay.n_total * B, 1 << 18)
+        self.ev_step = np.empty(self.ev_cap, np.int64)
+        self.ev_x = np.empty(self.ev_cap, np.int64)
+        self.ev_n = np.zeros(1, np.int64)
+        # scheduled input before the first run: only steps below step0 + L - 1 can hold any
+        self.pend_until = net._step + L - 1 if (self.pend_e.any() or self.pend_i.any()) else net._step
+
+    def run_chunk(self, lay: _Layout, K: int, step0: int, dt: float, ev_mask, rec_idx, rec):
+        """Advance ``K`` steps from ``step0``, recording into ``rec`` (3 arrays (K, B, M));
+        returns the spike events ``(steps, x)`` of the monitored sources (``x = neuron * B + trial``)."""
+        steps, xs, done = [], [], 0
+        while done < K:  # the kernel stops early only when its event buffer is full
+            k = _run_steps(K - done, np.int64(step0 + done), dt, self.B, self.b0, self.v, self.se, self.si,
+                           self.last, self.I_ext, self.Ae, self.Ai, self.spk, lay.pops, lay.pop_par, lay.pop_ref,
+                           self.pois_next, self.pois_draws, self.pois_logq, self.pois_keys, lay.st, lay.st_step,
+                           lay.st_trial, lay.st_idx, self.st_pos, self.st_flag, lay.groups, lay.g_ptr, lay.e_post,
+                           lay.e_w, lay.e_tm, lay.U, lay.D, lay.F, self.u, self.Rr, self.last_tm, self.pend_e,
+                           self.pend_i, np.int64(self.pend_until), self.hist, self.hist_n, self.hist_step, ev_mask,
+                           self.ev_step, self.ev_x, self.ev_n, rec_idx, *(r[done:] for r in rec))
+            n = int(self.ev_n[0])
+            steps.append(self.ev_step[:n].copy())
+            xs.append(self.ev_x[:n].copy())
+            self.ev_n[0] = 0
+            done += k
+            self.pend_until = step0 + done + lay.L - 1  # the kernel scheduled the spikes in flight into pend
+        return np.concatenate(steps), np.concatenate(xs)
+
+    def scatter(self, net, lay: _Layout) -> None:
+        """Write the state back into the populations, sources and projections."""
+        sl, B = slice(self.b0, self.b1), self.B
+        for pop in net.populations:
+            o = lay.offsets[id(pop)]
+            cols = slice(o * B, (o + pop.n) * B)
+            syn_e, syn_i = pop.model.synaptic_vars
+            for key, flat in (("v", self.v), (syn_e, self.se), (syn_i, self.si), ("last_spike", self.last)):
+                pop.state[key][sl] = flat[cols].reshape(pop.n, B).T
+            for r, pend in (("exc", self.pend_e), ("inh", self.pend_i)):
+                pop._buf[r][:, sl] = pend[:, cols].reshape(lay.L, pop.n, B).transpose(0, 2, 1)
+        o = 0
+        for src in lay.pois:
+            src._next[sl] = self.pois_next[o * B:(o + src.n) * B].reshape(src.n, B).T
+            src._draws[sl] = self.pois_draws[o * B:(o + src.n) * B].reshape(src.n, B).T
+            o += src.n
+        for src, pos, start in zip(lay.times, self.st_pos, lay.st_start):
+            src._pos = max(src._pos, int(pos) - start)
+        o = 0
+        for pr in lay.tm:
+            cols = slice(o, o + pr.n_synapses)
+            pr.u[sl], pr.R[sl], pr.last[sl] = self.u[:, cols], self.Rr[:, cols], self.last_tm[:, cols]
+            o += pr.n_synapses
+
+
+def _groups(net) -> list[tuple[int, int]]:
+    """Trial ranges: one per numba thread with ``parallel=True``, else the whole batch."""
+    B = net.batch_size
+    n = min(B, numba.get_num_threads(), os.cpu_count() or 1) if net.parallel else 1
+    bounds = np.linspace(0, B, n + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 def run_fused(net, n_steps: int) -> None:
-    """Advance ``net`` (eligible, reset) by ``n_steps`` steps with :func:`_run_chunk`."""
-    pops, sources, projs = net.populations, net.sources, net.projections
+    """Advance ``net`` (eligible, reset) by ``n_steps`` steps with :func:`_run_steps`."""
+    lay = _Layout(net)
+    groups = [_Group(net, lay, b0, b1) for b0, b1 in _groups(net)]
     B = net.batch_size
-    offsets, off = {}, 0
-    for pop in pops:
-        offsets[id(pop)] = off
-        off += pop.n
-    N = off
-    src_off = {}
-    for src in sources:
-        src_off[id(src)] = off
-        off += src.n
-    n_src = off - N
 
-    # gather neurons; the synaptic state (currents I_e, I_i or conductances g_e, g_i) goes into I_e, I_i
-    dtype = net.dtype
-    v = _cat((pop.state["v"] for pop in pops), dtype, axis=1)
-    I_e, I_i = (_cat((pop.state[pop.model.synaptic_vars[k]] for pop in pops), dtype, axis=1) for k in (0, 1))
-    last = _cat((pop.state["last_spike"] for pop in pops), np.int64, axis=1)
-    I_ext = _cat((pop._I_const for pop in pops), dtype, axis=1)
-    par = {k: _cat((pop.params[k] for pop in pops), np.float64) for k in ("E_L", "R", "I_bg", "v_th", "v_reset")}
-    ref_steps = _cat((pop._ref_steps for pop in pops), np.int64)
-    is_cond = [isinstance(pop.model, LIFCond) for pop in pops]
-    cond = _cat((np.full(pop.n, c) for pop, c in zip(pops, is_cond)), np.bool_)
-    nan = lambda pop: np.full(pop.n, np.nan)  # noqa: E731  (the unused parameters of the other kind)
-    decay_m = _cat((nan(pop) if c else pop._decay_m for pop, c in zip(pops, is_cond)), np.float64)
-    dt_tau = _cat((pop._dt_tau if c else nan(pop) for pop, c in zip(pops, is_cond)), np.float64)
-    E_e, E_i = (_cat((pop.params[k] if c else nan(pop) for pop, c in zip(pops, is_cond)), np.float64)
-                for k in ("E_e", "E_i"))
-    decay_e = _cat((pop._decay_e for pop in pops), np.float64)
-    decay_i = _cat((pop._decay_i for pop in pops), np.float64)
-    buf_e = _cat((pop._buf["exc"] for pop in pops), dtype, axis=2)
-    buf_i = _cat((pop._buf["inh"] for pop in pops), dtype, axis=2)
-
-    # gather projections
-    pre_offset = lambda pr: offsets[id(pr.pre)] if id(pr.pre) in offsets else src_off[id(pr.pre)]
-    p_pre_off = np.array([pre_offset(pr) for pr in projs], np.int64)
-    p_n_pre = np.array([pr.pre.n for pr in projs], np.int64)
-    p_ptr_off = np.cumsum([0] + [pr.pre.n + 1 for pr in projs])[:-1].astype(np.int64)
-    p_syn_off = np.cumsum([0] + [pr.n_synapses for pr in projs])[:-1].astype(np.int64)
-    p_post_off = np.array([offsets[id(pr.post)] for pr in projs], np.int64)
-    p_exc = np.array([pr.receptor == "exc" for pr in projs], np.bool_)
-    tm = [pr for pr in projs if pr.dynamic]
-    tm_off, acc = [], 0
-    for pr in projs:
-        tm_off.append(acc if pr.dynamic else -1)
-        acc += pr.n_synapses if pr.dynamic else 0
-    p_tm_off = np.array(tm_off, np.int64)
-    indptr = _cat((pr.indptr for pr in projs), np.int64)
-    post = _cat((pr.j for pr in projs), np.int64)
-    w = _cat((pr.w for pr in projs), np.float64)
-    delay = _cat((pr.delay_steps for pr in projs), np.int64)
-    U, D, F = (_cat((getattr(pr, k) for pr in tm), np.float64) for k in ("U", "D", "F"))
-    u = _cat((pr.u for pr in tm), dtype, axis=1) if tm else np.zeros((B, 0), dtype)
-    Rr = _cat((pr.R for pr in tm), dtype, axis=1) if tm else np.zeros((B, 0), dtype)
-    last_tm = _cat((pr.last for pr in tm), np.int64, axis=1) if tm else np.zeros((B, 0), np.int64)
-
-    # state monitors: record the union of their neurons
+    # monitors: spike events of every monitored source; rasters only for rate and trace monitors
+    spiking = [m for m in net.monitors if not isinstance(m, StateMonitor)]
+    ev_mask = np.zeros(lay.n_total, np.bool_)
+    for mon in spiking:
+        o = lay.offsets[id(mon.source)]
+        ev_mask[o:o + mon.source.n] = True
     state_mons = [m for m in net.monitors if isinstance(m, StateMonitor)]
-    rec = sorted({offsets[id(m.source)] + int(i) for m in state_mons for i in m.indices})
+    rec = sorted({lay.offsets[id(m.source)] + int(i) for m in state_mons for i in m.indices})
     rec_idx = np.array(rec, np.int64)
     rec_pos = {g: k for k, g in enumerate(rec)}
+    raster_n = sum(m.source.n for m in spiking if not isinstance(m, SpikeMonitor))
+    per_step = B * (3 * len(rec_idx) + raster_n)
+    K_max = int(max(1, min(n_steps, _RECORD_BUDGET // max(1, per_step))))
+    pool = ThreadPoolExecutor(len(groups)) if len(groups) > 1 else None
+    try:
+        done = 0
+        while done < n_steps:
+            K = min(K_max, n_steps - done)
+            step0 = net._step
+            recs = [[np.empty((K, g.B, len(rec_idx)), net.dtype) for _ in range(3)] for g in groups]
+            work = [lambda g=g, r=r: g.run_chunk(lay, K, step0, float(net.dt), ev_mask, rec_idx, r)
+                    for g, r in zip(groups, recs)]
+            events = list(pool.map(lambda f: f(), work)) if pool else [work[0]()]
+            _record(net, lay, groups, events, step0, K, spiking, state_mons, recs, rec_pos)
+            net._step = step0 + K
+            done += K
+    finally:
+        if pool:
+            pool.shutdown()
+        for g in groups:
+            g.scatter(net, lay)
+    _set_last_spikes(net, lay, groups)
 
-    K_max = int(max(1, min(2048, _RASTER_BUDGET // max(1, B * max(N, 1)))))
-    if len(rec_idx):
-        K_max = int(max(1, min(K_max, _RASTER_BUDGET // (B * len(rec_idx) * 8))))
-    kernel = _parallel_kernel() if net.parallel and B > 1 else _run_chunk
-    done = 0
-    while done < n_steps:
-        K = min(K_max, n_steps - done)
-        step0 = net._step
-        src_spk = np.zeros((K, B, n_src), dtype=bool)
-        for src in sources:
-            o = src_off[id(src)] - N
-            src_spk[:, :, o:o + src.n] = src._chunk(step0, K)
-        out_spk = np.empty((K, B, N), dtype=bool)
-        M = len(rec_idx)
-        rec_v, rec_e, rec_i = (np.empty((K, B, M), dtype) for _ in range(3))
-        kernel(K, np.int64(step0), float(net.dt), v, I_e, I_i, last, I_ext, ref_steps, par["E_L"], par["R"],
-               par["I_bg"], par["v_th"], par["v_reset"], decay_m, decay_e, decay_i, cond, E_e, E_i, dt_tau,
-               src_spk, p_pre_off, p_n_pre, p_ptr_off, p_syn_off, p_post_off, p_exc, p_tm_off, indptr, post, w,
-               delay, U, D, F, u, Rr, last_tm, buf_e, buf_i, out_spk, rec_idx, rec_v, rec_e, rec_i)
-        rasters = {}
-        for pop in pops:
-            o = offsets[id(pop)]
-            rasters[id(pop)] = out_spk[:, :, o:o + pop.n]
-            pop.spikes[...] = rasters[id(pop)][-1]
-        for src in sources:
-            o = src_off[id(src)] - N
-            rasters[id(src)] = src_spk[:, :, o:o + src.n]
-        recorded = {"v": rec_v, "I_e": rec_e, "I_i": rec_i, "g_e": rec_e, "g_i": rec_i}
-        for mon in net.monitors:
-            if isinstance(mon, StateMonitor):
-                cols = [rec_pos[offsets[id(mon.source)] + int(i)] for i in mon.indices]
-                mon._record_chunk(step0, {var: recorded[var][:, :, cols] for var in mon.variables})
-            else:
-                mon._record_chunk(step0, rasters[id(mon.source)])
-        net._step = step0 + K
-        done += K
 
-    # scatter the state back
-    for pop in pops:
-        o = offsets[id(pop)]
-        sl = slice(o, o + pop.n)
-        pop.state["v"][...] = v[:, sl]
-        syn_e, syn_i = pop.model.synaptic_vars
-        pop.state[syn_e][...] = I_e[:, sl]
-        pop.state[syn_i][...] = I_i[:, sl]
-        pop.state["last_spike"][...] = last[:, sl]
-        pop._buf["exc"][...] = buf_e[:, :, sl]
-        pop._buf["inh"][...] = buf_i[:, :, sl]
-    for pr, o in zip(projs, tm_off):
-        if o >= 0:
-            sl = slice(o, o + pr.n_synapses)
-            pr.u[...] = u[:, sl]
-            pr.R[...] = Rr[:, sl]
-            pr.last[...] = last_tm[:, sl]
+def _record(net, lay, groups, events, step0, K, spiking, state_mons, recs, rec_pos):
+    """Hand the monitors the events and state values of steps ``step0 .. step0 + K - 1``."""
+    steps = np.concatenate([e[0] for e in events])
+    neurons = np.concatenate([e[1] // g.B for e, g in zip(events, groups)])
+    trials = np.concatenate([e[1] % g.B + g.b0 for e, g in zip(events, groups)])
+    if len(groups) > 1:  # groups in trial order, each in step order: merge by step
+        order = np.argsort(steps, kind="stable")
+        steps, trials, neurons = steps[order], trials[order], neurons[order]
+    for mon in spiking:
+        o = lay.offsets[id(mon.source)]
+        sel = (neurons >= o) & (neurons < o + mon.source.n)
+        s, b, i = steps[sel], trials[sel], neurons[sel] - o
+        if isinstance(mon, SpikeMonitor):
+            mon._record_events(s, b, i)
+        else:
+            raster = np.zeros((K, net.batch_size, mon.source.n), bool)
+            raster[s - step0, b, i] = True
+            mon._record_chunk(step0, raster)
+    if state_mons:
+        rec = [np.concatenate([r[j] for r in recs], axis=1) for j in range(3)]
+        recorded = {"v": rec[0], "I_e": rec[1], "I_i": rec[2], "g_e": rec[1], "g_i": rec[2]}
+        for mon in state_mons:
+            cols = [rec_pos[lay.offsets[id(mon.source)] + int(i)] for i in mon.indices]
+            mon._record_chunk(step0, {var: recorded[var][:, :, cols] for var in mon.variables})
+
+
+def _set_last_spikes(net, lay, groups) -> None:
+    """``spikes`` of every population and source: the spikes of the last step (from the spike history)."""
+    last_step = net._step - 1
+    for obj in net.populations + net.sources:
+        obj.spikes[...] = False
+    for g in groups:
+        slot = last_step % lay.L
+        if g.hist_step[slot] != last_step:
+            continue
+        x = g.hist[slot, : g.hist_n[slot]]
+        neuron, trial = x // g.B, x % g.B + g.b0
+        for obj in net.populations + net.sources:
+            o = lay.offsets[id(obj)]
+            sel = (neuron >= o) & (neuron < o + obj.n)
+            obj.spikes[trial[sel], neuron[sel] - o] = True

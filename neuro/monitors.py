@@ -85,6 +85,16 @@ class SpikeMonitor(Monitor):
             self._idx.append(i)
             self.count += raster.sum(axis=0)
 
+    def _record_events(self, steps, trials, idx):
+        """Record spike events (K,) given in step order (the fused engine); kept sorted by step, trial, neuron."""
+        if len(steps):
+            order = np.lexsort((idx, trials, steps))
+            self._steps.append(steps[order])
+            self._trials.append(trials[order])
+            self._idx.append(idx[order])
+            self.count += np.bincount(trials * self.source.n + idx,
+                                      minlength=self.count.size).reshape(self.count.shape)
+
     def _set(self, steps, trials, idx):
         """Replace the record (used by the Brian2 bridge); arrays (K,)."""
         order = np.lexsort((idx, trials, steps))

@@ -46,7 +46,7 @@ _TWO_M53 = 2.0 ** -53
 NEVER_STEP = np.int64(1 << 62)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _rounds(c0, c1, c2, c3, k0, k1):
     """Ten Philox rounds on 32-bit words held in ``uint64`` (scalars or arrays alike)."""
     for r in range(10):
@@ -78,7 +78,7 @@ def philox4x32(counter, key) -> np.ndarray:
     return np.stack(out, axis=-1).astype(np.uint32)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _unit(x0, x1):
     """A float64 in (0, 1] from two 32-bit words: ``1 - m 2**-53``, ``m`` their top 53 bits."""
     return 1.0 - np.float64(((x0 << _S32) | x1) >> _S11) * _TWO_M53
@@ -90,7 +90,7 @@ def uniform(counter, key) -> np.ndarray:
     return _unit.py_func(x[..., 0], x[..., 1])
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def geometric_steps(u, log_q):
     """Steps to the next success of a Bernoulli trial per step: ``1 + floor(log(u) / log_q)``.
 
@@ -106,7 +106,7 @@ def geometric_steps(u, log_q):
     return np.int64(k) + 1
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def poisson_isi(k0, k1, neuron, draw, log_q):
     """The ``draw``-th inter-spike interval (steps, >= 1) of input ``neuron`` in the stream keyed ``(k0, k1)``."""
     d = np.uint64(draw)

@@ -321,7 +321,6 @@ def test_float32_state():
         Network(dtype="int32")
 
 
-@pytest.mark.slow  # compiling the parallel kernel takes ~20 s
 def test_parallel_trials_equal_serial():
     a, ma = _lsm_like(ticks=True)
     a.parallel = True
@@ -334,6 +333,53 @@ def test_parallel_trials_equal_serial():
     np.testing.assert_array_equal(ma["spikes"].t, mb["spikes"].t)
     np.testing.assert_array_equal(ma["spikes"].trial, mb["spikes"].trial)
     np.testing.assert_array_equal(ma["state"].v, mb["state"].v)
+
+
+def _mixed(fused, parallel=False):
+    """Conductance and current LIF, per-synapse delays (several per row), dynamic synapses, an injected current."""
+    from neuro import LIFCond
+
+    net = Network(dt=0.1, seed=5, fused=fused, parallel=parallel)
+    E = net.population(60, LIF(tau_m=20.0, I_bg=12.0, t_ref=2.0), name="E", v_init=("uniform", 0.0, 15.0))
+    C = net.population(30, LIFCond(I_bg=0.0, t_ref=2.0), name="C", v_init=("uniform", -60.0, -50.0))
+    src = net.poisson(40, rates=np.linspace(5.0, 60.0, 40), name="in")
+    net.inject(E, np.linspace(0.0, 3.0, 60))
+    net.connect(src, E, "fixed_probability", p=0.3, weight=3.0, delay=lambda r, n: r.uniform(0.0, 2.0, n))
+    net.connect(src, C, "fixed_probability", p=0.3, weight=0.004, receptor="exc", delay=0.5)
+    net.connect(E, C, "fixed_indegree", k=10, weight=0.02, receptor="exc", delay=lambda r, n: r.uniform(0.5, 3.0, n),
+                U=0.3, D=200.0, F=100.0)
+    net.connect(C, E, "fixed_probability", p=0.2, weight=-0.3, delay=lambda r, n: r.choice([0.0, 0.3, 1.2], n))
+    net.connect(E, E, "fixed_probability", p=0.1, weight=0.8, delay=1.0)
+    mons = dict(E=net.monitor_spikes(E), C=net.monitor_spikes(C), s=net.monitor_state(C, ["v", "g_e", "g_i"], [0, 7]),
+                r=net.monitor_rate(E))
+    return net, mons
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_fused_engine_equals_step_engine_on_mixed_network(parallel):
+    """Heterogeneous delays (several per presynaptic row, including 0), LIFCond next to LIF, dynamic
+    synapses, injected currents, split runs, and with ``parallel`` the trials in groups on threads."""
+    a, ma = _mixed(True, parallel)
+    b, mb = _mixed(False)
+    for net in (a, b):
+        net.reset(3, seed=4)
+    a.run(61.3)
+    a.run(38.7)
+    b.run(100.0)
+    assert ma["C"].count.sum() > 50 and ma["E"].count.sum() > 50
+    for key in ("E", "C"):
+        for attr in ("t", "i", "trial"):
+            np.testing.assert_array_equal(getattr(ma[key], attr), getattr(mb[key], attr))
+    for var in ("v", "g_e", "g_i"):
+        np.testing.assert_array_equal(ma["s"].values[var], mb["s"].values[var])
+    np.testing.assert_array_equal(ma["r"].counts, mb["r"].counts)
+    pa, pb = a.projections[2], b.projections[2]
+    np.testing.assert_array_equal(pa.u, pb.u)
+    np.testing.assert_array_equal(pa.last, pb.last)
+    for pop in ("E", "C"):
+        for r in ("exc", "inh"):
+            np.testing.assert_array_equal(a[pop]._buf[r], b[pop]._buf[r])  # input in flight, as the step engine holds it
+        np.testing.assert_array_equal(a[pop].spikes, b[pop].spikes)
 
 
 def test_correlated_spike_times_rates_and_correlations_match_theory():
