@@ -11,7 +11,7 @@ neuro = pytest.importorskip("neuro")
 # ------------------------------------------------------------ neuro.Network
 
 
-def test_stdp_on_projection_equals_dense_replay_of_the_recorded_spikes():
+def test_shared_stdp_on_projection_equals_dense_replay_of_the_recorded_spikes():
     net = neuro.Network(dt=0.5, seed=1)
     inp = net.poisson(10, rates=60.0, name="in")
     out = net.population(3, neuro.LIF(tau_m=20.0, I_bg=15.5), name="out")
@@ -19,8 +19,9 @@ def test_stdp_on_projection_equals_dense_replay_of_the_recorded_spikes():
     rule = P.STDP(a_plus=0.01, a_minus=0.012, dt=0.5, w_min=0.0, w_max=1.0)
     record = []
     net.add_hook(lambda _net, _n: record.append((inp.spikes.copy(), out.spikes.copy())))  # runs before the rule
-    hook = P.attach_to_network(net, proj, rule)
+    hook = P.attach_to_network(net, proj, rule, weights="shared")  # one weight vector: the batch-averaged step
     net.reset(batch_size=2)
+    assert proj.w.shape == (proj.n_synapses,)
     W0 = proj.weight_matrix()
     mask = W0 != 0
     net.run(150.0)
@@ -51,7 +52,7 @@ def test_stdp_in_a_spiking_network_strengthens_correlated_inputs():
     P.attach_to_network(net, proj, rule)
     net.reset(batch_size=B)
     net.run(T)
-    corr, indep = proj.w[proj.i < half].mean() / w0, proj.w[proj.i >= half].mean() / w0
+    corr, indep = proj.w[:, proj.i < half].mean() / w0, proj.w[:, proj.i >= half].mean() / w0  # (B, S)
     assert corr > 1.1 and corr > indep + 0.15, (corr, indep)
 
 
