@@ -23,8 +23,9 @@ then hooks (plasticity) run every ``k`` steps.
 State has a leading trial axis: B independent trials of the same network
 (same connectivity and initial weights, own initial state and own random
 inputs; a projection with per-trial weights, ``Projection.per_trial_weights``,
-gives each trial its own copy of the weights to change) advance together. Trial ``b`` draws its randomness from its own generator,
-so a batch equals its trials run one at a time with the same per-trial seeds.
+gives each trial its own copy of the weights to change) advance together.
+Trial ``b`` draws its randomness from its own generator, so a batch equals
+its trials run one at a time with the same per-trial seeds.
 
 ``run`` advances many steps per numba call when the network allows it
 (:mod:`neuro.engine`; identical results); ``step`` and hooks go one step at

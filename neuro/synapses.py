@@ -14,7 +14,9 @@ target's excitatory or inhibitory current (the projection's ``receptor``).
 The postsynaptic population adds that slot to ``I_e``/``I_i`` (``g_e``/``g_i``)
 at the end of step ``n + delay_s``.
 
-Static synapses give amplitude ``w``. Tsodyks-Markram synapses (Markram,
+Weights are ``(S,)``, shared by the trials of a batch, or ``(B, S)``, one
+row per trial (``Projection.per_trial_weights``, for plasticity that keeps
+the trials independent); the kernels take either. Static synapses give amplitude ``w``. Tsodyks-Markram synapses (Markram,
 Wang & Tsodyks 1998; Maass et al. 2002) give the n-th spike the amplitude
 ``A_n = w u_n R_n`` with ``u_1 = U``, ``R_1 = 1`` and, for an interval
 ``dt_n`` between spikes n and n+1::
@@ -167,7 +169,8 @@ def _propagate_tm_loop(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf,
 
 def propagate_tm_cpu(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf, step, dt):
     """Numba loop; equal to :func:`propagate_tm_reference`."""
-    _propagate_tm_loop(spikes, indptr, post, weight_rows(w, spikes.shape[0]), delay, U, D, F, u, R, last, buf, np.int64(step), float(dt))
+    _propagate_tm_loop(spikes, indptr, post, weight_rows(w, spikes.shape[0]), delay, U, D, F, u, R, last, buf,
+                       np.int64(step), float(dt))
 
 
 PROPAGATE_KERNEL = register(

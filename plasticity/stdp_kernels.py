@@ -24,10 +24,12 @@ def stdp_synapses_reference(w, pre_index, post_index, pre, post, pre_trace, post
                             pre_order, pre_ptr, post_order, post_ptr, *, rule):
     """The NumPy oracle: ``Rule.step_synapses`` of ``rule`` with the index given by its arrays.
 
-    ``w`` (S,) shared by the trials (their changes averaged) or (B, S) per trial, ``pre_index``/``post_index`` (S,) int64, ``pre`` (B, n_pre)
-    and ``post`` (B, n_post) float 0/1, traces (B, n) (the ``*_trace2`` pair
-    is used by the triplet rule only), ``*_order``/``*_ptr`` the grouping of
-    the synapses by presynaptic / postsynaptic neuron (see :class:`~plasticity.SynapseIndex`).
+    ``w`` (S,) shared by the trials (their changes averaged) or (B, S) per
+    trial (row ``b`` changed by trial ``b`` alone), ``pre_index``/``post_index``
+    (S,) int64, ``pre`` (B, n_pre) and ``post`` (B, n_post) float 0/1, traces
+    (B, n) (the ``*_trace2`` pair is used by the triplet rule only),
+    ``*_order``/``*_ptr`` the grouping of the synapses by presynaptic /
+    postsynaptic neuron (see :class:`~plasticity.SynapseIndex`).
     """
     from .base import Rule
     from .synapse_index import SynapseIndex
