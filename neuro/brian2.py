@@ -30,7 +30,8 @@ What is translated, trial by trial (one Brian2 network per trial):
 * spike sources: their spikes are drawn by our engine's own code (so
   Poisson trains are the same in both engines) and handed to Brian2 as
   ``SpikeGeneratorGroup``;
-* static and Tsodyks-Markram synapses with per-synapse delays and parameters;
+* static and Tsodyks-Markram synapses with per-synapse delays and parameters
+  (per-trial weights ``(B, S)``: trial ``b`` gets row ``b``; hooks, hence plasticity, do not run);
 * monitors: spikes, rates and traces (from Brian2's ``SpikeMonitor``) and
   state variables (Brian2's ``StateMonitor``, same times).
 
@@ -304,7 +305,7 @@ def build_trial(net, trial: int, spikes: dict, *, record_spikes=(), record_state
             S = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], model=w_model,
                             on_pre=f"{target}_post += w_syn", dt=dt, name=f"syn_{proj.name}")
         S.connect(i=proj.i, j=proj.j)
-        S.w_syn = proj.w * getattr(b2, unit)
+        S.w_syn = (proj.w if proj.w.ndim == 1 else proj.w[trial]) * getattr(b2, unit)  # (B, S): per-trial weights
         S.delay = proj.delay_steps * net.dt * ms
         if proj.dynamic:
             S.U_tm, S.tau_rec, S.tau_facil = proj.U, proj.D * ms, proj.F * ms

@@ -21,9 +21,11 @@ at this step to its synaptic currents; spike/rate/trace monitors record;
 then hooks (plasticity) run every ``k`` steps.
 
 State has a leading trial axis: B independent trials of the same network
-(same connectivity and weights, own initial state and own random inputs)
-advance together. Trial ``b`` draws its randomness from its own generator,
-so a batch equals its trials run one at a time with the same per-trial seeds.
+(same connectivity and initial weights, own initial state and own random
+inputs; a projection with per-trial weights, ``Projection.per_trial_weights``,
+gives each trial its own copy of the weights to change) advance together.
+Trial ``b`` draws its randomness from its own generator, so a batch equals
+its trials run one at a time with the same per-trial seeds.
 
 ``run`` advances many steps per numba call when the network allows it
 (:mod:`neuro.engine`; identical results); ``step`` and hooks go one step at
@@ -285,7 +287,7 @@ class Network:
         """Call ``fn(net, step)`` after every ``every``-th step (plasticity).
 
         ``fn`` sees the spikes of the step just done (``pop.spikes``, (B, N)
-        bool) and may change ``projection.w`` in place.
+        bool) and may change ``projection.w`` ((S,), or (B, S) per trial) in place.
         """
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
@@ -348,6 +350,7 @@ class Network:
         length = 1 + max((int(np.round(pr.delay.max(initial=0) / self.dt)) for pr in self.projections), default=0)
         per_trial = sum(p.n * (item * (5 + 2 * length) + 9) for p in self.populations)
         per_trial += sum(pr.n_synapses * (2 * item + 8) for pr in self.projections if pr.dynamic)
+        per_trial += sum(pr.n_synapses * pr.w.itemsize for pr in self.projections if pr.per_trial_weights)
         check_memory(batch_size * per_trial, f"batch_size={batch_size} (the state of every trial)")
 
     def _ensure_reset(self):

@@ -14,7 +14,9 @@ target's excitatory or inhibitory current (the projection's ``receptor``).
 The postsynaptic population adds that slot to ``I_e``/``I_i`` (``g_e``/``g_i``)
 at the end of step ``n + delay_s``.
 
-Static synapses give amplitude ``w``. Tsodyks-Markram synapses (Markram,
+Weights are ``(S,)``, shared by the trials of a batch, or ``(B, S)``, one
+row per trial (``Projection.per_trial_weights``, for plasticity that keeps
+the trials independent); the kernels take either. Static synapses give amplitude ``w``. Tsodyks-Markram synapses (Markram,
 Wang & Tsodyks 1998; Maass et al. 2002) give the n-th spike the amplitude
 ``A_n = w u_n R_n`` with ``u_1 = U``, ``R_1 = 1`` and, for an interval
 ``dt_n`` between spikes n and n+1::
@@ -65,17 +67,32 @@ def _targets(spikes, indptr):
     return trial, syn
 
 
+def weight_rows(w, batch_size: int):
+    """``w`` as weight rows, a view: ``(1, S)`` for weights ``(S,)`` shared by the trials, or ``(B, S)`` as given.
+
+    Per-trial weights ``(B, S)`` must have one row per trial (``ValueError`` otherwise).
+    """
+    if w.ndim == 1:
+        return w[None, :]
+    if w.ndim != 2 or w.shape[0] != batch_size:
+        raise ValueError(f"w must be (S,) (shared by the trials) or ({batch_size}, S) (one row per trial), "
+                         f"got shape {w.shape}")
+    return w
+
+
 def propagate_reference(spikes, indptr, post, w, delay, buf, step):
     """Add ``w`` of every synapse of every spiking neuron to ``buf`` (NumPy reference).
 
     ``spikes``: bool (B, n_pre); ``indptr`` (n_pre + 1,), ``post``, ``delay``
-    (int64 steps), ``w``: (S,) in CSR order; ``buf``: (L, B, n_post) ring
-    buffer, slot ``(step + delay) % L`` receives the input.
+    (int64 steps): (S,) in CSR order; ``w``: (S,) shared by the trials or
+    (B, S) per trial, CSR order; ``buf``: (L, B, n_post) ring buffer, slot
+    ``(step + delay) % L`` receives the input.
     """
+    w = np.broadcast_to(weight_rows(w, spikes.shape[0]), (spikes.shape[0], w.shape[-1]))
     trial, syn = _targets(spikes, indptr)
     if len(syn):
         slot = (step + delay[syn]) % buf.shape[0]
-        np.add.at(buf, (slot, trial, post[syn]), w[syn])
+        np.add.at(buf, (slot, trial, post[syn]), w[trial, syn])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -83,25 +100,27 @@ def _propagate_loop(spikes, indptr, post, w, delay, buf, step):
     L = buf.shape[0]
     B, n_pre = spikes.shape
     for b in range(B):
+        row = b if w.shape[0] > 1 else 0  # w: (1, S) shared or (B, S) per trial
         for i in range(n_pre):
             if spikes[b, i]:
                 for s in range(indptr[i], indptr[i + 1]):
-                    buf[(step + delay[s]) % L, b, post[s]] += w[s]
+                    buf[(step + delay[s]) % L, b, post[s]] += w[row, s]
 
 
 def propagate_cpu(spikes, indptr, post, w, delay, buf, step):
     """Numba loop over the spikes' CSR rows; equal to :func:`propagate_reference`."""
-    _propagate_loop(spikes, indptr, post, w, delay, buf, np.int64(step))
+    _propagate_loop(spikes, indptr, post, weight_rows(w, spikes.shape[0]), delay, buf, np.int64(step))
 
 
 def propagate_tm_reference(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf, step, dt):
     """Tsodyks-Markram propagation (NumPy reference).
 
-    As :func:`propagate_reference`, plus per-synapse ``U, D, F`` (S,) and the
-    per-trial state ``u, R`` (B, S) float and ``last`` (B, S) int64 (step of
-    the synapse's last spike, :data:`NEVER` before the first), updated in
-    place; the amplitude is ``w u R`` after the update.
+    As :func:`propagate_reference` (``w`` (S,) or (B, S)), plus per-synapse
+    ``U, D, F`` (S,) and the per-trial state ``u, R`` (B, S) float and
+    ``last`` (B, S) int64 (step of the synapse's last spike, :data:`NEVER`
+    before the first), updated in place; the amplitude is ``w u R`` after the update.
     """
+    w = np.broadcast_to(weight_rows(w, spikes.shape[0]), (spikes.shape[0], w.shape[-1]))
     trial, syn = _targets(spikes, indptr)
     if not len(syn):
         return
@@ -113,7 +132,7 @@ def propagate_tm_reference(spikes, indptr, post, w, delay, U, D, F, u, R, last, 
     R[trial, syn] = R_new
     last[trial, syn] = step
     slot = (step + delay[syn]) % buf.shape[0]
-    np.add.at(buf, (slot, trial, post[syn]), w[syn] * u_new * R_new)
+    np.add.at(buf, (slot, trial, post[syn]), w[trial, syn] * u_new * R_new)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -140,16 +159,18 @@ def _propagate_tm_loop(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf,
     L = buf.shape[0]
     B, n_pre = spikes.shape
     for b in range(B):
+        row = b if w.shape[0] > 1 else 0  # w: (1, S) shared or (B, S) per trial
         for i in range(n_pre):
             if spikes[b, i]:
                 for s in range(indptr[i], indptr[i + 1]):
                     efficacy = tm_spike(U, D, F, u, R, last, b, s, step, dt)
-                    buf[(step + delay[s]) % L, b, post[s]] += w[s] * efficacy
+                    buf[(step + delay[s]) % L, b, post[s]] += w[row, s] * efficacy
 
 
 def propagate_tm_cpu(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf, step, dt):
     """Numba loop; equal to :func:`propagate_tm_reference`."""
-    _propagate_tm_loop(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf, np.int64(step), float(dt))
+    _propagate_tm_loop(spikes, indptr, post, weight_rows(w, spikes.shape[0]), delay, U, D, F, u, R, last, buf,
+                       np.int64(step), float(dt))
 
 
 PROPAGATE_KERNEL = register(
@@ -215,8 +236,20 @@ class Projection:
     i, j : int64, presynaptic and postsynaptic index of each synapse
     indptr : int64 (n_pre + 1,), synapses of neuron ``k`` are ``indptr[k]:indptr[k+1]``
     w : float64, weight (nA, or uS onto a conductance-based population; the
-        maximal amplitude ``A`` for dynamic synapses),
-        shared by all trials of a batch. May be changed between steps (plasticity).
+        maximal amplitude ``A`` for dynamic synapses): ``(S,)``, shared by all
+        trials of a batch, or ``(B, S)``, one row per trial, for per-trial
+        weights (below). May be changed between steps (plasticity).
+    per_trial_weights : bool (default False; ``plasticity.attach_to_network``
+        sets it): then each :meth:`neuro.Network.reset` to ``B`` trials makes
+        ``w`` a new ``(B, S)`` array, every row a copy of ``w_init``, so the
+        trials are independent networks whose weights may diverge. ``w_init``
+        ``(S,)`` is taken from ``w`` by a reset that finds ``w`` one-dimensional
+        (the first reset, or one after an ``(S,)`` array was assigned to ``w``);
+        a reset that finds ``w`` ``(B', S)`` (the weights a previous run left)
+        starts again from ``w_init``. So: writing into ``w`` after a reset
+        (``proj.w[...] = x``, ``x`` ``(S,)`` or ``(B, S)``) changes the current
+        trials only; to change where every later reset starts, write
+        ``proj.w_init[...] = x`` or assign ``proj.w = x`` with ``x`` ``(S,)``.
     delay : float64, ms (as given); ``delay_steps`` the int64 steps used
     receptor : ``"exc"`` or ``"inh"``: which synaptic current (conductance) of ``post`` it feeds
     dynamic : bool, Tsodyks-Markram synapses; then ``U, D, F`` (S,) and the
@@ -274,6 +307,8 @@ class Projection:
             self.U, self.D, self.F = (x[order] for x in tm)
         self.delay_steps = np.zeros(n, np.int64)
         self.u = self.R = self.last = None
+        self.per_trial_weights = False
+        self.w_init = None
 
     @property
     def n_synapses(self) -> int:
@@ -283,15 +318,39 @@ class Projection:
         kind = "tsodyks-markram" if self.dynamic else "static"
         return f"Projection({self.pre.name!r} -> {self.post.name!r}, {self.n_synapses} {kind} synapses, {self.receptor})"
 
-    def weight_matrix(self) -> np.ndarray:
-        """Dense weights (n_post, n_pre) (``post = W @ pre``); multiple synapses of a pair are summed."""
+    def weight_matrix(self, trial: int | None = None) -> np.ndarray:
+        """Dense weights (n_post, n_pre) (``post = W @ pre``); multiple synapses of a pair are summed.
+
+        Per-trial weights (``w`` ``(B, S)``): trial ``trial``'s matrix, or with
+        ``trial=None`` all of them, ``(B, n_post, n_pre)``. Shared weights
+        ``(S,)`` are every trial's: ``trial`` is ignored.
+        """
+        if self.w.ndim == 1:
+            return self._dense(self.w)
+        B = self.w.shape[0]
+        if trial is not None:
+            if isinstance(trial, bool) or not isinstance(trial, (int, np.integer)) or not 0 <= trial < B:
+                raise ValueError(f"trial must be an int in [0, {B}) (the trials of the per-trial weights) or None, "
+                                 f"got {trial!r}")
+            return self._dense(self.w[trial])
+        return np.stack([self._dense(row) for row in self.w])
+
+    def _dense(self, w) -> np.ndarray:
         W = np.zeros((self.post.n, self.pre.n))
-        np.add.at(W, (self.j, self.i), self.w)
+        np.add.at(W, (self.j, self.i), w)
         return W
 
+    def _start_trials(self, batch_size: int) -> None:
+        """Per-trial weights: ``w`` becomes ``(batch_size, S)`` copies of ``w_init`` (taken from a 1-D ``w``)."""
+        if self.w.ndim == 1:
+            self.w_init = self.w.copy()
+        self.w = np.tile(self.w_init, (batch_size, 1))
+
     def _prepare(self, dt: float, batch_size: int, dtype=np.float64) -> None:
-        """Round delays to steps and reset the dynamic state for ``batch_size`` trials."""
+        """Round delays to steps and reset the per-trial weights and dynamic state for ``batch_size`` trials."""
         self.delay_steps = np.round(self.delay / dt).astype(np.int64)
+        if self.per_trial_weights:
+            self._start_trials(batch_size)
         if self.dynamic:
             S = self.n_synapses
             self.u = np.broadcast_to(self.U, (batch_size, S)).astype(dtype)

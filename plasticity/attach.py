@@ -53,18 +53,19 @@ def _check_rule(rule) -> Rule:
 class ProjectionPlasticity:
     """A rule bound to one projection of a :class:`neuro.Network`; the network calls it after each step.
 
-    Made by :func:`attach_to_network`. ``state`` holds the rule's state
-    (STDP: one trace per neuron and trial, ``(B, n)``); it is created afresh
-    on the first step after every ``net.reset`` (step 0).
+    Made by :func:`attach_to_network`. ``weights`` is ``"per_trial"`` or
+    ``"shared"``. ``state`` holds the rule's state (STDP: one trace per
+    neuron and trial, ``(B, n)``); it is created afresh on the first step
+    after every ``net.reset`` (step 0).
     """
 
     #: spike rules touch few synapses a step: the divergence watch scans the weights every this many steps
     WATCH_EVERY = 100
 
-    def __init__(self, net, projection, rule: Rule, on_nonfinite: str = "raise"):
+    def __init__(self, net, projection, rule: Rule, on_nonfinite: str = "raise", weights: str = "per_trial"):
         self.watch = DivergenceWatch(rule, on_nonfinite, every=self.WATCH_EVERY)
         # no reference to net: net.hooks holds this hook, and the network passes itself to __call__
-        self.projection, self.rule = projection, rule
+        self.projection, self.rule, self.weights = projection, rule, weights
         self.state = None
         self._shape = (projection.post.n, projection.pre.n)
         # the connectivity of a projection is fixed: index it once
@@ -98,17 +99,39 @@ class ProjectionPlasticity:
     _batch = None
 
 
-def attach_to_network(net, projection, rule: Rule, *, on_nonfinite: str = "raise") -> ProjectionPlasticity:
+#: the ``weights=`` of :func:`attach_to_network`
+WEIGHT_MODES = ("per_trial", "shared")
+
+
+def attach_to_network(net, projection, rule: Rule, *, weights: str = "per_trial",
+                      on_nonfinite: str = "raise") -> ProjectionPlasticity:
     r"""Run ``rule`` on ``projection.w`` (CSR synapse list, nA) after every step of ``net``.
 
     Each step the rule sees the spikes of that step, ``pre = projection.pre.spikes``
     ``(B, n_pre)`` and ``post = projection.post.spikes`` ``(B, n_post)``, and
     changes ``projection.w`` in place through :meth:`Rule.step_synapses`, so
-    the next step's propagation uses the new weights. **Batch axis**: the
-    network's ``B`` trials share one weight vector, so the change is the
-    average over trials (per-neuron traces are kept per trial); run ``B = 1``
-    for one independent learner. Spike rules must have ``rule.dt == net.dt``.
-    Only the ``"neuro"`` engine calls hooks (not a Brian2 run).
+    the next step's propagation uses the new weights. Spike rules must have
+    ``rule.dt == net.dt``. Only the ``"neuro"`` engine calls hooks (not a Brian2 run).
+
+    **Batch axis** (``weights``; per-neuron traces are always kept per trial):
+
+    * ``"per_trial"`` (default): each of the network's ``B`` trials has its
+      own weights and learns from its own spikes alone, so ``B`` trials are
+      ``B`` independent plastic networks: trial ``b`` equals a run of one
+      trial with trial ``b``'s seed. The projection gets
+      ``per_trial_weights = True``: every ``net.reset(batch_size=B)`` makes
+      ``projection.w`` ``(B, S)``, each row a copy of ``projection.w_init``
+      ``(S,)`` (the weights before the first reset; see
+      :class:`neuro.synapses.Projection` for how to change them), and
+      ``projection.weight_matrix(trial=b)`` is trial ``b``'s matrix.
+      Attached to a network already reset, the trials start from the
+      current weights. Needs a rule whose state is kept per trial (not
+      ``BCM`` or ``Covariance``).
+    * ``"shared"``: the ``B`` trials share one weight vector ``(S,)`` and
+      the change is the average over the trials.
+
+    **Changed in 0.2.0**: the default was the shared, averaged update; pass
+    ``weights="shared"`` for it. All rules on one projection use one mode.
 
     Diverging weights (NaN/inf, checked every 100 steps) raise ``FloatingPointError``
     naming the rule and the step, or warn once with ``on_nonfinite="warn"``.
@@ -117,11 +140,25 @@ def attach_to_network(net, projection, rule: Rule, *, on_nonfinite: str = "raise
     """
     _check_rule(rule)
     rule.check_synapse_support()
+    check_choice(weights, "weights", WEIGHT_MODES)
     if not any(projection is p for p in getattr(net, "projections", ())):
         raise ValueError("projection must be a projection of net (made by net.connect)")
     if rule.kind == "spike" and not math.isclose(rule.dt, net.dt, rel_tol=1e-9):
         raise ValueError(f"rule.dt ({rule.dt} ms) must equal the network's dt ({net.dt} ms)")
-    hook = ProjectionPlasticity(net, projection, rule, on_nonfinite)
+    per_trial = weights == "per_trial"
+    if per_trial and not rule.trial_state:
+        raise ValueError(f"{type(rule).__name__} keeps one state for all trials, so its trials cannot learn "
+                         "independently: use weights='shared'")
+    attached = any(isinstance(fn, ProjectionPlasticity) and fn.projection is projection for fn, _ in net.hooks)
+    mode = "per_trial" if projection.per_trial_weights else ("shared" if attached else weights)
+    if mode != weights:
+        raise ValueError(f"weights={weights!r}, but this projection's weights are already {mode!r}: "
+                         "all rules on one projection use one weights mode")
+    hook = ProjectionPlasticity(net, projection, rule, on_nonfinite, weights)
+    if per_trial and not projection.per_trial_weights:
+        projection.per_trial_weights = True
+        if net.batch_size is not None:  # already reset: the trials get their own copies now
+            projection._start_trials(net.batch_size)
     net.add_hook(hook, every=1)
     return hook
 

@@ -13,7 +13,9 @@ presentation. The batch is **averaged**: ``delta`` on a batch of ``B`` equals
 the mean of the ``B`` single-presentation deltas taken from the same state
 (constraint transforms such as soft bounds then act on that mean), and one
 ``step`` on a batch counts as one presentation (or one tick ``dt``) for the
-rule's state.
+rule's state. Synapse lists (``step_synapses``) also take per-trial weights
+``(B, S)``: then trial ``b`` updates row ``b`` alone, as a batch of one (no
+averaging), for rules whose state is kept per trial (``trial_state``).
 
 Time: rate rules count time in presentations unless ``dt`` is given; with
 ``dt`` the learning rate and time constants are per unit of time and each
@@ -129,14 +131,18 @@ class Rule:
     def delta_synapses(self, w, pre_index, post_index, pre, post, state=None):
         """As :meth:`delta` for weights stored as a list of synapses (CSR data, a ``neuro`` projection).
 
-        ``w`` ``(S,)``: the weights; synapse ``s`` connects presynaptic
-        neuron ``pre_index[s]`` to postsynaptic neuron ``post_index[s]``
+        ``w`` ``(S,)``: the weights, shared by the ``B`` trials (the change is
+        their average); synapse ``s`` connects presynaptic neuron
+        ``pre_index[s]`` to postsynaptic neuron ``post_index[s]``
         (``W[post_index[s], pre_index[s]] = w[s]``); ``pre`` ``(B, n_pre)``,
         ``post`` ``(B, n_post)``. Returns ``dw`` ``(S,)``, equal to the dense
-        ``delta`` read at the synapses. Only rules local to a synapse support
-        this (not :class:`~plasticity.Sanger`).
+        ``delta`` read at the synapses. Per-trial weights ``w`` ``(B, S)``:
+        row ``b`` changes by the delta of trial ``b`` alone; returns ``(B, S)``.
+        Only rules local to a synapse support this (not :class:`~plasticity.Sanger`).
         """
         w, i, j, pre, post, xp = self._synapse_inputs(w, pre_index, post_index, pre, post, state)
+        if w.ndim == 2:
+            return xp.stack([Rule.delta_synapses(self, *args) for args in self._trials(w, i, j, pre, post, state)])
         ids, dw, _ = self._compute_synapses(w, i, j, pre, post, state, xp, index=None)
         if ids is None:
             return apply_transforms(self.constraints, w, dw)
@@ -153,8 +159,14 @@ class Rule:
         spiked in this tick; ``index``, an optional
         :class:`~plasticity.SynapseIndex` of this connectivity, finds those
         synapses without a pass over all ``S`` (same result, less work).
+        Per-trial weights ``w`` ``(B, S)``: each trial ``b`` steps row ``b``
+        with its own spikes and its own rows of the state, as a batch of one.
         """
         w, i, j, pre, post, xp = self._synapse_inputs(w, pre_index, post_index, pre, post, state)
+        if w.ndim == 2:
+            for args in self._trials(w, i, j, pre, post, state):
+                Rule.step_synapses(self, *args, index=index)
+            return w
         ids, dw, new_state = self._compute_synapses(w, i, j, pre, post, state, xp, index=index)
         if ids is None:
             w += apply_transforms(self.constraints, w, dw)
@@ -181,11 +193,13 @@ class Rule:
     def _synapse_inputs(self, w, pre_index, post_index, pre, post, state):
         self.check_synapse_support()
         xp = array_module(w, pre, post)
-        if not hasattr(w, "ndim") or w.ndim != 1 or w.dtype.kind != "f":
-            raise ValueError(f"w must be a 1-D floating array (S,), got {getattr(w, 'shape', type(w).__name__)}")
+        if not hasattr(w, "ndim") or w.ndim not in (1, 2) or w.dtype.kind != "f":
+            raise ValueError("w must be a floating array (S,) (shared by the trials) or (B, S) (per trial), "
+                             f"got {getattr(w, 'shape', type(w).__name__)}")
+        S = w.shape[-1]
         i, j = xp.asarray(pre_index), xp.asarray(post_index)
-        if i.shape != w.shape or j.shape != w.shape or (w.size and (i.dtype.kind not in "iu" or j.dtype.kind not in "iu")):
-            raise ValueError(f"pre_index and post_index must be int arrays of shape {tuple(w.shape)} (one per synapse)")
+        if i.shape != (S,) or j.shape != (S,) or (S and (i.dtype.kind not in "iu" or j.dtype.kind not in "iu")):
+            raise ValueError(f"pre_index and post_index must be int arrays of shape ({S},) (one per synapse)")
         pre, post = xp.asarray(pre), xp.asarray(post)
         if self.kind == "spike":
             check_spikes("pre", pre, xp)
@@ -197,9 +211,25 @@ class Rule:
         if pre.ndim != 2 or post.ndim != 2 or pre.shape[0] != post.shape[0] or pre.shape[0] == 0:
             raise ValueError(f"pre (B, n_pre) and post (B, n_post) must share a batch size B >= 1, "
                              f"got {tuple(pre.shape)} and {tuple(post.shape)}")
+        if w.ndim == 2 and w.shape[0] != pre.shape[0]:
+            raise ValueError(f"per-trial weights w (B, S) need one row per trial: got {w.shape[0]} rows for "
+                             f"B = {pre.shape[0]} trials")
         pre, post = pre.astype(w.dtype, copy=False), post.astype(w.dtype, copy=False)
         self._check_state((post.shape[1], pre.shape[1]), pre.shape[0], state)
         return w, i, j, pre, post, xp
+
+    def _trials(self, w, i, j, pre, post, state):
+        """Per-trial weights ``w`` ``(B, S)``: the arguments of trial ``b``'s batch-of-one call, for each ``b``.
+
+        Views throughout, so a call that updates row ``b`` of ``w`` or of the
+        state updates the caller's arrays.
+        """
+        if state is not None and not self.trial_state:
+            raise ValueError(f"{type(self).__name__} keeps one state for all trials ({sorted(state)}), so its "
+                             "trials cannot learn independently: use weights (S,) shared by the trials")
+        for b in range(w.shape[0]):
+            state_b = None if state is None else {k: v[b:b + 1] for k, v in state.items()}
+            yield w[b], i, j, pre[b:b + 1], post[b:b + 1], state_b
 
     def _compute_synapses(self, w, i, j, pre, post, state, xp, index=None):  # pragma: no cover - abstract
         """``(ids, dw, new_state)``: the change ``dw`` of synapses ``ids`` (``None``: all ``S``)."""
@@ -209,6 +239,9 @@ class Rule:
 
     #: whether the change of W[j, i] depends only on neurons i, j and W[j, i] (synapse lists work)
     local = True
+
+    #: whether the state (if any) keeps one row per trial, ``(B, ...)``: per-trial weights need it
+    trial_state = True
 
     def _after_update(self, W, xp) -> None:
         """Hook for rule-specific projections (e.g. STDP's hard bounds)."""

@@ -130,6 +130,8 @@ class Covariance(_Factorized):
     before this step.
     """
 
+    trial_state = False  # one pair of running means for all trials
+
     lr: float = 0.01
     tau_mean: float = 100.0
     dt: float | None = None
@@ -230,6 +232,8 @@ class BCM(_Factorized):
     :math:`y = \theta` and the others with :math:`y \approx 0` (the threshold
     must move faster than the weights: :math:`\tau_\theta \ll 1/\eta`).
     """
+
+    trial_state = False  # one threshold per unit for all trials
 
     lr: float = 0.01
     tau_theta: float = 20.0

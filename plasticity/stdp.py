@@ -7,7 +7,9 @@ neuron and trial, ``(B, n)`` each: per-neuron traces are exact for both
 interaction schemes below, because every synapse from neuron :math:`j` sees
 the same presynaptic spike train. The batch axis holds independent trials
 sharing one weight matrix; their changes are **averaged** (one step on a
-batch equals the mean of the per-trial steps).
+batch equals the mean of the per-trial steps). On a synapse list the
+weights may instead be per trial, ``(B, S)``: each trial then changes its
+own row, unaveraged (as ``B`` separate batches of one).
 
 Per tick of length :math:`\Delta t` (``dt``, ms), in this order:
 

@@ -201,7 +201,7 @@ def run_stdp(seed: int, T: float = 15000.0) -> dict:
     out = net.population(1, neuro.LIF(I_bg=13.0), name="out")
     proj = net.connect(inp, out, "all_to_all", weight=w0)
     rule = P.STDP(a_plus=0.04, a_minus=0.048, tau_plus=20.0, tau_minus=20.0, dt=dt, w_min=0.0, w_max=2 * w0)
-    P.attach_to_network(net, proj, rule)
+    P.attach_to_network(net, proj, rule, weights="shared")  # one weight vector learns from both trials
     corr = proj.i < half
     trace_c, trace_i = [], []
 

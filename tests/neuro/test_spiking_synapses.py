@@ -111,9 +111,18 @@ def _random_case(rng, B=4, n_pre=60, n_post=40, S=500, L=7):
                 delay=rng.integers(0, L, S)), np.zeros((L, B, n_post))
 
 
-def test_propagate_kernel_equals_reference():
+def _per_trial(case, rng):
+    """The case with weights (B, S), one row per trial."""
+    B, S = case["spikes"].shape[0], len(case["w"])
+    return dict(case, w=rng.normal(0, 1, (B, S)))
+
+
+@pytest.mark.parametrize("per_trial", [False, True], ids=["shared", "per-trial"])
+def test_propagate_kernel_equals_reference(per_trial):
     rng = np.random.default_rng(3)
     case, buf = _random_case(rng)
+    if per_trial:
+        case = _per_trial(case, rng)
     a, b = buf.copy(), buf.copy()
     for step in range(5):
         propagate_reference(buf=a, step=step, **case)
@@ -122,10 +131,13 @@ def test_propagate_kernel_equals_reference():
     assert np.abs(a).sum() > 0
 
 
-def test_propagate_tm_kernel_equals_reference():
+@pytest.mark.parametrize("per_trial", [False, True], ids=["shared", "per-trial"])
+def test_propagate_tm_kernel_equals_reference(per_trial):
     rng = np.random.default_rng(4)
     case, buf = _random_case(rng)
     S, B = len(case["w"]), case["spikes"].shape[0]
+    if per_trial:
+        case = _per_trial(case, rng)
     tm = dict(U=rng.uniform(0.05, 0.6, S), D=rng.uniform(50, 1000, S), F=rng.uniform(10, 1000, S))
     state = dict(u=np.broadcast_to(tm["U"], (B, S)).copy(), R=np.ones((B, S)), last=np.full((B, S), NEVER))
     sa = {k: v.copy() for k, v in state.items()}
@@ -138,3 +150,18 @@ def test_propagate_tm_kernel_equals_reference():
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     for k in state:
         np.testing.assert_allclose(sa[k], sb[k], rtol=1e-12)
+
+
+@pytest.mark.parametrize("fn", [propagate_reference, propagate_cpu])
+def test_per_trial_weights_propagate_each_trial_with_its_own_row(fn):
+    rng = np.random.default_rng(6)
+    case, buf = _random_case(rng)
+    per = _per_trial(case, rng)
+    fn(buf=buf, step=2, **per)
+    assert np.abs(buf).sum() > 0
+    for b in range(case["spikes"].shape[0]):
+        alone = np.zeros_like(buf[:, :1])
+        fn(buf=alone, step=2, **dict(case, spikes=case["spikes"][b:b + 1], w=per["w"][b]))
+        np.testing.assert_array_equal(alone[:, 0], buf[:, b])
+    with pytest.raises(ValueError, match="one row per trial"):
+        fn(buf=buf, step=0, **dict(case, w=per["w"][:2]))

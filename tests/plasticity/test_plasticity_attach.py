@@ -11,7 +11,7 @@ neuro = pytest.importorskip("neuro")
 # ------------------------------------------------------------ neuro.Network
 
 
-def test_stdp_on_projection_equals_dense_replay_of_the_recorded_spikes():
+def test_shared_stdp_on_projection_equals_dense_replay_of_the_recorded_spikes():
     net = neuro.Network(dt=0.5, seed=1)
     inp = net.poisson(10, rates=60.0, name="in")
     out = net.population(3, neuro.LIF(tau_m=20.0, I_bg=15.5), name="out")
@@ -19,8 +19,9 @@ def test_stdp_on_projection_equals_dense_replay_of_the_recorded_spikes():
     rule = P.STDP(a_plus=0.01, a_minus=0.012, dt=0.5, w_min=0.0, w_max=1.0)
     record = []
     net.add_hook(lambda _net, _n: record.append((inp.spikes.copy(), out.spikes.copy())))  # runs before the rule
-    hook = P.attach_to_network(net, proj, rule)
+    hook = P.attach_to_network(net, proj, rule, weights="shared")  # one weight vector: the batch-averaged step
     net.reset(batch_size=2)
+    assert proj.w.shape == (proj.n_synapses,)
     W0 = proj.weight_matrix()
     mask = W0 != 0
     net.run(150.0)
@@ -51,8 +52,90 @@ def test_stdp_in_a_spiking_network_strengthens_correlated_inputs():
     P.attach_to_network(net, proj, rule)
     net.reset(batch_size=B)
     net.run(T)
-    corr, indep = proj.w[proj.i < half].mean() / w0, proj.w[proj.i >= half].mean() / w0
+    corr, indep = proj.w[:, proj.i < half].mean() / w0, proj.w[:, proj.i >= half].mean() / w0  # (B, S)
     assert corr > 1.1 and corr > indep + 0.15, (corr, indep)
+
+
+def _plastic_net(impl="cpu", weights="per_trial"):
+    """Poisson inputs -> 5 LIF neurons (static synapses, STDP by the compiled kernel) and E -> E
+    (Tsodyks-Markram synapses, STDP with a Clip constraint: the general NumPy path)."""
+    net = neuro.Network(dt=0.5, seed=1, impl=impl)
+    inp = net.poisson(12, rates=60.0, name="in")
+    E = net.population(5, neuro.LIF(tau_m=20.0, I_bg=15.5), name="E")
+    ff = net.connect(inp, E, "fixed_probability", p=0.6, weight=0.5, delay=1.0)
+    rec = net.connect(E, E, "all_to_all", weight=0.3, delay=1.5, U=0.5, D=200.0, F=50.0)
+    P.attach_to_network(net, ff, P.STDP(a_plus=0.02, a_minus=0.024, dt=0.5, w_min=0.0, w_max=1.0), weights=weights)
+    P.attach_to_network(net, rec, P.STDP(a_plus=0.02, a_minus=0.024, dt=0.5, w_min=None, w_max=None,
+                                         constraints=(P.Clip(0.0, 0.6),)), weights=weights)
+    return net, (ff, rec), net.monitor_spikes(E)
+
+
+@pytest.mark.parametrize("impl", ["cpu", "reference"])
+def test_per_trial_plastic_batch_equals_single_trial_runs(impl):
+    seeds = [5, 6, 7]
+    net, projs, mon = _plastic_net(impl)
+    net.reset(batch_size=3, seed=seeds)
+    net.run(200.0)
+    assert mon.count.sum() > 30
+    for proj in projs:
+        assert proj.w.shape == (3, proj.n_synapses)
+        assert np.abs(proj.w - proj.w_init).max() > 1e-3  # they learned
+        assert np.abs(proj.w[0] - proj.w[1]).max() > 1e-3  # each trial its own way
+    for b, seed in enumerate(seeds):
+        one, projs1, mon1 = _plastic_net(impl)
+        one.reset(batch_size=1, seed=[seed])
+        one.run(200.0)
+        np.testing.assert_array_equal(mon1.count[0], mon.count[b])
+        np.testing.assert_array_equal(mon1.t, mon.t[mon.trial == b])
+        np.testing.assert_array_equal(mon1.i, mon.i[mon.trial == b])
+        for proj1, proj in zip(projs1, projs):
+            np.testing.assert_array_equal(proj1.w[0], proj.w[b])
+            np.testing.assert_array_equal(proj1.weight_matrix(trial=0), proj.weight_matrix(trial=b))
+
+
+def test_per_trial_weights_restart_from_w_init_at_reset():
+    net, (ff, _), _ = _plastic_net()
+    w0 = ff.w.copy()
+    net.reset(batch_size=2, seed=3)
+    np.testing.assert_array_equal(ff.w_init, w0)
+    np.testing.assert_array_equal(ff.w, np.stack([w0, w0]))
+    net.run(100.0)
+    learned = ff.w.copy()
+    assert np.abs(learned - w0).max() > 1e-3
+    assert ff.weight_matrix().shape == (2, 5, 12)
+    np.testing.assert_array_equal(ff.weight_matrix()[1], ff.weight_matrix(trial=1))
+    # a reset starts the trials again from w_init: the same seed learns the same weights
+    net.reset(batch_size=2, seed=3)
+    np.testing.assert_array_equal(ff.w, np.stack([w0, w0]))
+    net.run(100.0)
+    np.testing.assert_array_equal(ff.w, learned)
+    # writing into w changes the current trials only; w_init is where resets start
+    ff.w[...] = 0.25
+    net.reset(batch_size=1)
+    np.testing.assert_array_equal(ff.w[0], w0)
+    ff.w_init[...] = 0.2
+    net.reset(batch_size=4)
+    assert ff.w.shape == (4, ff.n_synapses) and np.all(ff.w == 0.2)
+    # assigning new (S,) weights makes them the starting weights
+    ff.w = np.full(ff.n_synapses, 0.1)
+    net.reset(batch_size=2)
+    assert np.all(ff.w_init == 0.1) and np.all(ff.w == 0.1)
+
+
+def test_per_trial_attached_after_reset_and_shared_mode_keeps_one_vector():
+    net = neuro.Network(dt=0.5, seed=1)
+    inp = net.poisson(10, rates=60.0, name="in")
+    out = net.population(3, neuro.LIF(tau_m=20.0, I_bg=15.5), name="out")
+    proj = net.connect(inp, out, "fixed_probability", p=0.6, weight=0.5)
+    net.reset(batch_size=3)
+    P.attach_to_network(net, proj, P.STDP(dt=0.5))  # already reset: the trials get their own weights now
+    assert proj.per_trial_weights and proj.w.shape == (3, proj.n_synapses)
+    np.testing.assert_array_equal(proj.w_init, 0.5)
+    shared, (ff, rec), _ = _plastic_net(weights="shared")
+    shared.reset(batch_size=3)
+    shared.run(50.0)
+    assert not ff.per_trial_weights and ff.w.shape == (ff.n_synapses,) and ff.weight_matrix(trial=2).shape == (5, 12)
+    assert np.abs(ff.w - 0.5).max() > 1e-3
 
 
 def test_attach_to_network_validates():
@@ -68,6 +151,21 @@ def test_attach_to_network_validates():
         P.attach_to_network(net, other_proj, P.STDP(dt=0.1))
     with pytest.raises(TypeError, match="not local"):
         P.attach_to_network(net, proj, P.Sanger())
+    with pytest.raises(ValueError, match="weights must be one of"):
+        P.attach_to_network(net, proj, P.STDP(dt=0.1), weights="per-trial")
+    with pytest.raises(ValueError, match="one state for all trials"):
+        P.attach_to_network(net, proj, P.BCM(), weights="per_trial")
+    P.attach_to_network(net, proj, P.STDP(dt=0.1), weights="shared")
+    with pytest.raises(ValueError, match="already 'shared'"):
+        P.attach_to_network(net, proj, P.STDP(dt=0.1))
+    c = net.population(2, name="c")
+    per_trial = net.connect(a, c, "all_to_all", weight=0.1)
+    P.attach_to_network(net, per_trial, P.STDP(dt=0.1))
+    with pytest.raises(ValueError, match="already 'per_trial'"):
+        P.attach_to_network(net, per_trial, P.STDP(dt=0.1), weights="shared")
+    net.reset(batch_size=2)
+    with pytest.raises(ValueError, match=r"trial must be an int in \[0, 2\)"):
+        per_trial.weight_matrix(trial=2)
 
 
 # ------------------------------------------------------------- ann.nn.Linear

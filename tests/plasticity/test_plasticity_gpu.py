@@ -37,6 +37,31 @@ def test_step_on_cupy_equals_numpy(rule):
         np.testing.assert_allclose(asnumpy(dw), rule.delta(W, pre, post, state)[j, i], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("rule", [P.Oja(lr=0.1), P.STDP(), P.STDP(constraints=[P.Clip(0.2, 0.8)])],
+                         ids=["Oja", "STDP", "STDP-clip"])
+def test_per_trial_synapse_list_on_cupy_equals_numpy(rule):
+    import cupy
+
+    rng = np.random.default_rng(2)
+    B, n = 3, 4
+    j, i = np.nonzero(rng.random((n, n)) < 0.6)  # post, pre
+    w = rng.uniform(0.1, 0.9, size=(B, len(i)))
+    wg = cupy.asarray(w)
+    state = rule.init_state((n, n), batch_size=B)
+    state_g = rule.init_state((n, n), batch_size=B, like=wg)
+    index = P.SynapseIndex(cupy.asarray(i), cupy.asarray(j), n, n)
+    for _ in range(6):
+        if rule.kind == "spike":
+            pre, post = rng.random((B, n)) < 0.5, rng.random((B, n)) < 0.5
+        else:
+            pre, post = rng.standard_normal((B, n)), rng.standard_normal((B, n))
+        rule.step_synapses(w, i, j, pre, post, state)
+        rule.step_synapses(wg, cupy.asarray(i), cupy.asarray(j), cupy.asarray(pre), cupy.asarray(post), state_g,
+                           index=index)
+    assert isinstance(wg, cupy.ndarray) and np.abs(w[0] - w[1]).max() > 1e-3
+    np.testing.assert_allclose(asnumpy(wg), w, rtol=1e-10, atol=1e-12)
+
+
 def test_train_and_intrinsic_on_cupy():
     import cupy
 

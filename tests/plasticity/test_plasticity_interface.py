@@ -282,6 +282,51 @@ def test_synapse_list_step_equals_dense_step_at_the_synapses(rule, indexed):
             np.testing.assert_allclose(sparse_state[k], dense_state[k])
 
 
+PER_TRIAL_RULES = [P.Hebb(lr=0.1, decay=0.3), P.Oja(lr=0.1), P.Foldiak(lr=0.1, target=0.05),
+                   P.Hebb(lr=0.1, constraints=[P.SoftBounds(-3, 3), P.Clip(-1.0, 1.0)]),
+                   P.STDP(), P.STDP(weight_dependence="multiplicative", interaction="nearest"),
+                   P.STDP.pfister_gerstner()]
+
+
+@pytest.mark.parametrize("rule", PER_TRIAL_RULES, ids=lambda r: type(r).__name__)
+def test_per_trial_synapse_list_equals_a_dense_batch_of_one_per_trial(rule):
+    rng = np.random.default_rng(12)
+    n, B = 5, 3
+    i, j = _sparse_pattern(rng, n, n)
+    Ws = np.zeros((B, n, n))
+    Ws[:, j, i] = rng.uniform(0.1, 0.9, size=(B, len(i)))
+    w = Ws[:, j, i].copy()  # (B, S): one row per trial
+    state = _state_with_values(rule, (n, n), np.random.default_rng(1), batch_size=B)
+    dense_states = [_slice_state(state, b) for b in range(B)]
+    for _ in range(4):
+        if rule.kind == "spike":
+            pre, post = rng.random((B, n)) < 0.4, rng.random((B, n)) < 0.4
+        else:
+            pre, post = rng.standard_normal((B, n)), rng.standard_normal((B, n))
+        dw = rule.delta_synapses(w, i, j, pre, post, state)
+        rule.step_synapses(w, i, j, pre, post, state, index=P.SynapseIndex(i, j, n, n))
+        for b in range(B):
+            np.testing.assert_allclose(dw[b], rule.delta(Ws[b], pre[b], post[b], dense_states[b])[j, i],
+                                       rtol=1e-12, atol=1e-15)
+            rule.step(Ws[b], pre[b], post[b], dense_states[b])
+        np.testing.assert_allclose(w, Ws[:, j, i], rtol=1e-12, atol=1e-15)
+    assert np.abs(w[0] - w[1]).max() > 1e-3
+    if state is not None:
+        for k in state:
+            np.testing.assert_allclose(state[k], np.concatenate([s[k] for s in dense_states]))
+
+
+def test_per_trial_synapse_lists_need_per_trial_state_and_one_row_per_trial():
+    w, i, j = np.ones((2, 2)), np.array([0, 1]), np.array([0, 0])
+    rule = P.BCM()
+    with pytest.raises(ValueError, match="one state for all trials"):
+        rule.step_synapses(w, i, j, np.ones((2, 2)), np.ones((2, 1)), rule.init_state((1, 2)))
+    with pytest.raises(ValueError, match="one row per trial"):
+        P.Oja().step_synapses(w, i, j, np.ones((3, 2)), np.ones((3, 1)))
+    with pytest.raises(ValueError, match=r"\(S,\) \(shared by the trials\) or \(B, S\)"):
+        P.Oja().step_synapses(np.ones((1, 2, 2)), i, j, np.ones(2), np.ones(1))
+
+
 def test_synapse_index_lists_the_synapses_of_each_neuron():
     rng = np.random.default_rng(9)
     i, j = rng.integers(0, 7, size=40), rng.integers(0, 5, size=40)

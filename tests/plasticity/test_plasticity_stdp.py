@@ -156,7 +156,8 @@ def test_correlated_inputs_are_strengthened_in_a_spiking_neuron():
 @pytest.mark.parametrize("rule", [P.STDP(), P.STDP(interaction="nearest", weight_dependence="multiplicative"),
                                   P.STDP.pfister_gerstner(), P.STDP(w_min=None, w_max=0.8, a_plus=0.3)],
                          ids=["pair", "nearest-mult", "triplet", "upper-bound-only"])
-def test_stdp_synapse_kernel_cpu_path_equals_numpy_reference(rule):
+@pytest.mark.parametrize("per_trial", [False, True], ids=["shared", "per-trial"])
+def test_stdp_synapse_kernel_cpu_path_equals_numpy_reference(rule, per_trial):
     from neuro.kernels import call
 
     from plasticity import stdp_kernels  # noqa: F401  (registers the kernel)
@@ -168,23 +169,33 @@ def test_stdp_synapse_kernel_cpu_path_equals_numpy_reference(rule):
     order = rng.permutation(len(i))  # any synapse order
     i, j = i[order].astype(np.int64), j[order].astype(np.int64)
     index = P.SynapseIndex(i, j, n_pre, n_post)
-    w0 = rng.uniform(0.05, 0.95, size=len(i))
-    out = {}
-    for impl in ("reference", "cpu"):
-        w = w0.copy()
-        st = rule.init_state((n_post, n_pre), batch_size=B)
+    w0 = rng.uniform(0.05, 0.95, size=(B, len(i)) if per_trial else len(i))
+
+    def run(impl, trials):
+        w = w0[trials].copy() if per_trial else w0.copy()
+        st = rule.init_state((n_post, n_pre), batch_size=len(trials))
         t2 = [st.get("pre_trace2", st["pre_trace"]), st.get("post_trace2", st["post_trace"])]
         spikes = np.random.default_rng(5)
         for _ in range(60):
-            pre = (spikes.random((B, n_pre)) < 0.2).astype(float)
-            post = (spikes.random((B, n_post)) < 0.3).astype(float)
+            pre = (spikes.random((B, n_pre)) < 0.2).astype(float)[trials]
+            post = (spikes.random((B, n_post)) < 0.3).astype(float)[trials]
             call("plasticity_stdp_synapses", w, i, j, pre, post, st["pre_trace"], st["post_trace"], *t2,
                  *index.arrays, rule=rule, impl=impl)
-        out[impl] = (w, st)
+        return w, st
+
+    out = {impl: run(impl, list(range(B))) for impl in ("reference", "cpu")}
     np.testing.assert_allclose(out["cpu"][0], out["reference"][0], rtol=1e-12, atol=1e-15)
     assert np.abs(out["cpu"][0] - w0).max() > 1e-3
     for k in out["cpu"][1]:
         np.testing.assert_allclose(out["cpu"][1][k], out["reference"][1][k], rtol=1e-12)
+    if per_trial:  # each row learns as trial b alone would (a batch of one), not the batch average
+        for b in range(B):
+            np.testing.assert_allclose(out["cpu"][0][b], run("cpu", [b])[0][0], rtol=1e-12, atol=1e-15)
+        with pytest.raises(ValueError, match="one row per trial"):
+            st = rule.init_state((n_post, n_pre), batch_size=B)
+            call("plasticity_stdp_synapses", w0[:2].copy(), i, j, np.zeros((B, n_pre)), np.zeros((B, n_post)),
+                 st["pre_trace"], st["post_trace"], st["pre_trace"], st["post_trace"], *index.arrays, rule=rule,
+                 impl="cpu")
 
 
 @pytest.mark.parametrize("synapses", [False, True])
