@@ -275,7 +275,7 @@ def eligible(net) -> bool:
             return False
     if any(not isinstance(src, (PoissonInput, SpikeTimes)) for src in net.sources):
         return False
-    if any(np.ndim(pr.w) != 1 for pr in net.projections):
+    if any(pr.per_trial_weights or np.ndim(pr.w) != 1 for pr in net.projections):  # shared weights only
         return False
     for mon in net.monitors:
         if isinstance(mon, StateMonitor) and any(v not in _FUSED_VARS for v in mon.variables):
