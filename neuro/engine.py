@@ -61,23 +61,29 @@ __all__ = ["eligible", "run_fused"]
 
 _FUSED_VARS = ("v", "I_e", "I_i", "g_e", "g_i")
 _RECORD_BUDGET = 1 << 24  # state-monitor values and rate/trace raster entries per chunk
+_CHUNK = 256  # entries updated (or scanned for Poisson spikes) before looking for spikes
+_TRIAL_BLOCK_BYTES = 1 << 18  # per-step state of one trial group: a group's state stays in a core's L2 cache
 
 
 # ------------------------------------------------------------------ kernel
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, nogil=True)  # not inlined: compiled alone, its loop vectorizes
 def _neuron_block(cond, x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, ref, E_L, R, I_bg, a, E_e, E_i, v_th,
                   v_reset, decay_e, decay_i):
     """Update entries ``x0 .. x1`` of the flat (N, B) state with one neuron's (or population's) parameters.
 
     LIF (``a`` = ``decay_m``) or, with ``cond``, LIFCond (``a`` = ``dt / tau_m``), with the arithmetic of
     their step kernels. The input that arrived at the previous step (``Ae``, ``Ai``) is added here and
-    cleared; ``spk`` gets the spikes.
+    cleared; ``spk`` gets the spikes; returns their number. ``I_ext`` of length 0: no injected current.
     """
     # views indexed from 0: an index numba knows to be >= 0 needs no wraparound test, so the loop vectorizes
-    v, se, si, last, I_ext = v[x0:x1], se[x0:x1], si[x0:x1], last[x0:x1], I_ext[x0:x1]
+    v, se, si, last = v[x0:x1], se[x0:x1], si[x0:x1], last[x0:x1]
     Ae, Ai, spk = Ae[x0:x1], Ai[x0:x1], spk[x0:x1]
+    has_ext = I_ext.shape[0] > 0
+    if has_ext:
+        I_ext = I_ext[x0:x1]
+    count = 0
     for x in range(x1 - x0):
         Ie = se[x] + Ae[x]
         Ii = si[x] + Ai[x]
@@ -86,18 +92,30 @@ def _neuron_block(cond, x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, ref, 
         ls = last[x]
         active = (step - ls) >= ref
         vn = v[x]
-        if cond:  # loop-invariant: the compiler makes one loop of each kind
-            v_new = lif_cond_v(vn, Ie, Ii, I_bg + I_ext[x], E_L, R, E_e, E_i, a)
+        I_x = I_ext[x] if has_ext else 0.0  # loop-invariant tests: the compiler makes one loop per case
+        if cond:
+            v_new = lif_cond_v(vn, Ie, Ii, I_bg + I_x, E_L, R, E_e, E_i, a)
         else:
-            v_inf = E_L + R * (Ie + Ii + I_bg + I_ext[x])
+            v_inf = E_L + R * (Ie + Ii + I_bg + I_x)
             v_new = v_inf + (vn - v_inf) * a
         vn = v_new if active else vn
         s = active & (vn > v_th)
         spk[x] = s
+        count += s
         v[x] = v_reset if s else vn
         last[x] = step if s else ls
         se[x] = Ie * decay_e
         si[x] = Ii * decay_i
+    return count
+
+
+@numba.njit(cache=True, inline="always")
+def _compact(flags, base, fired, nf):
+    """Append ``base + x`` for every set ``flags[x]`` to ``fired`` from ``nf`` (branch-free); returns the new ``nf``."""
+    for x in range(flags.shape[0]):
+        fired[nf] = base + x
+        nf += flags[x]
+    return nf
 
 
 @numba.njit(cache=True, inline="always")
@@ -106,9 +124,10 @@ def _deliver(t, s_lo, s_hi, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr
     """Add what arrives at step ``t`` from the spikes of steps ``s_lo .. s_hi - 1`` into ``Ae``/``Ai``.
 
     ``groups`` rows: (delay, first pre neuron (global), n_pre, offset into
-    ``g_ptr``, inhibitory, dynamic), sorted by descending delay, then
-    projection: each row's synapses are the CSR rows ``g_ptr`` over
-    ``e_post``, ``e_w``, ``e_tm`` (index of the Tsodyks-Markram synapse).
+    ``g_ptr``, inhibitory, dynamic, offset into ``e_tm``), sorted by
+    descending delay, then projection: each row's synapses are the CSR rows
+    ``g_ptr`` over ``e_post``, ``e_w`` and, for dynamic groups, ``e_tm``
+    (index of the Tsodyks-Markram synapse).
     """
     for r in range(groups.shape[0]):
         s = t - groups[r, 0]
@@ -128,11 +147,17 @@ def _deliver(t, s_lo, s_hi, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr
             g = x // B
             b = x - g * B
             row = ptr + g - groups[r, 1]
-            for e in range(g_ptr[row], g_ptr[row + 1]):
-                amp = e_w[e]
-                if dynamic:
-                    amp = amp * tm_spike(U, D, F, u, Rr, last_tm, b, e_tm[e], s, dt)
-                target[np.uint64(e_post[e] * B + b)] += amp  # unsigned: no wraparound test
+            e0, e1 = g_ptr[row], g_ptr[row + 1]
+            # views indexed from 0 (no wraparound tests); unsigned targets likewise
+            posts, ws = e_post[e0:e1], e_w[e0:e1]
+            if dynamic:
+                tms = e_tm[e0 + groups[r, 6]:e1 + groups[r, 6]]
+                for e in range(e1 - e0):
+                    amp = ws[e] * tm_spike(U, D, F, u, Rr, last_tm, b, tms[e], s, dt)
+                    target[np.uint64(posts[e] * B + b)] += amp
+            else:
+                for e in range(e1 - e0):
+                    target[np.uint64(posts[e] * B + b)] += ws[e]
 
 
 @numba.njit(cache=True, inline="always")
@@ -178,18 +203,18 @@ def _run_steps(K, step0, dt, B, b0, v, se, si, last, I_ext, Ae, Ai, spk, pops, p
         # neurons, population by population (rows of pops: first, end, cond, uniform)
         for p in range(pops.shape[0]):
             n_lo, n_hi, cond, uniform = pops[p, 0], pops[p, 1], pops[p, 2], pops[p, 3]
+            # blocks of entries with one set of parameters (the population, or one neuron's B trials),
+            # updated in chunks so that a chunk without spikes is not scanned for them
             n_blocks = 1 if uniform else n_hi - n_lo
             for blk in range(n_blocks):
                 n0 = n_lo + blk
                 n1 = n_hi if uniform else n0 + 1
                 c = pop_par[n0]
-                _neuron_block(cond, n0 * B, n1 * B, step, v, se, si, last, I_ext, Ae, Ai, spk, pop_ref[n0], c[0], c[1],
-                              c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9])
-            x0 = n_lo * B
-            flags = spk[x0:n_hi * B]
-            for x in range(flags.shape[0]):  # compaction, branch-free
-                fired[nf] = x0 + x
-                nf += flags[x]
+                for x0 in range(n0 * B, n1 * B, _CHUNK):
+                    x1 = min(x0 + _CHUNK, n1 * B)
+                    if _neuron_block(cond, x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, pop_ref[n0], c[0],
+                                     c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]):
+                        nf = _compact(spk[x0:x1], x0, fired, nf)
         # spike sources; rows of st: kind (0 Poisson, 1 spike times), first neuron (global), n, offset
         # (Poisson: row in pois_*; spike times: row in st_flag), index among the sources of its kind
         # (Poisson: key row; spike times: entry of st_pos), end of the spike-time events
@@ -197,14 +222,22 @@ def _run_steps(K, step0, dt, B, b0, v, se, si, last, I_ext, Ae, Ai, spk, pops, p
             g0, n_q, off = st[q, 1], st[q, 2], st[q, 3]
             if st[q, 0] == 0:
                 nxt = pois_next[off * B:(off + n_q) * B]
-                f0 = nf
-                for y in range(nxt.shape[0]):  # branch-free compaction of this step's spikes (vectorizes)
-                    fired[nf] = g0 * B + y
-                    nf += nxt[y] == step
-                for f in range(f0, nf):
-                    y = fired[f] - g0 * B
-                    i = y // B
-                    nxt[y] = _next_spike(step, pois_keys, st[q, 4], y - i * B, i, off * B + y, pois_draws, pois_logq)
+                for y0 in range(0, nxt.shape[0], _CHUNK):
+                    chunk = nxt[y0:y0 + _CHUNK]
+                    hits = 0
+                    for y in range(chunk.shape[0]):  # vectorizes
+                        hits += chunk[y] == step
+                    if not hits:
+                        continue
+                    f0 = nf
+                    for y in range(chunk.shape[0]):
+                        fired[nf] = (g0 * B + y0) + y
+                        nf += chunk[y] == step
+                    for f in range(f0, nf):
+                        y = fired[f] - g0 * B
+                        i = y // B
+                        nxt[y] = _next_spike(step, pois_keys, st[q, 4], y - i * B, i, off * B + y, pois_draws,
+                                             pois_logq)
             else:
                 pos = st_pos[st[q, 4]]
                 hi = st[q, 5]
@@ -349,36 +382,57 @@ class _Layout:
         else:
             self.st_step = self.st_trial = self.st_idx = np.zeros(0, np.int64)
 
-        # synapses grouped by (projection, delay): delivery order = descending delay, then projection
-        tm = [pr for pr in projs if pr.dynamic]
-        tm_off, acc = {}, 0
-        for pr in tm:
-            tm_off[id(pr)] = acc
-            acc += pr.n_synapses
-        groups, ptrs, posts, ws, tms, ptr_base, e_base = [], [], [], [], [], 0, 0
-        for p_index, pr in enumerate(projs):
-            delays = pr.delay_steps
-            post_g = pr.j + self.offsets[id(pr.post)]
-            for d in np.unique(delays):
-                sel = np.flatnonzero(delays == d)  # CSR order kept within each row
-                counts = np.bincount(pr.i[sel], minlength=pr.pre.n)
-                ptrs.append(e_base + np.concatenate([[0], np.cumsum(counts)]))
-                posts.append(post_g[sel])
-                ws.append(pr.w[sel])
-                tms.append(sel + tm_off[id(pr)] if pr.dynamic else np.full(len(sel), -1))
-                groups.append((int(d), self.offsets[id(pr.pre)], pr.pre.n, ptr_base, int(pr.receptor == "inh"),
-                               int(pr.dynamic), p_index))
-                ptr_base += pr.pre.n + 1
-                e_base += len(sel)
-        groups.sort(key=lambda g: (-g[0], g[6]))
-        self.groups = np.array([g[:6] for g in groups], np.int64).reshape(-1, 6)
-        cat = lambda parts, dtype: np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), dtype)  # noqa: E731
-        self.g_ptr = cat(ptrs, np.int64)
-        self.e_post = cat(posts, np.int64)
-        self.e_w = cat(ws, np.float64)
-        self.e_tm = cat(tms, np.int64)
-        self.tm = tm
-        self.U, self.D, self.F = (cat([getattr(pr, k) for pr in tm], np.float64) for k in ("U", "D", "F"))
+        # synapses grouped by (projection, delay), built once per reset (connectivity and delays are fixed
+        # then); the weights and Tsodyks-Markram parameters are gathered at every run (they may change)
+        self.tm = [pr for pr in projs if pr.dynamic]
+        delays, cached = getattr(net, "_fused_synapses", None) or (None, None)
+        if cached is None or any(not np.array_equal(d, pr.delay_steps) for d, pr in zip(delays, projs)):
+            cached = _synapse_groups(projs, self.offsets)
+            net._fused_synapses = ([pr.delay_steps for pr in projs], cached)
+        self.groups, self.g_ptr, self.e_post, self.e_tm, sel = cached
+        parts = [pr.w if s is None else pr.w[s] for pr, s in zip(projs, sel)]
+        self.e_w = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), np.float64)
+        self.U, self.D, self.F = (np.ascontiguousarray(np.concatenate([getattr(pr, k) for pr in self.tm])
+                                                       if self.tm else np.zeros(0), np.float64) for k in "UDF")
+
+
+def _synapse_groups(projs, offsets):
+    """Synapses grouped by (projection, delay), in delivery order (descending delay, then projection).
+
+    Returns ``groups`` (rows: delay, first pre neuron, n_pre, offset into
+    ``g_ptr``, inhibitory, dynamic, offset from an entry to its place in
+    ``e_tm``), ``g_ptr`` (CSR row pointers of every group), ``e_post``
+    (global target of every entry), ``e_tm`` (the Tsodyks-Markram synapse
+    of every entry of a dynamic group), and per projection the synapse of
+    every entry (``None``: all, in CSR order, for a projection with one delay).
+    """
+    e_post = np.empty(sum(pr.n_synapses for pr in projs), np.int64)
+    groups, ptrs, tms, sels, ptr_base, e_base, tm_base, tm_pos = [], [], [], [], 0, 0, 0, 0
+    for p_index, pr in enumerate(projs):
+        delays = pr.delay_steps
+        one_delay = len(delays) == 0 or delays.min() == delays.max()
+        sel_p = [None] if one_delay else [np.flatnonzero(delays == d) for d in np.unique(delays)]
+        for sel in sel_p:  # CSR order kept within each row
+            n = pr.n_synapses if sel is None else len(sel)
+            if sel is None:
+                ptrs.append(e_base + pr.indptr)
+                np.add(pr.j, offsets[id(pr.post)], out=e_post[e_base:e_base + n])
+            else:
+                ptrs.append(e_base + np.concatenate([[0], np.cumsum(np.bincount(pr.i[sel], minlength=pr.pre.n))]))
+                np.add(pr.j[sel], offsets[id(pr.post)], out=e_post[e_base:e_base + n])
+            if pr.dynamic:
+                tms.append(tm_base + (np.arange(n) if sel is None else sel))
+            d = int(delays[0] if sel is None else delays[sel[0]])
+            groups.append((d, offsets[id(pr.pre)], pr.pre.n, ptr_base, int(pr.receptor == "inh"), int(pr.dynamic),
+                           tm_pos - e_base, p_index))
+            ptr_base += pr.pre.n + 1
+            e_base += n
+            tm_pos += n if pr.dynamic else 0
+        sels.append(None if one_delay else np.concatenate(sel_p))
+        tm_base += pr.n_synapses if pr.dynamic else 0
+    groups.sort(key=lambda g: (-g[0], g[7]))
+    cat = lambda parts: np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), np.int64)  # noqa: E731
+    return np.array([g[:7] for g in groups], np.int64).reshape(-1, 7), cat(ptrs), e_post, cat(tms), sels
 
 
 class _Group:
@@ -394,6 +448,8 @@ class _Group:
                             for k in (0, 1))
         self.last = _flat((p.state["last_spike"][sl] for p in pops), np.int64).ravel()
         self.I_ext = _flat((p._I_const[sl] for p in pops), dtype).ravel()
+        if not self.I_ext.any():
+            self.I_ext = np.zeros(0, dtype)  # no injected current: the kernel skips it
         self.Ae = np.zeros_like(self.v)
         self.Ai = np.zeros_like(self.v)
         self.spk = np.zeros(len(self.v), np.bool_)
@@ -471,9 +527,18 @@ class _Group:
 
 
 def _groups(net) -> list[tuple[int, int]]:
-    """Trial ranges: one per numba thread with ``parallel=True``, else the whole batch."""
+    """Trial ranges advanced one after another (or on numba's threads with ``parallel=True``).
+
+    A group holds as many trials as keep the state touched every step
+    (about 60 bytes per neuron and 8 per Poisson input and trial) within
+    :data:`_TRIAL_BLOCK_BYTES`, so it stays in a core's cache while the
+    group runs; with ``parallel=True`` there are at least as many groups as threads.
+    """
     B = net.batch_size
-    n = min(B, numba.get_num_threads(), os.cpu_count() or 1) if net.parallel else 1
+    per_trial = 60 * sum(p.n for p in net.populations) + 8 * sum(s.n for s in net.sources)
+    n = -(-B // max(1, _TRIAL_BLOCK_BYTES // max(1, per_trial)))
+    if net.parallel:
+        n = max(n, min(B, numba.get_num_threads(), os.cpu_count() or 1))
     bounds = np.linspace(0, B, n + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 

@@ -139,6 +139,7 @@ class Network:
 
     def _changed(self) -> None:
         """The network was changed: it must be reset before it runs (again)."""
+        self._fused_synapses = None  # the fused engine's synapse groups (neuro.engine), rebuilt on its next run
         if self.batch_size is not None:
             self._needs_reset = True
         self.batch_size = None
