@@ -10,7 +10,7 @@ namespace neuro_philox {
 constexpr long long NEVER_STEP = 1LL << 62;
 
 // Ten Philox rounds on the counter (c0, c1, c2, c3) under the key (k0, k1); the result replaces the counter.
-__device__ __forceinline__ void rounds(unsigned int& c0, unsigned int& c1, unsigned int& c2, unsigned int& c3,
+__host__ __device__ __forceinline__ void rounds(unsigned int& c0, unsigned int& c1, unsigned int& c2, unsigned int& c3,
                                        unsigned int k0, unsigned int k1) {
 #pragma unroll
     for (int r = 0; r < 10; ++r) {
@@ -27,23 +27,23 @@ __device__ __forceinline__ void rounds(unsigned int& c0, unsigned int& c1, unsig
 }
 
 // A double in (0, 1] from two words: 1 - m 2^-53, m their top 53 bits (exact: no rounding anywhere).
-__device__ __forceinline__ double unit(unsigned int x0, unsigned int x1) {
+__host__ __device__ __forceinline__ double unit(unsigned int x0, unsigned int x1) {
     const unsigned long long m = (((unsigned long long)x0 << 32) | x1) >> 11;
     return 1.0 - (double)m * 0x1p-53;
 }
 
 // Steps to the next success of a per-step Bernoulli trial: 1 + floor(log(u) / log_q), clipped to NEVER_STEP;
 // log_q = log(1 - p) (0 for p = 0: never).
-__device__ __forceinline__ long long geometric_steps(double u, double log_q) {
+__host__ __device__ __forceinline__ long long geometric_steps(double u, double log_q) {
     if (log_q == 0.0) return NEVER_STEP;
-    const double k = floor(__ddiv_rn(log(u), log_q));
+    const double k = floor(log(u) / log_q);  // a division is never contracted: no _rn intrinsic needed
     if (k >= 4.0e18) return NEVER_STEP;
     return (long long)k + 1;
 }
 
 // The draw-th interval (steps, >= 1) of input `neuron` in the stream keyed (k0, k1): counter
 // (draw low word, draw high word, neuron, 0), words 0 and 1 of the output make the uniform.
-__device__ __forceinline__ long long poisson_isi(unsigned long long k0, unsigned long long k1, long long neuron,
+__host__ __device__ __forceinline__ long long poisson_isi(unsigned long long k0, unsigned long long k1, long long neuron,
                                                  long long draw, double log_q) {
     const unsigned long long d = (unsigned long long)draw;
     unsigned int c0 = (unsigned int)d, c1 = (unsigned int)(d >> 32), c2 = (unsigned int)neuron, c3 = 0u;
