@@ -28,7 +28,8 @@ so a batch equals its trials run one at a time with the same per-trial seeds.
 ``run`` advances many steps per numba call when the network allows it
 (:mod:`neuro.engine`; identical results); ``step`` and hooks go one step at
 a time. ``engine="brian2"`` builds and runs the same network in Brian2
-instead (:mod:`neuro.brian2`, imported only then).
+instead (:mod:`neuro.brian2`, imported only then). ``backend="cupy"`` runs
+the same steps on a CUDA GPU (:mod:`neuro.device_engine`).
 """
 
 from __future__ import annotations

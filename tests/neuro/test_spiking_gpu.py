@@ -15,8 +15,6 @@ from neuro import AdEx, AdExCond, Izhikevich, LIF, Network, kernels, use_backend
 from neuro import device_engine
 from neuro.monitors import RateMonitor, SpikeMonitor, StateMonitor, TraceMonitor
 
-pytestmark = pytest.mark.gpu
-
 HERE = Path(__file__).resolve().parent
 
 
@@ -51,7 +49,19 @@ def _on_both(build, duration, batch_size=1, seed=None, pieces=1):
     return cpu_mons, gpu_mons
 
 
+def _emulated() -> bool:
+    """True under fakecupy: the kernels are NumPy emulators doing the CPU's arithmetic in its order."""
+    import cupy
+
+    return hasattr(cupy, "_fake")
+
+
 def _assert_same_records(want: dict, got: dict) -> None:
+    """Spike for spike and value for value under fakecupy; on a GPU, where ``exp``/``log`` (1 ulp) and the order of
+    atomicAdd can move a spike by a step in a recurrent network, the same statistics (see neuro.device_engine)."""
+    if not _emulated():
+        _assert_same_statistics(want, got)
+        return
     for name, a in want.items():
         b = got[name]
         if isinstance(a, SpikeMonitor):
@@ -71,6 +81,26 @@ def _assert_same_records(want: dict, got: dict) -> None:
         assert all(isinstance(x, np.ndarray) for x in _host_attrs(b)), f"{name}: records are NumPy arrays"
 
 
+def _assert_same_statistics(want: dict, got: dict) -> None:
+    for name, a in want.items():
+        b = got[name]
+        assert all(isinstance(x, np.ndarray) for x in _host_attrs(b)), f"{name}: records are NumPy arrays"
+        if isinstance(a, SpikeMonitor):
+            assert abs(int(b.count.sum()) - int(a.count.sum())) <= 0.02 * a.count.sum() + 2, name
+            assert np.mean(b.count == a.count) >= 0.9, name
+        elif isinstance(a, RateMonitor):
+            assert b.counts.shape == a.counts.shape
+            assert abs(int(b.counts.sum()) - int(a.counts.sum())) <= 0.02 * a.counts.sum() + 2, name
+        elif isinstance(a, StateMonitor):
+            np.testing.assert_array_equal(b.t, a.t)
+            for var in a.variables:
+                np.testing.assert_allclose(b.values[var].mean(axis=1), a.values[var].mean(axis=1), rtol=0.05,
+                                           atol=0.05 * np.abs(a.values[var]).mean() + 1e-12, err_msg=f"{name}.{var}")
+        else:
+            np.testing.assert_array_equal(b.t, a.t)
+            np.testing.assert_allclose(b.values.mean(), a.values.mean(), rtol=0.05, err_msg=name)
+
+
 def _host_attrs(mon):
     if isinstance(mon, SpikeMonitor):
         return mon.t, mon.i, mon.trial, mon.count
@@ -88,6 +118,7 @@ def _spikes(mons):
 # ------------------------------------------------------ whole networks, spike for spike
 
 
+@pytest.mark.gpu
 def test_recurrent_tsodyks_markram_network_of_the_brian2_test(brian2_nets):
     """LIF, recurrent Tsodyks-Markram synapses with delays, input spike times; spikes, rates, v, I_e, I_i."""
     want, got = _on_both(brian2_nets.recurrent_network, 100.0)
@@ -95,12 +126,14 @@ def test_recurrent_tsodyks_markram_network_of_the_brian2_test(brian2_nets):
     _assert_same_records(want, got)
 
 
+@pytest.mark.gpu
 def test_conductance_network_of_the_brian2_test(brian2_nets):
     want, got = _on_both(brian2_nets.conductance_network, 100.0)
     assert _spikes(want) > 50
     _assert_same_records(want, got)
 
 
+@pytest.mark.gpu
 def test_poisson_driven_batch_with_per_trial_spike_times_run_in_pieces(engine_nets):
     """Two populations, Poisson inputs, per-trial spike times, static and dynamic synapses, every monitor kind;
     three trials with per-trial seeds, run in two pieces."""
@@ -110,12 +143,14 @@ def test_poisson_driven_batch_with_per_trial_spike_times_run_in_pieces(engine_ne
     _assert_same_records(want, got)
 
 
+@pytest.mark.gpu
 def test_current_and_conductance_populations_coupled_both_ways(engine_nets):
     want, got = _on_both(engine_nets._mixed_cond, 80.0, batch_size=2, seed=3)
     assert _spikes(want) > 20
     _assert_same_records(want, got)
 
 
+@pytest.mark.gpu
 @pytest.mark.parametrize("model", [Izhikevich(a=np.linspace(0.02, 0.1, 12), t_ref=0.5, I_bg=4.0),
                                    AdEx(a=np.linspace(0.0, 0.004, 12), t_ref=1.0, I_bg=0.7),
                                    AdExCond(t_ref=1.0, I_bg=0.7)], ids=["izhikevich", "adex", "adex_cond"])
@@ -139,6 +174,7 @@ def test_models_without_a_kernel_run_their_numpy_api_code_on_the_device(model):
     _assert_same_records(want, got)
 
 
+@pytest.mark.gpu
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["cuba", "coba"])
 def test_brette2007_networks(kind):
@@ -151,6 +187,7 @@ def test_brette2007_networks(kind):
 # ------------------------------------------------------------------ Poisson inputs
 
 
+@pytest.mark.gpu
 def test_poisson_spikes_are_the_cpus_for_per_trial_rates_and_silent_inputs():
     rates = np.array([[0.0, 5.0, 40.0, 300.0, 10000.0], [80.0, 0.0, 10.0, 500.0, 2.0]])  # 10 kHz: p = 1 per step
 
@@ -165,6 +202,7 @@ def test_poisson_spikes_are_the_cpus_for_per_trial_rates_and_silent_inputs():
     _assert_same_records(want, got)
 
 
+@pytest.mark.gpu
 def test_poisson_kernel_equals_its_numpy_reference_on_a_random_state():
     import cupy
 
@@ -190,6 +228,7 @@ def test_poisson_kernel_equals_its_numpy_reference_on_a_random_state():
 # ------------------------------------------------------ transfers, chunks, state, protocol
 
 
+@pytest.mark.gpu
 def test_the_step_loop_makes_no_host_transfer(engine_nets, monkeypatch):
     """No transfer inside a step: records come home in chunks (here one, at the end of each run), weights go over
     once per run."""
@@ -220,6 +259,7 @@ def test_the_step_loop_makes_no_host_transfer(engine_nets, monkeypatch):
     assert 0 < len(transfers) < 40 and mons["spikes"].count.sum() > 20
 
 
+@pytest.mark.gpu
 def test_records_brought_home_in_many_chunks_equal_one_chunk(engine_nets, monkeypatch):
     monkeypatch.setattr(device_engine, "CHUNK_BYTES", 10_000)  # a few steps per chunk
     (cpu, want), (gpu, got) = engine_nets._lsm_like(ticks=True), engine_nets._lsm_like(ticks=True)
@@ -232,6 +272,7 @@ def test_records_brought_home_in_many_chunks_equal_one_chunk(engine_nets, monkey
     _assert_same_records(want, got)
 
 
+@pytest.mark.gpu
 def test_state_is_on_the_device_and_set_state_takes_device_or_host_values():
     import cupy
 
@@ -252,10 +293,12 @@ def test_state_is_on_the_device_and_set_state_takes_device_or_host_values():
     assert isinstance(gpu.projections[0].u, cupy.ndarray) and isinstance(gpu.projections[0].w, np.ndarray)
     assert cm.count.sum() > 20
     np.testing.assert_array_equal(gm.count, cm.count)
-    np.testing.assert_array_equal(gp.v.get(), cp_.v)
-    np.testing.assert_array_equal(gpu.projections[0].R.get(), cpu.projections[0].R)
+    tol = 0.0 if _emulated() else 1e-9  # a GPU's exp (Tsodyks-Markram) is within an ulp of the host's
+    np.testing.assert_allclose(gp.v.get(), cp_.v, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gpu.projections[0].R.get(), cpu.projections[0].R, rtol=tol, atol=tol)
 
 
+@pytest.mark.gpu
 def test_step_protocol_takes_and_returns_device_arrays():
     import cupy
 
@@ -281,6 +324,7 @@ def test_step_protocol_takes_and_returns_device_arrays():
     np.testing.assert_array_equal(gm.count, cm.count)  # the records are home after each step
 
 
+@pytest.mark.gpu
 def test_what_stays_on_the_cpu_is_refused_by_name():
     net = Network(dt=0.1, seed=0, backend="cupy")
     pop = net.population(5, LIF())
@@ -300,6 +344,7 @@ def test_what_stays_on_the_cpu_is_refused_by_name():
         Network(backend="tpu")
 
 
+@pytest.mark.gpu
 def test_float32_state_runs_on_the_device_in_float32(engine_nets):
     """float32 adds some synaptic inputs in another precision than the CPU (atomicAdd of a float32 amplitude), so
     the spikes are compared in total, not one by one."""
@@ -311,3 +356,14 @@ def test_float32_state_runs_on_the_device_in_float32(engine_nets):
     gpu_total, cpu_total = _spikes(got), _spikes(want)
     assert got["state"].values["v"].dtype == np.float32
     assert cpu_total > 100 and abs(gpu_total - cpu_total) <= 0.05 * cpu_total
+
+
+def test_the_gpu_backend_without_cupy_is_refused_at_reset_naming_what_is_missing(monkeypatch):
+    from neuro import backend
+
+    monkeypatch.setattr(backend, "cupy_status", lambda: (False, "CuPy is not installed (a test's stand-in)"))
+    net = Network(dt=0.1, backend="cupy")
+    net.population(3, LIF())
+    with pytest.raises(RuntimeError, match="'cupy' backend is not available: CuPy is not installed"):
+        net.reset()
+    assert net._device is None
