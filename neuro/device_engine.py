@@ -67,7 +67,7 @@ from .kernels.spiking import SOURCE, launch_poisson_advance, launch_propagate, l
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor, TraceMonitor
 from .synapses import propagate_cpu, propagate_reference, propagate_tm_cpu, propagate_tm_reference
 
-__all__ = ["CHUNK_BYTES", "DeviceEngine"]
+__all__ = ["CHUNK_BYTES", "DeviceEngine", "check_device", "unsupported"]
 
 #: Device memory (bytes) for the monitors' records between two transfers home; sets the chunk length.
 CHUNK_BYTES = 1 << 28
@@ -96,6 +96,15 @@ POISSON_ADVANCE = register(
 def _launch(kernel, like, *args) -> None:
     """Launch registered ``kernel``'s CUDA code for ``like``'s dtype on ``args`` (the reference's arguments)."""
     kernel.cuda_launch(kernel.cuda_kernel(like.dtype), *args)
+
+
+def check_device(net) -> None:
+    """Raise ``RuntimeError`` without a usable CuPy and GPU, ``ValueError`` naming what of ``net`` stays on the CPU."""
+    _cupy()
+    problems = unsupported(net)
+    if problems:
+        raise ValueError("backend 'cupy' cannot run this network: " + "; ".join(problems)
+                         + " stay on the CPU (backend='numpy')")
 
 
 def unsupported(net) -> list[str]:
@@ -159,10 +168,7 @@ class DeviceEngine:
     """
 
     def __init__(self, net):
-        problems = unsupported(net)
-        if problems:
-            raise ValueError("backend 'cupy' cannot run this network: " + "; ".join(problems)
-                             + " stay on the CPU (backend='numpy')")
+        check_device(net)
         self.net = net
         xp = self.xp = _cupy()
         B = net.batch_size
@@ -273,12 +279,6 @@ class DeviceEngine:
         for proj in self.net.projections:
             self._synapses[proj.name]["w"] = self.xp.asarray(proj.w)
 
-    def _check(self) -> None:
-        problems = unsupported(self.net)
-        if problems:
-            raise ValueError("backend 'cupy' cannot run this network: " + "; ".join(problems)
-                             + " stay on the CPU (backend='numpy')")
-
     def _tick(self, currents: dict | None = None) -> None:
         net = self.net
         n, dt = net._step, net.dt
@@ -304,7 +304,7 @@ class DeviceEngine:
 
     def run(self, n_steps: int) -> None:
         """Advance ``n_steps`` steps; the monitors' records are home when it returns."""
-        self._check()
+        check_device(self.net)
         self._upload_weights()
         for _ in range(n_steps):
             self._tick()
@@ -312,7 +312,7 @@ class DeviceEngine:
 
     def step(self, currents: dict | None = None) -> None:
         """One step with optional port currents ``{pop name: (B, N) CuPy array}``; records brought home."""
-        self._check()
+        check_device(self.net)
         self._upload_weights()
         self._tick(currents)
         self.flush()

@@ -329,6 +329,11 @@ class Network:
         exceeds a time constant.
         """
         batch_size = self._check_n(batch_size, "batch_size")
+        on_device = (self.backend or get_backend()) == "cupy"
+        if on_device:  # refuse before any state changes
+            from .device_engine import check_device
+
+            check_device(self)
         self._check_trial_memory(batch_size)
         warn_dt(self.dt, self.time_constants())
         rngs = trial_generators(self.seed if seed is None else seed, batch_size)
@@ -350,7 +355,7 @@ class Network:
         self._step = 0
         self._stale = self._needs_reset = False
         self._device = None
-        if (self.backend or get_backend()) == "cupy":
+        if on_device:
             from .device_engine import DeviceEngine
 
             self._device = DeviceEngine(self)

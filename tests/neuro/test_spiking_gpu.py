@@ -340,6 +340,8 @@ def test_what_stays_on_the_cpu_is_refused_by_name():
     net.inject(pop, np.ones((10, 5)), every=1.0)
     with pytest.raises(ValueError, match="current waveforms"):
         net.reset()
+    with pytest.raises(ValueError, match="reset"):  # refused before any state changed: no run on the host
+        net.run(1.0)
     with pytest.raises(ValueError, match="backend must be one of"):
         Network(backend="tpu")
 
