@@ -2,6 +2,8 @@
 // neuro/philox.py (_rounds, _unit, geometric_steps, poisson_isi), the same arithmetic step for step, so a
 // seeded run draws the same intervals on the CPU and on the GPU (log() aside: CUDA's double log is within
 // 1 ulp of the host's, which moves an interval only when log(u) / log_q falls within an ulp of an integer).
+// The functions are __host__ __device__: tests/neuro/test_philox_cuh.py builds them into a host program and
+// compares them with the NumPy reference.
 #pragma once
 
 namespace neuro_philox {
@@ -43,8 +45,8 @@ __host__ __device__ __forceinline__ long long geometric_steps(double u, double l
 
 // The draw-th interval (steps, >= 1) of input `neuron` in the stream keyed (k0, k1): counter
 // (draw low word, draw high word, neuron, 0), words 0 and 1 of the output make the uniform.
-__host__ __device__ __forceinline__ long long poisson_isi(unsigned long long k0, unsigned long long k1, long long neuron,
-                                                 long long draw, double log_q) {
+__host__ __device__ __forceinline__ long long poisson_isi(unsigned long long k0, unsigned long long k1,
+                                                          long long neuron, long long draw, double log_q) {
     const unsigned long long d = (unsigned long long)draw;
     unsigned int c0 = (unsigned int)d, c1 = (unsigned int)(d >> 32), c2 = (unsigned int)neuron, c3 = 0u;
     rounds(c0, c1, c2, c3, (unsigned int)k0, (unsigned int)k1);

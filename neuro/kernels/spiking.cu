@@ -82,7 +82,8 @@ __device__ void lif_cond_step(T* v, T* g_e, T* g_i, const T* I_ext, long long* l
     }
 }
 
-// Static synapses: every synapse s of a spiking (trial b, neuron i) adds w[s] to buf[(step + delay[s]) % L, b, post[s]].
+// Static synapses: every synapse s of a spiking (trial b, neuron i) adds w[s] to
+// buf[(step + delay[s]) % L, b, post[s]].
 template <typename T>
 __device__ void propagate(const bool* spikes, const long long* indptr, const long long* post, const double* w,
                           const long long* delay, T* buf, const long long step, const long long L, const long long B,

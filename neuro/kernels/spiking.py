@@ -89,7 +89,10 @@ def launch_lif_cond_step(kernel, v, g_e, g_i, I_ext, last_spike, step, ref_steps
 
 
 def launch_propagate(kernel, spikes, indptr, post, w, delay, buf, step):
-    """:func:`neuro.synapses.propagate_reference` on the GPU (``spiking_propagate_f32``/``_f64``): ``buf`` (L, B, n_post)."""
+    """:func:`neuro.synapses.propagate_reference` on the GPU (``spiking_propagate_f32``/``_f64``).
+
+    ``buf``: the (L, B, n_post) ring buffer; ``spikes`` (B, n_pre) bool.
+    """
     L, B, n_post = buf.shape
     n_pre = spikes.shape[1]
     args = (_inplace("spikes", spikes), _read(indptr, np.int64), _read(post, np.int64), _read(w, np.float64),
