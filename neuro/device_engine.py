@@ -104,7 +104,7 @@ def check_device(net) -> None:
     problems = unsupported(net)
     if problems:
         raise ValueError("backend 'cupy' cannot run this network: " + "; ".join(problems)
-                         + " stay on the CPU (backend='numpy')")
+                         + " (these run on the CPU only: use backend='numpy')")
 
 
 def unsupported(net) -> list[str]:
