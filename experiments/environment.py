@@ -18,8 +18,9 @@ __all__ = ["toolkit_version", "git_commit", "library_versions", "environment", "
 
 #: The modules whose import registers the toolkit's kernels in :mod:`neuro.kernels` (each package
 #: registers its own, on import, so that ``import neuro`` stays light).
-KERNEL_MODULES = ("neuro.kernels.sparse", "neuro.kernels.gather_matmul", "neuro.neurons", "neuro.synapses", "scans", "ann",
-                  "ann.nn.recurrent_cpu", "ann.ssm_kernel", "reservoirs.recurrence", "plasticity.stdp_kernels")
+KERNEL_MODULES = ("neuro.kernels.sparse", "neuro.kernels.gather_matmul", "neuro.neurons", "neuro.synapses",
+                  "neuro.device_engine", "scans", "ann", "ann.nn.recurrent_cpu", "ann.ssm_kernel",
+                  "reservoirs.recurrence", "plasticity.stdp_kernels")
 
 
 def all_kernels() -> dict[str, dict[str, bool]]:

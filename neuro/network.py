@@ -30,7 +30,8 @@ its trials run one at a time with the same per-trial seeds.
 ``run`` advances many steps per numba call when the network allows it
 (:mod:`neuro.engine`; identical results); ``step`` and hooks go one step at
 a time. ``engine="brian2"`` builds and runs the same network in Brian2
-instead (:mod:`neuro.brian2`, imported only then).
+instead (:mod:`neuro.brian2`, imported only then). ``backend="cupy"`` runs
+the same steps on a CUDA GPU (:mod:`neuro.device_engine`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import connectivity as conn
-from .backend import make_rng, resolve_dtype
+from .backend import BACKENDS, get_backend, make_rng, resolve_dtype
 from .inputs import Current, PoissonInput, SpikeTimes
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor, TraceMonitor
 from .neurons import LIF, NeuronModel
@@ -84,17 +85,25 @@ class Network:
     fused : bool (default True): let :meth:`run` advance many steps per numba
         call when the network allows it (:mod:`neuro.engine`); the results
         are the same as step by step
+    backend : ``"numpy"``, ``"cupy"`` or None (default: :func:`neuro.get_backend`
+        at each :meth:`reset`). ``"cupy"`` runs on a CUDA GPU
+        (:mod:`neuro.device_engine`: state as CuPy arrays, monitors' records
+        brought home per run; hooks, current waveforms and Brian2 stay on the CPU)
     """
 
     def __init__(self, dt: float = 0.1, *, seed=None, impl: str = "cpu", engine: str = "neuro", fused: bool = True,
-                 parallel: bool = False, dtype=None):
+                 parallel: bool = False, dtype=None, backend: str | None = None):
         self.dt = check_positive(dt, "dt")
         self.dtype = resolve_dtype(dtype)
         if impl not in IMPLS:
             raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        if backend is not None and backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS} or None, got {backend!r}")
         self.impl, self.engine, self.fused, self.parallel = impl, engine, bool(fused), bool(parallel)
+        self.backend = backend
+        self._device = None  # the neuro.device_engine.DeviceEngine while the state is on the GPU
         self.seed = seed
         self._rng = make_rng(seed)
         self.populations: list[Population] = []
@@ -323,6 +332,11 @@ class Network:
         exceeds a time constant.
         """
         batch_size = self._check_n(batch_size, "batch_size")
+        on_device = (self.backend or get_backend()) == "cupy"
+        if on_device:  # refuse before any state changes
+            from .device_engine import check_device
+
+            check_device(self)
         self._check_trial_memory(batch_size)
         warn_dt(self.dt, self.time_constants())
         rngs = trial_generators(self.seed if seed is None else seed, batch_size)
@@ -343,6 +357,11 @@ class Network:
         self.batch_size = batch_size
         self._step = 0
         self._stale = self._needs_reset = False
+        self._device = None
+        if on_device:
+            from .device_engine import DeviceEngine
+
+            self._device = DeviceEngine(self)
         return self
 
     def _check_trial_memory(self, batch_size: int) -> None:
@@ -400,6 +419,8 @@ class Network:
         check_memory(sum(m._nbytes(self._step, n_steps) for m in recorders),
                      f"duration={duration} (ms: the state monitors' records of {n_steps} steps)")
         if engine == "brian2":
+            if self._device is not None:
+                raise ValueError("engine 'brian2' runs on the host: reset a network with backend='numpy' for it")
             from . import brian2 as bridge
 
             bridge.run_network(self, n_steps, **engine_options)
@@ -408,6 +429,9 @@ class Network:
             raise TypeError(f"unexpected options for engine 'neuro': {sorted(engine_options)}")
         for m in recorders:
             m._reserve(self._step, n_steps)
+        if self._device is not None:
+            self._device.run(n_steps)
+            return self
         if self.fused and n_steps > 1:
             from . import engine as fused_engine
 
@@ -431,9 +455,11 @@ class Network:
     def step(self, t: float | None = None, inputs: dict | None = None) -> dict[str, np.ndarray]:
         """Advance one step (the coupling protocol); ``inputs`` maps ``"<pop>.I"`` to (B, N) currents.
 
-        Returns ``{"<name>.spikes": (B, N) float 0/1}`` for every population and source.
+        Returns ``{"<name>.spikes": (B, N) float 0/1}`` for every population and source
+        (CuPy arrays on the GPU backend, which takes CuPy or NumPy ``inputs``).
         """
         self._ensure_reset()
+        xp = np if self._device is None else self._device.xp
         currents = None
         if inputs:
             currents = {}
@@ -442,15 +468,21 @@ class Network:
                 pop = self._names.get(name)
                 if kind != "I" or not isinstance(pop, Population):
                     raise ValueError(f"unknown input port {port!r}; ports: {sorted(self.ports['inputs'])}")
-                value = np.asarray(value, dtype=np.float64)
+                value = xp.asarray(value, dtype=np.float64)
                 if value.shape not in ((self.batch_size, pop.n), (pop.n,), ()):
                     raise ValueError(f"input {port!r} must have shape ({self.batch_size}, {pop.n}), got {value.shape}")
                 currents[name] = value
-        self._tick(currents)
+        if self._device is not None:
+            self._device.step(currents)
+        else:
+            self._tick(currents)
         return {f"{s.name}.spikes": s.spikes.astype(np.float64) for s in self.populations + self.sources}
 
     def set_state(self, pop: Population, var: str, value) -> None:
-        """Set state variable ``var`` of ``pop`` (after :meth:`reset`) to ``value`` (broadcast to (B, N))."""
+        """Set state variable ``var`` of ``pop`` (after :meth:`reset`) to ``value`` (broadcast to (B, N)).
+
+        On the GPU backend ``value`` may be a CuPy or a NumPy array (copied to the device).
+        """
         self._ensure_reset()
         if var not in pop.state:
             raise ValueError(f"{pop.name!r} has no state variable {var!r}; it has {sorted(pop.state)}")

@@ -29,8 +29,8 @@ The LIF update is exact for a current constant over the step::
 
     v(t + dt) = v_inf + (v(t) - v_inf) exp(-dt / tau_m),   v_inf = E_L + R I
 
-and has a numba fast path (kernel ``spiking_lif_step``) beside its NumPy
-reference. Izhikevich and AdEx use forward Euler (NumPy).
+and has a numba fast path and a CUDA kernel (kernel ``spiking_lif_step``,
+``neuro/kernels/spiking.cu``) beside its NumPy reference. Izhikevich and AdEx use forward Euler (NumPy).
 
 The conductance-based LIF (:class:`LIFCond`) keeps two synaptic
 conductances ``g_e`` and ``g_i`` (uS) instead of ``I_e`` and ``I_i``, in the
@@ -57,6 +57,7 @@ import numba
 import numpy as np
 
 from .kernels import register
+from .kernels.spiking import SOURCE as SPIKING_CU, launch_lif_cond_step, launch_lif_step
 from .validation import as_param
 
 __all__ = ["AdEx", "AdExCond", "Izhikevich", "LIF", "LIFCond", "NeuronModel"]
@@ -123,6 +124,7 @@ LIF_KERNEL = register(
     "spiking_lif_step",
     reference=lif_step_reference,
     cpu=lif_step_cpu,
+    cuda_source=SPIKING_CU, cuda_function="spiking_lif_step", cuda_launch=launch_lif_step,
     doc="one clock step of a batch of current-based LIF neurons with exponential synaptic currents",
 )
 
@@ -189,6 +191,7 @@ LIF_COND_KERNEL = register(
     "spiking_lif_cond_step",
     reference=lif_cond_step_reference,
     cpu=lif_cond_step_cpu,
+    cuda_source=SPIKING_CU, cuda_function="spiking_lif_cond_step", cuda_launch=launch_lif_cond_step,
     doc="one clock step of a batch of conductance-based LIF neurons with exponential synaptic conductances",
 )
 

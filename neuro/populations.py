@@ -11,6 +11,7 @@ spike). ``spikes`` (B, N) bool holds the spikes of the latest step.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import weakref
 from typing import Any
 
@@ -22,6 +23,13 @@ from .synapses import NEVER
 from .validation import check_finite, check_memory, timestep
 
 __all__ = ["Population"]
+
+
+def _implementation(kernel, impl: str, like):
+    """The function of registered ``kernel`` that ``impl`` names; ``"cuda"``: its launcher bound to ``like``'s dtype."""
+    if impl == "cuda":
+        return functools.partial(kernel.cuda_launch, kernel.cuda_kernel(like.dtype))
+    return kernel.cpu if impl == "cpu" else kernel.reference
 
 
 class Population:
@@ -131,7 +139,7 @@ class Population:
         self.state[syn_i] = np.zeros((B, N), dtype)
         self.state["last_spike"] = np.full((B, N), NEVER, np.int64)
         self.spikes = np.zeros((B, N), dtype=bool)
-        p = self.params
+        p = self._p = self.params  # the parameters a step reads (neuro.device_engine puts device copies here)
         self._decay_e = np.exp(-dt / p["tau_e"])
         self._decay_i = np.exp(-dt / p["tau_i"])
         self._ref_steps = timestep(p["t_ref"], dt)
@@ -163,18 +171,22 @@ class Population:
         return I
 
     def _advance(self, step: int, dt: float, impl: str, extra=None) -> np.ndarray:
-        """Integrate, threshold, reset (steps 1-4 of :mod:`neuro.neurons`); returns ``spikes``."""
-        s, p = self.state, self.params
+        """Integrate, threshold, reset (steps 1-4 of :mod:`neuro.neurons`); returns ``spikes``.
+
+        ``impl``: ``"cpu"`` (numba), ``"reference"`` (NumPy) or ``"cuda"`` (the
+        kernels of ``spiking.cu`` on CuPy state, :mod:`neuro.device_engine`).
+        """
+        s, p = self.state, self._p
         I_ext = self._external(step, extra)
         syn_e, syn_i = self.model.synaptic_vars
         if isinstance(self.model, LIFCond):
-            fn = LIF_COND_KERNEL.cpu if impl == "cpu" else LIF_COND_KERNEL.reference
+            fn = _implementation(LIF_COND_KERNEL, impl, s["v"])
             fn(s["v"], s["g_e"], s["g_i"], I_ext, s["last_spike"], step, self._ref_steps, p["E_L"], p["R"],
                p["I_bg"], p["E_e"], p["E_i"], p["v_th"], p["v_reset"], self._dt_tau, self._decay_e, self._decay_i,
                self.spikes)
             return self.spikes
         if isinstance(self.model, LIF):
-            fn = LIF_KERNEL.cpu if impl == "cpu" else LIF_KERNEL.reference
+            fn = _implementation(LIF_KERNEL, impl, s["v"])
             fn(s["v"], s["I_e"], s["I_i"], I_ext, s["last_spike"], step, self._ref_steps, p["E_L"], p["R"],
                p["I_bg"], p["v_th"], p["v_reset"], self._decay_m, self._decay_e, self._decay_i, self.spikes)
             return self.spikes

@@ -67,7 +67,9 @@ class Kernel:
             import cupy
 
             if self._module is None:
-                self._module = cupy.RawModule(code=self.cuda_source.read_text(), options=("-std=c++17",))
+                # -I: a source may #include a header that sits beside it (spiking.cu includes philox.cuh)
+                self._module = cupy.RawModule(code=self.cuda_source.read_text(),
+                                              options=("-std=c++17", f"-I{self.cuda_source.parent}"))
             self._functions[dtype] = self._module.get_function(f"{self.cuda_function}_{DTYPE_SUFFIX[dtype]}")
         return self._functions[dtype]
 
