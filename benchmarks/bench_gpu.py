@@ -102,8 +102,8 @@ def _spiking_cases(quick: bool) -> dict[str, Callable]:
 
     return {"spiking_lif_step": lambda cp, rng: neurons(cp, rng, False),
             "spiking_lif_cond_step": lambda cp, rng: neurons(cp, rng, True),
-            "spiking_propagate_gpu": lambda cp, rng: synapses(cp, rng, False),
-            "spiking_propagate_tm_gpu": lambda cp, rng: synapses(cp, rng, True),
+            "spiking_propagate": lambda cp, rng: synapses(cp, rng, False),
+            "spiking_propagate_tm": lambda cp, rng: synapses(cp, rng, True),
             "spiking_poisson_advance": poisson}
 
 

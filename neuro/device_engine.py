@@ -17,8 +17,8 @@ then :class:`DeviceEngine` moves it to the device once. Each step does what
    Izhikevich, AdEx and AdExCond with their NumPy-API ``integrate``,
    ``threshold`` and ``reset`` on CuPy arrays;
 4. projections send the step's spikes through their CSR rows into the
-   (L, B, N) ring buffers (``spiking_propagate_gpu``, and
-   ``spiking_propagate_tm_gpu`` for Tsodyks-Markram synapses; atomicAdd);
+   (L, B, N) ring buffers (``spiking_propagate``, and
+   ``spiking_propagate_tm`` for Tsodyks-Markram synapses; atomicAdd);
 5. populations add the arriving slot to their synaptic state;
 6. spike, rate and trace monitors record (device rasters and traces).
 
@@ -61,11 +61,9 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import _cupy
-from .inputs import PoissonInput, SpikeTimes, poisson_advance, poisson_advance_reference
-from .kernels import register
-from .kernels.spiking import SOURCE, launch_poisson_advance, launch_propagate, launch_propagate_tm
+from .inputs import POISSON_ADVANCE, PoissonInput, SpikeTimes
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor, TraceMonitor
-from .synapses import propagate_cpu, propagate_reference, propagate_tm_cpu, propagate_tm_reference
+from .synapses import PROPAGATE_KERNEL, PROPAGATE_TM_KERNEL
 
 __all__ = ["CHUNK_BYTES", "DeviceEngine", "check_device", "unsupported"]
 
@@ -73,25 +71,6 @@ __all__ = ["CHUNK_BYTES", "DeviceEngine", "check_device", "unsupported"]
 CHUNK_BYTES = 1 << 28
 #: At most this many steps per chunk.
 MAX_CHUNK_STEPS = 4096
-
-# The CUDA twins of neuro.synapses' spiking_propagate(_tm): the same reference and CPU path, registered under
-# names of their own because that module registers the originals (without CUDA).
-PROPAGATE_GPU = register(
-    "spiking_propagate_gpu", reference=propagate_reference, cpu=propagate_cpu, cuda_source=SOURCE,
-    cuda_function="spiking_propagate", cuda_launch=launch_propagate,
-    doc="spiking_propagate with a CUDA kernel: CSR rows of the spiking neurons into the ring buffer (atomicAdd)",
-)
-PROPAGATE_TM_GPU = register(
-    "spiking_propagate_tm_gpu", reference=propagate_tm_reference, cpu=propagate_tm_cpu, cuda_source=SOURCE,
-    cuda_function="spiking_propagate_tm", cuda_launch=launch_propagate_tm,
-    doc="spiking_propagate_tm with a CUDA kernel (Tsodyks-Markram state per trial and synapse)",
-)
-POISSON_ADVANCE = register(
-    "spiking_poisson_advance", reference=poisson_advance_reference, cpu=poisson_advance, cuda_source=SOURCE,
-    cuda_function="spiking_poisson_advance", cuda_launch=launch_poisson_advance,
-    doc="one step of Poisson inputs: spikes where the next spike is due, then the next Philox interval",
-)
-
 
 def _launch(kernel, like, *args) -> None:
     """Launch registered ``kernel``'s CUDA code for ``like``'s dtype on ``args`` (the reference's arguments)."""
@@ -293,10 +272,10 @@ class DeviceEngine:
         for proj in net.projections:
             syn, buf = self._synapses[proj.name], proj.post._buf[proj.receptor]
             if proj.dynamic:
-                _launch(PROPAGATE_TM_GPU, buf, proj.pre.spikes, syn["indptr"], syn["post"], syn["w"], syn["delay"],
+                _launch(PROPAGATE_TM_KERNEL, buf, proj.pre.spikes, syn["indptr"], syn["post"], syn["w"], syn["delay"],
                         syn["U"], syn["D"], syn["F"], proj.u, proj.R, proj.last, buf, n, dt)
             else:
-                _launch(PROPAGATE_GPU, buf, proj.pre.spikes, syn["indptr"], syn["post"], syn["w"], syn["delay"], buf, n)
+                _launch(PROPAGATE_KERNEL, buf, proj.pre.spikes, syn["indptr"], syn["post"], syn["w"], syn["delay"], buf, n)
         for pop in net.populations:
             pop._deliver(n)
         net._step = n + 1

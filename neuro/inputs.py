@@ -17,6 +17,8 @@ import numba
 import numpy as np
 
 from .backend import make_rng
+from .kernels import register
+from .kernels.spiking import SOURCE as SPIKING_SOURCE, launch_poisson_advance
 from .philox import poisson_isi, poisson_isi_reference, stream_keys
 from .validation import check_nonneg, check_positive, check_probability, timestep
 
@@ -215,6 +217,13 @@ def poisson_advance_reference(keys, log_q, draws, next_step, step, spikes):
     if len(b):
         next_step[b, i] = step + poisson_isi_reference(keys[b], i, draws[b, i], log_q[b, i])
         draws[b, i] += 1
+
+
+POISSON_ADVANCE = register(
+    "spiking_poisson_advance", reference=poisson_advance_reference, cpu=poisson_advance, cuda_source=SPIKING_SOURCE,
+    cuda_function="spiking_poisson_advance", cuda_launch=launch_poisson_advance,
+    doc="one step of Poisson inputs: spikes where the next spike is due, then the next Philox interval",
+)
 
 
 class Current:

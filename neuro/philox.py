@@ -81,7 +81,7 @@ def philox4x32(counter, key) -> np.ndarray:
 @numba.njit(cache=True)
 def _unit(x0, x1):
     """A float64 in (0, 1] from two 32-bit words: ``1 - m 2**-53``, ``m`` their top 53 bits."""
-    return 1.0 - np.float64(((x0 << _S32) | x1) >> _S11) * _TWO_M53
+    return 1.0 - (((x0 << _S32) | x1) >> _S11) * _TWO_M53  # the 53-bit integer converts exactly
 
 
 def uniform(counter, key) -> np.ndarray:

@@ -40,6 +40,7 @@ import numpy as np
 
 from .backend import make_rng
 from .kernels import register
+from .kernels.spiking import SOURCE as SPIKING_SOURCE, launch_propagate, launch_propagate_tm
 from .validation import as_param, check_positive
 
 __all__ = ["Projection", "tsodyks_markram"]
@@ -174,11 +175,13 @@ def propagate_tm_cpu(spikes, indptr, post, w, delay, U, D, F, u, R, last, buf, s
 
 
 PROPAGATE_KERNEL = register(
-    "spiking_propagate", reference=propagate_reference, cpu=propagate_cpu,
-    doc="event-driven spike propagation through CSR synapses with delays into a ring buffer",
+    "spiking_propagate", reference=propagate_reference, cpu=propagate_cpu, cuda_source=SPIKING_SOURCE,
+    cuda_function="spiking_propagate", cuda_launch=launch_propagate,
+    doc="event-driven spike propagation through CSR synapses with delays into a ring buffer (CUDA: atomicAdd)",
 )
 PROPAGATE_TM_KERNEL = register(
-    "spiking_propagate_tm", reference=propagate_tm_reference, cpu=propagate_tm_cpu,
+    "spiking_propagate_tm", reference=propagate_tm_reference, cpu=propagate_tm_cpu, cuda_source=SPIKING_SOURCE,
+    cuda_function="spiking_propagate_tm", cuda_launch=launch_propagate_tm,
     doc="as spiking_propagate, with Tsodyks-Markram dynamic synapses",
 )
 

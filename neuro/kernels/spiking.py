@@ -88,6 +88,12 @@ def launch_lif_cond_step(kernel, v, g_e, g_i, I_ext, last_spike, step, ref_steps
     return spikes
 
 
+def _shared_weights(w) -> None:
+    if w.ndim != 1:
+        raise ValueError(f"w must have shape (S,) (weights shared by the trials) on the GPU, got {w.shape}: "
+                         "per-trial weights run on the CPU")
+
+
 def launch_propagate(kernel, spikes, indptr, post, w, delay, buf, step):
     """:func:`neuro.synapses.propagate_reference` on the GPU (``spiking_propagate_f32``/``_f64``).
 
@@ -95,6 +101,7 @@ def launch_propagate(kernel, spikes, indptr, post, w, delay, buf, step):
     """
     L, B, n_post = buf.shape
     n_pre = spikes.shape[1]
+    _shared_weights(w)
     args = (_inplace("spikes", spikes), _read(indptr, np.int64), _read(post, np.int64), _read(w, np.float64),
             _read(delay, np.int64), _inplace("buf", buf), np.int64(step), np.int64(L), np.int64(B), np.int64(n_pre),
             np.int64(n_post))
@@ -106,6 +113,7 @@ def launch_propagate_tm(kernel, spikes, indptr, post, w, delay, U, D, F, u, R, l
     L, B, n_post = buf.shape
     n_pre = spikes.shape[1]
     S = u.shape[1]
+    _shared_weights(w)
     args = (_inplace("spikes", spikes), _read(indptr, np.int64), _read(post, np.int64), _read(w, np.float64),
             _read(delay, np.int64), *_params(U, D, F), _inplace("u", u), _inplace("R", R), _inplace("last", last),
             _inplace("buf", buf), np.int64(step), np.float64(dt), np.int64(L), np.int64(B), np.int64(n_pre),
