@@ -30,7 +30,7 @@ import numpy as np
 
 from neuro import LIF, Network
 
-from .harness import Result, compare, machine
+from .harness import Result, compare, machine, median_time
 
 DT = 0.1
 MODEL = dict(tau_m=20.0, R=1.0, E_L=0.0, v_th=15.0, v_reset=0.0, t_ref=2.0, I_bg=0.0, tau_e=5.0, tau_i=10.0)
@@ -105,21 +105,12 @@ def _brian2(net: Network, duration: float):
     return run
 
 
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def bandwidth_gbs() -> float:
     """Memory bandwidth seen by a large NumPy add (bytes read and written / s), GB/s."""
     a, b = np.ones(1 << 24), np.ones(1 << 24)
     c = np.empty_like(a)
     np.add(a, b, out=c)
-    t = _median_time(lambda: np.add(a, b, out=c), 5)
+    t = median_time(lambda: np.add(a, b, out=c), 5)
     return 3 * a.nbytes / t / 1e9
 
 
@@ -149,7 +140,7 @@ def run(quick: bool = False) -> list[Result]:
     r.params["rate_hz"] = round(rate, 1)
     results.append(r)
     B = 32
-    ours_b = _median_time(_ours(net, B, duration), 1 if quick else 3)
+    ours_b = median_time(_ours(net, B, duration), 1 if quick else 3)
     results.append(_batched(f"Poisson-driven LIF 1000, {B} batched trials vs {B} x brian2-cython", net, ours_b,
                             r.peer_median_s, B, params, ">= 10x throughput (ratio <= 0.1)"))
 
@@ -162,7 +153,7 @@ def run(quick: bool = False) -> list[Result]:
     for n in sizes:
         net = build_scaled(n)
         _ours(net, 1, 10.0)()
-        t = _median_time(_ours(net, 1, dur), 1 if quick else 3)
+        t = median_time(_ours(net, 1, dur), 1 if quick else 3)
         events = synaptic_events(net)
         steps = int(round(dur / DT))
         per_event[n] = t / events * 1e9
@@ -170,7 +161,7 @@ def run(quick: bool = False) -> list[Result]:
         # the cost of an event alone: the same network driven at half the input rate does the same
         # neuron-steps and input scans and fewer events; the time saved per event saved
         quiet = build_scaled(n, rate=10.0)
-        t_quiet = _median_time(_ours(quiet, 1, dur), 1 if quick else 3)
+        t_quiet = median_time(_ours(quiet, 1, dur), 1 if quick else 3)
         marginal[n] = (t - t_quiet) / max(1, events - synaptic_events(quiet)) * 1e9
         results.append(Result(
             f"fixed in-degree LIF {n}, 1 trial: ns per synaptic event", "neuro (fused engine)",
@@ -198,7 +189,7 @@ def run(quick: bool = False) -> list[Result]:
                 params=params, target="report")
     results.append(r)
     B = 8
-    ours_b = _median_time(_ours(net, B, dur), 1)
+    ours_b = median_time(_ours(net, B, dur), 1)
     results.append(_batched(f"fixed in-degree LIF {n}, {B} batched trials vs {B} x brian2-cython", net, ours_b,
                             r.peer_median_s, B, params, "report"))
     return results

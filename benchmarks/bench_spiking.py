@@ -21,7 +21,7 @@ import numpy as np
 
 from neuro import LIF, Network
 
-from .harness import Result, compare
+from .harness import Result, compare, median_time
 
 N_E, N_I, P, DT = 800, 200, 0.1, 0.1
 
@@ -68,15 +68,6 @@ def _brian2(target: str, duration: float):
     return run
 
 
-def _time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def run(quick: bool = False) -> list[Result]:
     duration = 200.0 if quick else 1000.0
     repeats = 2 if quick else 3
@@ -89,10 +80,10 @@ def run(quick: bool = False) -> list[Result]:
     cy = _brian2("cython", duration)
     cy()
     first = time.perf_counter() - t0
-    steady = _time(cy, 1)
+    steady = median_time(cy, 1)
     # Brian2 spends a fixed setup per run() call (code objects, before_run): measured with a 1-step run,
     # subtracted in the "simulation only" comparison, the strictest one for us.
-    setup = _time(lambda: cy(DT), repeats)
+    setup = median_time(lambda: cy(DT), repeats)
     params_c = dict(params, brian2_cython_first_run_s=round(first, 2), brian2_cython_compile_s=round(first - steady, 2),
                     brian2_cython_setup_per_run_s=round(setup, 3))
     ours1 = _ours(1, duration)
@@ -110,7 +101,7 @@ def run(quick: bool = False) -> list[Result]:
                            params=params))
     B = 32
     sim_only = r.peer_median_s  # Brian2-cython seconds per trial, setup excluded
-    ours_b = _time(_ours(B, duration), 1 if quick else 2)
+    ours_b = median_time(_ours(B, duration), 1 if quick else 2)
     n_steps = (N_E + N_I) * steps
     r = Result(f"spiking LIF 1000 x {B} batched trials vs brian2-cython (per neuron-step)", f"neuro {B} trials",
                f"brian2 cython, {B} x (run() minus setup)", ours_b, B * sim_only, ours_b / (B * sim_only), 1,

@@ -17,7 +17,7 @@ from typing import Callable
 
 from experiments.timing import alternate
 
-__all__ = ["Result", "compare", "machine", "write_jsonl"]
+__all__ = ["Result", "compare", "machine", "median_time", "write_jsonl"]
 
 
 @dataclass
@@ -54,6 +54,11 @@ def machine() -> str:
     import os
 
     return f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time (s) of ``repeats`` calls of ``fn()`` (no warm-up)."""
+    return statistics.median(alternate({"fn": fn}, repeats, warmup=0)["fn"])
 
 
 def compare(
