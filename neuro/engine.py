@@ -38,9 +38,10 @@ built for batches:
 
 Between ``run`` calls the pending input lives where the step-by-step engine
 keeps it (the populations' ring buffers), so runs can be split and
-engines mixed. With ``Network(parallel=True)`` the trials are split into
-groups, one per numba thread, each advanced independently (no barrier per
-step).
+engines mixed. The trials are advanced in groups whose per-step state fits
+a core's cache, one group after another; with ``Network(parallel=True)``
+the groups (at least one per numba thread) run on threads, each advanced
+independently (no barrier per step).
 """
 
 from __future__ import annotations
