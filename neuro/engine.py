@@ -383,8 +383,8 @@ class _Layout:
         else:
             self.st_step = self.st_trial = self.st_idx = np.zeros(0, np.int64)
 
-        # synapses grouped by (projection, delay), built once per reset (connectivity and delays are fixed
-        # then); the weights and Tsodyks-Markram parameters are gathered at every run (they may change)
+        # synapses grouped by (projection, delay), kept on the network while the structure and the delays
+        # stay the same; the weights and Tsodyks-Markram parameters are gathered at every run (they may change)
         self.tm = [pr for pr in projs if pr.dynamic]
         delays, cached = getattr(net, "_fused_synapses", None) or (None, None)
         if cached is None or any(not np.array_equal(d, pr.delay_steps) for d, pr in zip(delays, projs)):
@@ -411,7 +411,10 @@ def _synapse_groups(projs, offsets):
     groups, ptrs, tms, sels, ptr_base, e_base, tm_base, tm_pos = [], [], [], [], 0, 0, 0, 0
     for p_index, pr in enumerate(projs):
         delays = pr.delay_steps
-        one_delay = len(delays) == 0 or delays.min() == delays.max()
+        if not len(delays):  # no synapses: nothing to deliver
+            sels.append(None)
+            continue
+        one_delay = delays.min() == delays.max()
         sel_p = [None] if one_delay else [np.flatnonzero(delays == d) for d in np.unique(delays)]
         for sel in sel_p:  # CSR order kept within each row
             n = pr.n_synapses if sel is None else len(sel)

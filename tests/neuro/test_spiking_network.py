@@ -382,6 +382,26 @@ def test_fused_engine_equals_step_engine_on_mixed_network(parallel):
         np.testing.assert_array_equal(a[pop].spikes, b[pop].spikes)
 
 
+def test_fused_engine_takes_an_empty_projection_and_follows_changed_delays():
+    """A projection without synapses delivers nothing; delays changed between resets take effect."""
+    nets = []
+    for fused in (True, False):
+        net = Network(dt=0.1, seed=2, fused=fused)
+        E = net.population(20, LIF(tau_m=20.0, I_bg=16.0), name="E", v_init=("uniform", 0.0, 15.0))
+        net.connect(E, E, "explicit", i=np.zeros(0, int), j=np.zeros(0, int))
+        proj = net.connect(E, E, "fixed_probability", p=0.3, weight=0.5, delay=1.0)
+        mon = net.monitor_spikes(E)
+        net.reset(2).run(30.0)
+        first = mon.t.copy()
+        proj.delay[:] = 2.5
+        net.reset(2).run(30.0)
+        nets.append((first, mon.t.copy()))
+    (fused_1, fused_2), (step_1, step_2) = nets
+    np.testing.assert_array_equal(fused_1, step_1)
+    np.testing.assert_array_equal(fused_2, step_2)
+    assert not np.array_equal(fused_1, fused_2)  # the new delays changed the activity
+
+
 def test_correlated_spike_times_rates_and_correlations_match_theory():
     """Every input at ``rate``; correlated pairs at correlation ~c**2, independent ones ~0."""
     n, k, rate, c, T, dt = 10, 4, 20.0, 0.5, 200_000.0, 1.0
