@@ -43,13 +43,6 @@ class SpikeSource:
     def _advance(self, step: int) -> np.ndarray:
         raise NotImplementedError
 
-    def _chunk(self, step0: int, K: int) -> np.ndarray:
-        """Spikes of steps ``step0 .. step0 + K - 1`` as a (K, B, n) bool raster (K ``_advance`` calls)."""
-        raster = np.empty((K,) + self.spikes.shape, dtype=bool)
-        for k in range(K):
-            raster[k] = self._advance(step0 + k)
-        return raster
-
 
 class SpikeTimes(SpikeSource):
     """Neurons that spike at given times (Brian2's ``SpikeGeneratorGroup``).
@@ -118,18 +111,6 @@ class SpikeTimes(SpikeSource):
             self._pos = hi
         return spikes
 
-    def _chunk(self, step0: int, K: int) -> np.ndarray:
-        """Spikes of steps ``step0 .. step0 + K - 1`` as a (K, B, n) bool raster (same as K ``_advance`` calls)."""
-        raster = np.zeros((K,) + self.spikes.shape, dtype=bool)
-        lo = int(np.searchsorted(self._steps, step0, side="left"))
-        hi = int(np.searchsorted(self._steps, step0 + K, side="left"))
-        steps, trials, idx = self._steps[lo:hi] - step0, self._trials[lo:hi], self._idx[lo:hi]
-        every = trials < 0
-        raster[steps[every], :, idx[every]] = True
-        raster[steps[~every], trials[~every], idx[~every]] = True
-        self._pos = max(self._pos, hi)
-        self.spikes[...] = raster[-1]
-        return raster
 
 
 class PoissonInput(SpikeSource):
