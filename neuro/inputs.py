@@ -112,7 +112,6 @@ class SpikeTimes(SpikeSource):
         return spikes
 
 
-
 class PoissonInput(SpikeSource):
     """Independent Poisson spike trains (Brian2's ``PoissonGroup``).
 
