@@ -235,11 +235,8 @@ class DeviceEngine:
             for mon in mons:
                 if isinstance(mon, RateMonitor):
                     mon._counts.append(counts)
-                elif isinstance(mon, SpikeMonitor) and len(k):
-                    mon._steps.append(k + step0)
-                    mon._trials.append(b)
-                    mon._idx.append(i)
-                    np.add.at(mon.count, (b, i), 1)
+                elif isinstance(mon, SpikeMonitor):
+                    mon._record_events(k + step0, b, i)
         for mon, steps, rows in _grouped(self._rows):  # one transfer per monitor and variable
             values = {v: xp.stack([row[v] for row in rows]).get() for v in mon.variables}
             for r, step in enumerate(steps):

@@ -76,17 +76,11 @@ class SpikeMonitor(Monitor):
             self._idx.append(i)
             self.count[b, i] += 1
 
-    def _record_chunk(self, step0, raster):
-        """Record a (K, B, N) raster of steps ``step0 ..`` (the fused engine)."""
-        k, b, i = np.nonzero(raster)
-        if len(k):
-            self._steps.append(k + step0)
-            self._trials.append(b)
-            self._idx.append(i)
-            self.count += raster.sum(axis=0)
-
     def _record_events(self, steps, trials, idx):
-        """Record spike events (K,) given in step order (the fused engine); kept sorted by step, trial, neuron."""
+        """Record spike events (K,) of steps after those recorded (the fused and device engines).
+
+        The record stays sorted by step, then trial, then neuron.
+        """
         if len(steps):
             order = np.lexsort((idx, trials, steps))
             self._steps.append(steps[order])
@@ -97,10 +91,8 @@ class SpikeMonitor(Monitor):
 
     def _set(self, steps, trials, idx):
         """Replace the record (used by the Brian2 bridge); arrays (K,)."""
-        order = np.lexsort((idx, trials, steps))
-        self._steps, self._trials, self._idx = [steps[order]], [trials[order]], [idx[order]]
-        self.count = np.zeros((self.batch_size, self.source.n), np.int64)
-        np.add.at(self.count, (trials, idx), 1)
+        self._reset(self.batch_size, self.dt)
+        self._record_events(steps, trials, idx)
 
     def _cat(self, parts):
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
