@@ -69,7 +69,7 @@ _TRIAL_BLOCK_BYTES = 1 << 18  # per-step state of one trial group: a group's sta
 # ------------------------------------------------------------------ kernel
 
 
-@numba.njit(cache=True, nogil=True)  # not inlined: compiled alone, its loop vectorizes
+@numba.njit(cache=True, inline="always")
 def _neuron_block(cond, x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, ref, E_L, R, I_bg, a, E_e, E_i, v_th,
                   v_reset, decay_e, decay_i):
     """Update entries ``x0 .. x1`` of the flat (N, B) state with one neuron's (or population's) parameters.
@@ -77,6 +77,8 @@ def _neuron_block(cond, x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, ref, 
     LIF (``a`` = ``decay_m``) or, with ``cond``, LIFCond (``a`` = ``dt / tau_m``), with the arithmetic of
     their step kernels. The input that arrived at the previous step (``Ae``, ``Ai``) is added here and
     cleared; ``spk`` gets the spikes; returns their number. ``I_ext`` of length 0: no injected current.
+    Inlined into :func:`_lif_block` and :func:`_lif_cond_block` with ``cond`` a constant, so that each
+    compiles only its own arithmetic.
     """
     # views indexed from 0: an index numba knows to be >= 0 needs no wraparound test, so the loop vectorizes
     v, se, si, last = v[x0:x1], se[x0:x1], si[x0:x1], last[x0:x1]
@@ -108,6 +110,23 @@ def _neuron_block(cond, x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, ref, 
         se[x] = Ie * decay_e
         si[x] = Ii * decay_i
     return count
+
+
+# not inlined: compiled alone (division by zero not checked: a >= 1), their loops vectorize
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _lif_block(x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, ref, E_L, R, I_bg, a, E_e, E_i, v_th, v_reset,
+               decay_e, decay_i):
+    """:func:`_neuron_block` for LIF neurons."""
+    return _neuron_block(False, x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, ref, E_L, R, I_bg, a, E_e, E_i,
+                         v_th, v_reset, decay_e, decay_i)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _lif_cond_block(x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, ref, E_L, R, I_bg, a, E_e, E_i, v_th, v_reset,
+                    decay_e, decay_i):
+    """:func:`_neuron_block` for conductance-based LIF neurons."""
+    return _neuron_block(True, x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, ref, E_L, R, I_bg, a, E_e, E_i,
+                         v_th, v_reset, decay_e, decay_i)
 
 
 @numba.njit(cache=True, inline="always")
@@ -213,8 +232,13 @@ def _run_steps(K, step0, dt, B, b0, v, se, si, last, I_ext, Ae, Ai, spk, pops, p
                 c = pop_par[n0]
                 for x0 in range(n0 * B, n1 * B, _CHUNK):
                     x1 = min(x0 + _CHUNK, n1 * B)
-                    if _neuron_block(cond, x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, pop_ref[n0], c[0],
-                                     c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]):
+                    if cond:
+                        n_spk = _lif_cond_block(x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, pop_ref[n0], c[0],
+                                                c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9])
+                    else:
+                        n_spk = _lif_block(x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, pop_ref[n0], c[0], c[1],
+                                           c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9])
+                    if n_spk:
                         nf = _compact(spk[x0:x1], x0, fired, nf)
         # spike sources; rows of st: kind (0 Poisson, 1 spike times), first neuron (global), n, offset
         # (Poisson: row in pois_*; spike times: row in st_flag), index among the sources of its kind

@@ -6,8 +6,9 @@
 // Each kernel does the arithmetic of its numba twin (neuro/neurons.py, neuro/synapses.py, neuro/inputs.py) in
 // the same order and precision: state of type T, parameters double, intermediate values double. Products and
 // sums go through the _rn intrinsics so that nvcc cannot contract them into FMAs (which round once where the
-// CPU rounds twice). What still differs from the CPU: exp() and log() (CUDA's are within 1 ulp) and the order
-// in which atomicAdd sums the inputs that reach one neuron in one step.
+// CPU rounds twice). The conductance-based update's exp is exp64 below, neuro.exp64's arithmetic. What still
+// differs from the CPU: the Tsodyks-Markram exp() and the Poisson log() (CUDA's are within 1 ulp of libm's) and
+// the order in which atomicAdd sums the inputs that reach one neuron in one step.
 #include "philox.cuh"
 
 namespace {
@@ -19,6 +20,23 @@ __device__ __forceinline__ double ddiv(double a, double b) { return __ddiv_rn(a,
 // a + b in the state's precision (the CPU adds two float32 state values in float32)
 __device__ __forceinline__ float tadd(float a, float b) { return __fadd_rn(a, b); }
 __device__ __forceinline__ double tadd(double a, double b) { return __dadd_rn(a, b); }
+
+// exp(x) as neuro.exp64.exp: clamp to [-708, 708], k = round(x / ln 2) by the 1.5 * 2^52 shifter, the two-part
+// ln 2 reduction, the Taylor polynomial to r^13 in Horner form, 2^k from the shifter sum's low bits.
+__device__ __forceinline__ double exp64(double x) {
+    x = x < -708.0 ? -708.0 : (x > 708.0 ? 708.0 : x);  // NaN passes through
+    const double shifter = 6755399441055744.0;
+    const double t = dadd(dmul(x, 1.4426950408889634), shifter);
+    const double k = dsub(t, shifter);
+    const double r = dsub(dsub(x, dmul(k, 6.93147180369123816490e-01)), dmul(k, 1.90821492927058770002e-10));
+    const double c[14] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+                          1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+    double p = c[0];
+#pragma unroll
+    for (int n = 1; n < 14; ++n) p = dadd(dmul(p, r), c[n]);
+    const long long bits = (__double_as_longlong(t) - 0x4338000000000000LL + 1023LL) << 52;
+    return dmul(p, __longlong_as_double(bits));
+}
 
 __device__ __forceinline__ long long thread_index() { return (long long)blockIdx.x * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ long long thread_stride() { return (long long)blockDim.x * gridDim.x; }
@@ -74,7 +92,7 @@ __device__ void lif_cond_step(T* v, T* g_e, T* g_i, const T* I_ext, long long* l
             const double a = dadd(1.0, dmul(R[k], (double)tadd(ge, gi)));
             const double drive = dadd(dadd(dmul((double)ge, E_e[k]), dmul((double)gi, E_i[k])), I);
             const double v_inf = ddiv(dadd(E_L[k], dmul(R[k], drive)), a);
-            vk = dadd(v_inf, dmul(dsub(vk, v_inf), exp(dmul(-dt_tau[k], a))));
+            vk = dadd(v_inf, dmul(dsub(vk, v_inf), exp64(dmul(-dt_tau[k], a))));
         }
         g_e[idx] = (T)dmul((double)g_e[idx], decay_e[k]);
         g_i[idx] = (T)dmul((double)g_i[idx], decay_i[k]);
