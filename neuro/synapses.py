@@ -38,6 +38,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from . import exp64
 from .backend import make_rng
 from .kernels import register
 from .kernels.spiking import SOURCE as SPIKING_SOURCE, launch_propagate, launch_propagate_tm
@@ -127,8 +128,8 @@ def propagate_tm_reference(spikes, indptr, post, w, delay, U, D, F, u, R, last, 
         return
     isi = (step - last[trial, syn]) * dt
     u_old, R_old = u[trial, syn], R[trial, syn]
-    R_new = 1.0 + (R_old - u_old * R_old - 1.0) * np.exp(-isi / D[syn])
-    u_new = U[syn] + u_old * (1.0 - U[syn]) * np.exp(-isi / F[syn])
+    R_new = 1.0 + (R_old - u_old * R_old - 1.0) * exp64.exp_array(-isi / D[syn])
+    u_new = U[syn] + u_old * (1.0 - U[syn]) * exp64.exp_array(-isi / F[syn])
     u[trial, syn] = u_new
     R[trial, syn] = R_new
     last[trial, syn] = step
@@ -147,8 +148,8 @@ def tm_spike(U, D, F, u, R, last, b, s, step, dt):
     isi = (step - last[b, s]) * dt
     u_old = u[b, s]
     R_old = R[b, s]
-    R_new = 1.0 + (R_old - u_old * R_old - 1.0) * np.exp(-isi / D[s])
-    u_new = U[s] + u_old * (1.0 - U[s]) * np.exp(-isi / F[s])
+    R_new = 1.0 + (R_old - u_old * R_old - 1.0) * exp64.exp(-isi / D[s])
+    u_new = U[s] + u_old * (1.0 - U[s]) * exp64.exp(-isi / F[s])
     u[b, s] = u_new
     R[b, s] = R_new
     last[b, s] = step
@@ -208,8 +209,8 @@ def tsodyks_markram(spike_times, U: float, D: float, F: float, w: float = 1.0) -
     for n in range(len(t)):
         if n:
             isi = t[n] - t[n - 1]
-            R = 1.0 + (R - u * R - 1.0) * np.exp(-isi / D)
-            u = U + u * (1.0 - U) * np.exp(-isi / F)
+            R = 1.0 + (R - u * R - 1.0) * float(exp64.exp_array(-isi / D))
+            u = U + u * (1.0 - U) * float(exp64.exp_array(-isi / F))
         out[n] = w * u * R
     return out
 

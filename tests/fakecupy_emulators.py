@@ -6,6 +6,8 @@ tests run the kernels' host code on machines without a GPU.
 
 import numpy as np
 
+from neuro.exp64 import exp_array
+
 
 def gather_matmul(grid, block, args, shared_mem):
     """Emulates ``neuro/kernels/gather_matmul.cu``: for each share z of the active rows (grid z),
@@ -117,8 +119,8 @@ def propagate_tm(grid, block, args, shared_mem):
     bs = trial * S + syn
     isi = (step - last[bs]) * dt
     u_old, R_old = u[bs].astype(np.float64), R[bs].astype(np.float64)
-    R_new = 1.0 + (R_old - u_old * R_old - 1.0) * np.exp(-isi / D[syn])
-    u_new = U[syn] + u_old * (1.0 - U[syn]) * np.exp(-isi / F[syn])
+    R_new = 1.0 + (R_old - u_old * R_old - 1.0) * exp_array(-isi / D[syn])
+    u_new = U[syn] + u_old * (1.0 - U[syn]) * exp_array(-isi / F[syn])
     u[bs], R[bs], last[bs] = u_new, R_new, step
     slot = (step + delay[syn]) % L
     np.add.at(buf, (slot * B + trial) * n_post + post[syn], (w[syn] * (u_new * R_new)).astype(buf.dtype))

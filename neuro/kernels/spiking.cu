@@ -6,9 +6,9 @@
 // Each kernel does the arithmetic of its numba twin (neuro/neurons.py, neuro/synapses.py, neuro/inputs.py) in
 // the same order and precision: state of type T, parameters double, intermediate values double. Products and
 // sums go through the _rn intrinsics so that nvcc cannot contract them into FMAs (which round once where the
-// CPU rounds twice). The conductance-based update's exp is exp64 below, neuro.exp64's arithmetic. What still
-// differs from the CPU: the Tsodyks-Markram exp() and the Poisson log() (CUDA's are within 1 ulp of libm's) and
-// the order in which atomicAdd sums the inputs that reach one neuron in one step.
+// CPU rounds twice). Every exp is exp64 below, neuro.exp64's arithmetic. What still differs from the CPU: the
+// Poisson log() (CUDA's is within 1 ulp of libm's) and the order in which atomicAdd sums the inputs that reach
+// one neuron in one step.
 #include "philox.cuh"
 
 namespace {
@@ -131,8 +131,8 @@ __device__ void propagate_tm(const bool* spikes, const long long* indptr, const 
             const long long bs = b * S + s;
             const double isi = dmul((double)(step - last[bs]), dt);
             const double u_old = (double)u[bs], R_old = (double)R[bs];
-            const double R_new = dadd(1.0, dmul(dsub(dsub(R_old, dmul(u_old, R_old)), 1.0), exp(ddiv(-isi, D[s]))));
-            const double u_new = dadd(U[s], dmul(dmul(u_old, dsub(1.0, U[s])), exp(ddiv(-isi, F[s]))));
+            const double R_new = dadd(1.0, dmul(dsub(dsub(R_old, dmul(u_old, R_old)), 1.0), exp64(ddiv(-isi, D[s]))));
+            const double u_new = dadd(U[s], dmul(dmul(u_old, dsub(1.0, U[s])), exp64(ddiv(-isi, F[s]))));
             u[bs] = (T)u_new;
             R[bs] = (T)R_new;
             last[bs] = step;
