@@ -49,6 +49,11 @@ def _tiles(n, block):
     return [(s, min(s + block, n)) for s in range(0, n, block)]
 
 
+def _view(flat, shape):
+    """A C-contiguous ``shape`` view of the start of the 1-D buffer ``flat`` (tiles at the edges are smaller)."""
+    return flat[:math.prod(shape)].reshape(shape)
+
+
 def _skip(causal, q1, k0):
     # with top-left causal alignment a key tile starting after the last query row is fully masked
     return causal and k0 > q1 - 1
@@ -60,37 +65,41 @@ def flash_forward(q, k, v, *, mask=None, causal=False, scale=None, block_q=512, 
     Returns ``out`` of shape ``(..., Lq, dv)`` and ``lse`` of shape
     ``(..., Lq)`` (``-inf`` for rows that see no key). Each tile's softmax
     update is the registered kernel ``online_softmax_tile`` (in place on the
-    score tile, which is reused from one key tile to the next).
+    score tile). The scaled query tile, the score tile and the product with
+    ``v`` live in buffers allocated once per call; the first key tile's
+    product is written straight into the output rows.
     """
     xp = array_module(q, k, v)
-    lq, lk, d = q.shape[-2], k.shape[-2], q.shape[-1]
-    scale = 1.0 / math.sqrt(d) if scale is None else scale
+    lq, lk, d, dv = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
+    scale = q.dtype.type(1.0 / math.sqrt(d) if scale is None else scale)
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2], () if mask is None else mask.shape[:-2])
-    out = xp.zeros(batch + (lq, v.shape[-1]), dtype=q.dtype)
-    lse = xp.full(batch + (lq,), -xp.inf, dtype=q.dtype)
+    out = (xp.empty if lk else xp.zeros)(batch + (lq, dv), dtype=q.dtype)
+    lse = xp.empty(batch + (lq,), dtype=q.dtype)
     neg_inf = xp.asarray(-xp.inf, dtype=q.dtype)
-    buffers: dict = {}
+    bq, bk, size = min(block_q, lq), min(block_k, lk), math.prod(batch)
+    qbuf, sbuf, pvbuf, mbuf, lbuf = (xp.empty(size * n, dtype=q.dtype) for n in (bq * d, bq * bk, bq * dv, bq, bq))
     for q0, q1 in _tiles(lq, block_q):
-        qi = q[..., q0:q1, :] * q.dtype.type(scale)
-        m = xp.full(batch + (q1 - q0,), -xp.inf, dtype=q.dtype)
-        l = xp.zeros(batch + (q1 - q0,), dtype=q.dtype)
-        acc = xp.zeros(batch + (q1 - q0, v.shape[-1]), dtype=q.dtype)
+        rows = q1 - q0
+        qi, pv = _view(qbuf, batch + (rows, d)), _view(pvbuf, batch + (rows, dv))
+        mi, li, acc = _view(mbuf, batch + (rows,)), _view(lbuf, batch + (rows,)), out[..., q0:q1, :]
+        xp.multiply(q[..., q0:q1, :], scale, out=qi)
+        mi[...], li[...] = -xp.inf, 0
         for k0, k1 in _tiles(lk, block_k):
             if _skip(causal, q1, k0):
                 break
-            shape = batch + (q1 - q0, k1 - k0)
-            if shape not in buffers:
-                buffers[shape] = xp.empty(shape, dtype=q.dtype)
-            s = xp.matmul(qi, xp.swapaxes(k[..., k0:k1, :], -1, -2), out=buffers[shape])
+            s = xp.matmul(qi, xp.swapaxes(k[..., k0:k1, :], -1, -2), out=_view(sbuf, batch + (rows, k1 - k0)))
             allowed = _tile_mask(xp, mask, causal, q0, q1, k0, k1)
             if allowed is not None:
                 xp.copyto(s, neg_inf, where=~allowed)
-            alpha = online_softmax_tile(s, m, l)  # s -> exp(s - new max); m, l updated
-            acc *= alpha[..., None]
-            acc += s @ v[..., k0:k1, :]
-        seen = l > 0
-        out[..., q0:q1, :] = acc / xp.where(seen, l, 1)[..., None]
-        lse[..., q0:q1] = xp.where(seen, m + xp.log(xp.where(seen, l, 1)), -xp.inf)
+            alpha = online_softmax_tile(s, mi, li)  # s -> exp(s - new max); m, l updated
+            if k0 == 0:
+                xp.matmul(s, v[..., k0:k1, :], out=acc)
+            else:
+                acc *= alpha[..., None]
+                acc += xp.matmul(s, v[..., k0:k1, :], out=pv)
+        seen = li > 0
+        acc /= xp.where(seen, li, 1)[..., None]
+        lse[..., q0:q1] = xp.where(seen, mi + xp.log(xp.where(seen, li, 1)), -xp.inf)
     return out, lse
 
 

@@ -14,9 +14,10 @@ row it is a softmax numerator and its sum.
 
 Implementations: the reference in NumPy (CuPy) expressions (four passes over
 the tile and two temporaries); the CPU fast path for contiguous float32 tiles,
-compiled passes over each row while it sits in L1: the maximum (16 running
-maxima, which vectorize), subtract, the vectorized float32 ``exp`` of
-:mod:`ann.ssm_kernel` and the row sum, with no temporary tile.
+two compiled passes over each row, the second while it sits in L1: the
+maximum (``llvm.maxnum``, which vectorizes), then the shifted float32 ``exp``
+of :mod:`ann.ssm_kernel` (a polynomial that vectorizes) written in place and
+summed, with no temporary.
 """
 
 from __future__ import annotations
@@ -25,11 +26,15 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from neuro.backend import array_module
 from neuro.kernels import call, register
 
-from .ssm_kernel import _exp_float32
+from .ssm_kernel import _expf32
 
 __all__ = ["online_softmax_tile"]
 
@@ -47,20 +52,26 @@ def _reference(s, m, l):
     return alpha
 
 
+@intrinsic
+def _maxnum32(typingctx, a, b):
+    """``llvm.maxnum`` of two float32 (the larger; a NaN operand is ignored): a max reduction LLVM vectorizes."""
+    if a != types.float32 or b != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        f32 = ir.FloatType()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f32, [f32, f32]), "llvm.maxnum.f32")
+        return builder.call(fn, args)
+
+    return types.float32(types.float32, types.float32), codegen
+
+
 @numba.njit(cache=True, inline="always")
-def _row_max(row, lanes):  # pragma: no cover - compiled
-    """``max(row)`` through 16 running maxima (an elementwise max that vectorizes; a scalar reduction does not)."""
-    K = row.size
-    lanes[:] = -np.inf
-    for j in range(0, K - K % 16, 16):
-        for u in range(16):
-            v = row[j + u]
-            lanes[u] = v if v > lanes[u] else lanes[u]
-    m = lanes[0]
-    for u in range(1, 16):
-        m = max(m, lanes[u])
-    for j in range(K - K % 16, K):
-        m = max(m, row[j])
+def _row_max(row):  # pragma: no cover - compiled
+    """``max(row)`` of a float32 row, ignoring NaN (-inf for an empty or all-NaN row)."""
+    m = np.float32(-np.inf)
+    for j in range(row.size):
+        m = _maxnum32(m, row[j])
     return m
 
 
@@ -68,21 +79,15 @@ def _row_max(row, lanes):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _rows32(s, m, l, alpha):  # pragma: no cover - compiled
     R, K = s.shape
-    e = np.empty(K, np.float32)
-    bits = np.empty(K, np.int32)
-    scale = bits.view(np.float32)
-    lanes = np.empty(16, np.float32)
     for r in range(R):
         row = s[r]
-        m_new = max(m[r], _row_max(row, lanes))
+        m_new = max(m[r], _row_max(row))
         shift = m_new if m_new > -np.inf else np.float32(0.0)
-        for j in range(K):
-            row[j] = max(row[j] - shift, np.float32(-100.0))  # finite for the exp; exp(-100) flushes to 0
-        _exp_float32(row, e, bits, scale)
         total = np.float32(0.0)
         for j in range(K):
-            row[j] = e[j]
-            total += e[j]
+            e = _expf32(row[j] - shift)  # masked scores (-inf) give 0
+            row[j] = e
+            total += e
         a = np.float32(math.exp(m[r] - shift))
         alpha[r] = a
         l[r] = a * l[r] + total

@@ -13,7 +13,7 @@ tensors. The kernels here never store them:
   accumulates every gradient.
 
 In float32 ``exp`` and ``log1p`` are vectorizable polynomials
-(:func:`_exp_float32`, :func:`_log1p_unit_float32`), in float64 libm's.
+(:func:`_exp_float32`, :func:`_expf32`, :func:`_log1p_unit_float32`), in float64 libm's.
 Both are registered in :mod:`neuro.kernels` with the composed path as their
 reference, and the tests compare the two. :func:`ann.ssm.selective_scan`
 uses them with and without gradients.
@@ -25,35 +25,70 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from neuro.kernels import register
 
 __all__ = ["selective_scan_arrays"]
 
 
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose bit pattern is the low 32 bits of the integer ``bits`` (a bitcast; it vectorizes)."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        word = args[0] if bits.bitwidth == 32 else builder.trunc(args[0], ir.IntType(32))
+        return builder.bitcast(word, ir.FloatType())
+
+    return types.float32(bits), codegen
+
+
 @numba.njit(cache=True, fastmath=True, inline="always")
-def _exp_float32(x, out, bits, scale):  # pragma: no cover - compiled
-    """``out = exp(x)`` in float32 by Cephes' ``expf`` scheme (within 1e-7 relative), written so it vectorizes.
+def _exp_parts(x):  # pragma: no cover - compiled
+    """``(p, k)`` with ``exp(x) = p 2^k`` for ``x`` clamped to [-87.33, 88] (Cephes' ``expf`` reduction, float32).
 
-    Results below the smallest normal float32 are flushed to 0; above 88 saturate.
-
-    ``exp(x) = 2^k p(r)`` with ``k = round(x / ln 2)``, ``r = x - k ln 2`` (two-part
-    ln 2) and ``p`` a degree-7 polynomial; ``2^k`` is built from its exponent bits
-    (``scale`` is ``bits`` viewed as float32). pip's numba has no vector ``exp``
-    (no SVML). ``np.floor`` keeps ``k`` a float32: ``math.floor`` returns an
+    ``k = round(x / ln 2)``, ``r = x - k ln 2`` (two-part ln 2) and ``p`` a degree-7
+    polynomial in ``r``. ``np.floor`` keeps ``k`` a float32: ``math.floor`` returns an
     int64, whose conversion does not vectorize on AVX2 and made this 4x slower.
     """
+    v = min(max(x, np.float32(-87.33)), np.float32(88.0))  # 2^k stays a normal float32
+    k = np.floor(v * np.float32(1.44269504088896341) + np.float32(0.5))
+    r = v - k * np.float32(0.693359375) + k * np.float32(2.12194440e-4)
+    p = np.float32(1.9875691500e-4)
+    p = p * r + np.float32(1.3981999507e-3)
+    p = p * r + np.float32(8.3334519073e-3)
+    p = p * r + np.float32(4.1665795894e-2)
+    p = p * r + np.float32(1.6666665459e-1)
+    p = p * r + np.float32(5.0000001201e-1)
+    return p * r * r + r + np.float32(1.0), k
+
+
+@numba.njit(cache=True, inline="always")
+def _expf32(x):  # pragma: no cover - compiled
+    """``exp(x)`` of one float32 (within 1e-7 relative), inlined into loops that vectorize.
+
+    Results below the smallest normal float32 are flushed to 0, above 88 saturate;
+    NaN stays NaN. ``2^k`` is built from its exponent bits by a bitcast.
+    """
+    p, k = _exp_parts(x)
+    e = p * _float32_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))
+    return np.float32(0.0) if x < np.float32(-87.33) else e
+
+
+@numba.njit(cache=True, fastmath=True, inline="always")
+def _exp_float32(x, out, bits, scale):  # pragma: no cover - compiled
+    """``out = exp(x)`` in float32 by :func:`_exp_parts` (within 1e-7 relative), written so it vectorizes.
+
+    Results below the smallest normal float32 are flushed to 0; above 88 saturate.
+    ``2^k`` is built from its exponent bits (``scale`` is ``bits`` viewed as float32);
+    pip's numba has no vector ``exp`` (no SVML).
+    """
     for n in range(x.size):
-        v = min(max(x[n], np.float32(-87.33)), np.float32(88.0))  # 2^k stays a normal float32
-        k = np.floor(v * np.float32(1.44269504088896341) + np.float32(0.5))
-        r = v - k * np.float32(0.693359375) + k * np.float32(2.12194440e-4)
-        p = np.float32(1.9875691500e-4)
-        p = p * r + np.float32(1.3981999507e-3)
-        p = p * r + np.float32(8.3334519073e-3)
-        p = p * r + np.float32(4.1665795894e-2)
-        p = p * r + np.float32(1.6666665459e-1)
-        p = p * r + np.float32(5.0000001201e-1)
-        out[n] = p * r * r + r + np.float32(1.0)
+        out[n], k = _exp_parts(x[n])
         bits[n] = (np.int32(k) + np.int32(127)) << np.int32(23)
     for n in range(x.size):
         out[n] = out[n] * scale[n] if x[n] >= np.float32(-87.33) else np.float32(0.0)  # flush underflow to 0

@@ -76,6 +76,15 @@ def test_flash_broadcasts_key_padding_mask_and_batch_of_k():
     np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-12)
 
 
+def test_flash_propagates_nan_like_the_naive_form():
+    # the compiled tile kernel once gave a NaN score the weight 0 (finite output)
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.standard_normal((1, 40, 8)).astype(np.float32) for _ in range(3))
+    k[0, 5, 0] = np.nan
+    assert np.isnan(scaled_dot_product_attention(q, k, v).numpy()).all()
+    assert np.isnan(flash_attention(q, k, v, block_q=16, block_k=16).numpy()).all()
+
+
 def test_flash_gradcheck():
     rng = np.random.default_rng(2)
     inputs = [Tensor(rng.standard_normal(s), requires_grad=True) for s in ((2, 5, 3), (2, 7, 3), (2, 7, 2))]
