@@ -159,7 +159,8 @@ def _lstm_forward_cpu(a, w_hh, b_hh, h0, c0, keep=True):
     z_scratch, tc_scratch = np.empty((B, G), dtype=np.float32), np.empty((B, H), dtype=np.float32)
     zT = np.empty((G, B), dtype=np.float32)
     b = np.zeros(G, np.float32) if b_hh is None else np.ascontiguousarray(b_hh)
-    w, hT, c = np.ascontiguousarray(w_hh), np.ascontiguousarray(h0.T), np.array(c0, order="C")
+    # copies: hT is written every step (ascontiguousarray(h0.T) is h0 itself when B == 1)
+    w, hT, c = np.ascontiguousarray(w_hh), np.array(h0.T, order="C"), np.array(c0, order="C")
     for t in range(T):
         z = acts[t] if keep else z_scratch
         tc = tanh_c[t] if keep else tc_scratch

@@ -412,3 +412,29 @@ def test_lstm_inference_keeps_no_cache_and_equals_training_forward():
         y_eval, (h_eval, c_eval) = lstm(x)
     for a, b in ((y_train, y_eval), (h_train, h_eval), (c_train, c_eval)):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_lstm_leaves_the_initial_state_alone_at_batch_one(grad):
+    """At B = 1 (every unbatched call) the compiled float32 forward wrote its running state into the
+    caller's h0 (``ascontiguousarray(h0.T)`` is h0 itself then), and so broke dL/dW_hh."""
+    torch.manual_seed(2)
+    theirs = torch.nn.LSTM(3, 4, num_layers=2)
+    ours = LSTM(3, 4, num_layers=2, seed=0)
+    _copy_weights(ours, theirs)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    h0, c0 = (rng.standard_normal((2, 4)).astype(np.float32) for _ in range(2))
+    h0_t = Tensor(h0.copy(), requires_grad=grad)
+    with torch.set_grad_enabled(grad):
+        y_t, _ = theirs(torch.tensor(x), (torch.tensor(h0), torch.tensor(c0)))
+    if grad:
+        y, _ = ours(x, (h0_t, c0))
+        (y * y).sum().backward()
+        (y_t * y_t).sum().backward()
+        _close(ours.weight_hh_l0.grad, theirs.weight_hh_l0.grad, TOL[np.float32], "dL/dW_hh")
+    else:
+        with no_grad():
+            y, _ = ours(x, (h0_t, c0))
+    np.testing.assert_array_equal(h0_t.data, h0)
+    _close(y.numpy(), y_t, TOL[np.float32], "output")
