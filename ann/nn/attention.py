@@ -178,7 +178,10 @@ class MultiheadAttention(Module):
     Notes
     -----
     Initialization as PyTorch: ``in_proj_weight`` Xavier-uniform, biases zero,
-    ``out_proj.weight`` as :class:`~ann.nn.Linear`.
+    ``out_proj.weight`` as :class:`~ann.nn.Linear`. Self-attention (``key`` and ``value``
+    omitted or the ``query`` tensor itself) with ``need_weights=False``, no active dropout
+    and ``use_flash`` off runs as one primitive, :func:`packed_self_attention` (same
+    arithmetic, fewer passes and copies).
     """
 
     def __init__(
