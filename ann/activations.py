@@ -281,6 +281,28 @@ def linear(x) -> Tensor:
 # ------------------------------------------------------------ normalizing
 
 
+def softmax_last_(s):
+    """Softmax along the last axis of the C-contiguous array ``s``, in place; returns ``s``.
+
+    The online-softmax kernel on whole rows (compiled for float32): ``exp(s - max)`` in place and the
+    row sums, then one division.
+    """
+    xp = _xp(s)
+    total = xp.zeros(s.shape[:-1], s.dtype)
+    online_softmax_tile(s, xp.full(s.shape[:-1], -xp.inf, s.dtype), total)
+    s /= total[..., None]
+    return s
+
+
+def softmax_backward_array(out, g, axis=-1):
+    """The softmax input gradient ``out * (g - sum(g * out, axis))``: ``out`` the softmax output, ``g`` its gradient."""
+    gx = g * out
+    s = gx.sum(axis=axis, keepdims=True)
+    _xp(gx).subtract(g, s, out=gx)
+    gx *= out
+    return gx
+
+
 def softmax(x, dim: int | None = None, *, axis: int | None = None) -> Tensor:
     """``exp(x - max) / sum(exp(x - max))`` along ``dim`` (``axis``: NumPy's name, an alias).
 
@@ -290,22 +312,14 @@ def softmax(x, dim: int | None = None, *, axis: int | None = None) -> Tensor:
     x = _operand(x)
     xp = _xp(x.data)
     if axis in (-1, x.ndim - 1) and x.ndim:
-        # the online-softmax kernel on whole rows (compiled for float32): exp(x - max) in place and the row sums
-        out = xp.array(x.data, order="C", copy=True)
-        total = xp.zeros(out.shape[:-1], out.dtype)
-        online_softmax_tile(out, xp.full(out.shape[:-1], -xp.inf, out.dtype), total)
-        out /= total[..., None]
+        out = softmax_last_(xp.array(x.data, order="C", copy=True))
     else:
         out = x.data - x.data.max(axis=axis, keepdims=True)  # one array, every later pass in place
         xp.exp(out, out=out)
         out /= out.sum(axis=axis, keepdims=True)
 
     def backward(g):
-        gx = g * out
-        s = gx.sum(axis=axis, keepdims=True)
-        xp.subtract(g, s, out=gx)
-        gx *= out
-        return (gx,)
+        return (softmax_backward_array(out, g, axis),)
 
     return make_op(out, (x,), backward, "softmax")
 

@@ -439,8 +439,9 @@ class Tensor:
 
         order = _topological_order(self)
         grads: dict[int, Any] = {id(self): g}
-        for node in reversed(order):
-            g = grads.pop(id(node), None)
+        while order:
+            node = order.pop()  # children first; the walk drops its reference, so a node that nothing
+            g = grads.pop(id(node), None)  # else holds frees its array now (reused by the next gradients)
             if g is None:
                 continue
             if node._backward is None:

@@ -26,10 +26,10 @@ from neuro.validation import check_int
 
 from .. import functional as F
 from .. import init
-from ..activations import softmax
+from ..activations import softmax, softmax_backward_array, softmax_last_
 from ..attention import flash_attention
 from ..generator import make_rng
-from ..tensor import Tensor, as_tensor, where
+from ..tensor import Tensor, as_tensor, make_op, where
 from .layers import Linear
 from .module import Module, Parameter
 
@@ -94,6 +94,63 @@ def combine_masks(batch: int, heads: int, lq: int, lk: int, attn_mask=None, key_
     return allowed, additive
 
 
+def packed_self_attention(proj: Tensor, num_heads: int, allowed=None, additive=None) -> Tensor:
+    """Attention of the packed projections ``proj`` ``(B, L, 3E)`` (``[q | k | v]``, heads of ``E / num_heads``
+    features in order) -> the context ``(B, L, E)``, heads merged.
+
+    The same arithmetic as the naive form of :meth:`MultiheadAttention.forward` (``(q / sqrt(d_head)) k^T``,
+    masks, softmax, ``weights v``) as one primitive: ``q``, ``k``, ``v`` are read and their gradients
+    written as strided views of ``proj``'s layout (BLAS takes them as they are), so no head is split or
+    merged by a copy, and the scores are turned into weights in place. ``allowed`` / ``additive``: as
+    returned by :func:`combine_masks` (broadcastable to ``(B, H, L, L)``).
+    """
+    B, L, E3 = proj.shape
+    E = E3 // 3
+    d = E // num_heads
+    xp = array_module(proj.data)
+    scale = proj.dtype.type(1.0 / math.sqrt(d))
+    q, k, v = _head_views(proj.data, num_heads)
+    qs = q * scale
+    scores = xp.matmul(qs, k.swapaxes(-1, -2))  # (B, H, L, L), a new array: masked and normalized in place
+    seen = None
+    if additive is not None:
+        scores += additive
+    if allowed is not None:
+        seen = allowed.any(axis=-1, keepdims=True)
+        xp.copyto(scores, -np.inf, where=~allowed)
+        xp.copyto(scores, 0.0, where=~seen)
+    weights = softmax_last_(scores)
+    if seen is not None:
+        weights *= seen.astype(weights.dtype)
+    ctx = xp.empty((B, L, num_heads, d), proj.dtype)
+    xp.matmul(weights, v, out=ctx.transpose(0, 2, 1, 3))
+
+    def backward(g):
+        gc = g.reshape(B, L, num_heads, d).transpose(0, 2, 1, 3)
+        gw = xp.matmul(gc, v.swapaxes(-1, -2))
+        if seen is not None:
+            gw *= seen.astype(gw.dtype)
+        gs = softmax_backward_array(weights, gw)
+        if allowed is not None:
+            xp.copyto(gs, 0.0, where=~(allowed & seen))  # as the where() of the general form (matters for NaN g)
+        grad = xp.empty((B, L, 3 * E), proj.dtype)
+        gq, gk, gv = _head_views(grad, num_heads)
+        xp.matmul(gs, k, out=gq)
+        gq *= scale
+        xp.matmul(gs.swapaxes(-1, -2), qs, out=gk)
+        xp.matmul(weights.swapaxes(-1, -2), gc, out=gv)
+        return (grad,)
+
+    return make_op(ctx.reshape(B, L, E), (proj,), backward, "packed_self_attention")
+
+
+def _head_views(packed, num_heads: int) -> tuple:
+    """``(B, L, 3E)`` -> three ``(B, H, L, d_head)`` views (q, k, v), no copy."""
+    B, L, E3 = packed.shape
+    p = packed.reshape(B, L, 3, num_heads, E3 // (3 * num_heads))
+    return tuple(p[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+
+
 class MultiheadAttention(Module):
     """Multi-head attention ``softmax(Q K^T / sqrt(d_head) + mask) V`` over ``num_heads`` heads.
 
@@ -121,7 +178,10 @@ class MultiheadAttention(Module):
     Notes
     -----
     Initialization as PyTorch: ``in_proj_weight`` Xavier-uniform, biases zero,
-    ``out_proj.weight`` as :class:`~ann.nn.Linear`.
+    ``out_proj.weight`` as :class:`~ann.nn.Linear`. Self-attention (``key`` and ``value``
+    omitted or the ``query`` tensor itself) with ``need_weights=False``, no active dropout
+    and ``use_flash`` off runs as one primitive, :func:`packed_self_attention` (same
+    arithmetic, fewer passes and copies).
     """
 
     def __init__(
@@ -224,15 +284,20 @@ class MultiheadAttention(Module):
         query = as_tensor(query)
         key = query if key is None else as_tensor(key)
         value = key if value is None else as_tensor(value)
+        self_attending = key is query and value is query
         if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
             raise ValueError(f"query, key and value must all be 3-D (batched) or 2-D (unbatched); got {query.shape}, {key.shape}, {value.shape}")
         unbatched = query.ndim == 2
         if unbatched:
             query, key, value = (t.reshape((1,) + t.shape) for t in (query, key, value))
+            if self_attending:
+                key = value = query
             if key_padding_mask is not None:
                 key_padding_mask = array_module(query.data).asarray(getattr(key_padding_mask, "data", key_padding_mask)).reshape(1, -1)
         elif not self.batch_first:
             query, key, value = (t.swapaxes(0, 1) for t in (query, key, value))
+            if self_attending:
+                key = value = query
         batch, lq, E = query.shape
         lk = key.shape[1]
         if E != self.embed_dim:
@@ -242,13 +307,17 @@ class MultiheadAttention(Module):
         if value.shape[:2] != key.shape[:2] or key.shape[0] != batch:
             raise ValueError(f"key and value must be (B, S, .) with B={batch} and the same S; got {key.shape} and {value.shape}")
 
+        drop = self.dropout if self.training else 0.0
+        xp = array_module(query.data)
+        if self._packs(self_attending, need_weights, drop):
+            allowed, additive = combine_masks(batch, self.num_heads, lq, lk, attn_mask, key_padding_mask, is_causal, xp, query.dtype)
+            proj = F.linear(query, self.in_proj_weight, self.in_proj_bias)  # one GEMM for q, k and v
+            return self._finish(packed_self_attention(proj, self.num_heads, allowed, additive), unbatched), None
         (wq, wk, wv), (bq, bk, bv) = self._projection_weights()
         q = self._heads(F.linear(query, wq, bq), batch, lq)
         k = self._heads(F.linear(key, wk, bk), batch, lk)
         v = self._heads(F.linear(value, wv, bv), batch, lk)
-        xp = array_module(q.data)
         allowed, additive = combine_masks(batch, self.num_heads, lq, lk, attn_mask, key_padding_mask, is_causal, xp, q.dtype)
-        drop = self.dropout if self.training else 0.0
 
         weights = None
         if self.use_flash and not need_weights and additive is None and drop == 0.0:
@@ -268,11 +337,7 @@ class MultiheadAttention(Module):
             if drop > 0.0:
                 weights = F.dropout(weights, drop, True, seed=self.rng)
             ctx = weights @ v
-        out = self.out_proj(ctx.transpose(0, 2, 1, 3).reshape(batch, lq, E))
-        if unbatched:
-            out = out.reshape(lq, E)
-        elif not self.batch_first:
-            out = out.swapaxes(0, 1)
+        out = self._finish(ctx.transpose(0, 2, 1, 3).reshape(batch, lq, E), unbatched)
         if not need_weights:
             return out, None
         if average_attn_weights:
@@ -280,6 +345,18 @@ class MultiheadAttention(Module):
         if unbatched:
             weights = weights.reshape(weights.shape[1:])
         return out, weights
+
+    def _packs(self, self_attending: bool, need_weights: bool, drop: float) -> bool:
+        """Whether the packed form applies: self-attention (``key`` and ``value`` are ``query``) through
+        ``in_proj_weight``, no weights asked for, no dropout, not the flash form (else the general path)."""
+        return self_attending and self._same_dims and not need_weights and drop == 0.0 and not self.use_flash
+
+    def _finish(self, ctx, unbatched: bool):
+        """``out_proj`` of the merged context ``(B, L, E)``, in the input's layout."""
+        out = self.out_proj(ctx)
+        if unbatched:
+            return out.reshape(out.shape[1:])
+        return out if self.batch_first else out.swapaxes(0, 1)
 
     def extra_repr(self) -> str:
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, batch_first={self.batch_first}, use_flash={self.use_flash}"

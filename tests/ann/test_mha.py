@@ -44,8 +44,9 @@ def _masks(rng, B, H, L, S, kind):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mask_kind", ["none", "bool", "float"])
-@pytest.mark.parametrize("average", [True, False])
-def test_self_attention_matches_torch(dtype, mask_kind, average):
+@pytest.mark.parametrize("weights", ["average", "per_head", "none"])
+def test_self_attention_matches_torch(dtype, mask_kind, weights):
+    # need_weights=False takes the packed form (one projection GEMM, strided heads): same results
     B, L, E, H = 3, 7, 12, 3
     rng = np.random.default_rng(5)
     ours, ref = _pair(E, H, dtype)
@@ -55,67 +56,52 @@ def test_self_attention_matches_torch(dtype, mask_kind, average):
     if tam is not None and tam.dtype.is_floating_point:
         tam, tkpm = tam.to(TORCH_DTYPE[dtype]), tkpm.to(TORCH_DTYPE[dtype])
         am, kpm = am.astype(dtype), kpm.astype(dtype)
+    kw = dict(need_weights=weights != "none", average_attn_weights=weights == "average")
 
     tx = torch.tensor(x, requires_grad=True)
-    t_out, t_w = ref(tx, tx, tx, key_padding_mask=tkpm, attn_mask=tam, average_attn_weights=average)
+    t_out, t_w = ref(tx, tx, tx, key_padding_mask=tkpm, attn_mask=tam, **kw)
     (t_out * torch.tensor(g)).sum().backward()
 
     ox = Tensor(x, requires_grad=True)
-    o_out, o_w = ours(ox, ox, ox, key_padding_mask=kpm, attn_mask=am, average_attn_weights=average)
+    o_out, o_w = ours(ox, ox, ox, key_padding_mask=kpm, attn_mask=am, **kw)
     o_out.backward(g)
 
     tol = TOL[dtype]
     assert o_out.dtype == dtype
     np.testing.assert_allclose(o_out.numpy(), t_out.detach().numpy(), rtol=tol, atol=tol)
-    np.testing.assert_allclose(o_w.numpy(), t_w.detach().numpy(), rtol=tol, atol=tol)
+    if weights == "none":
+        assert o_w is None and t_w is None
+    else:
+        np.testing.assert_allclose(o_w.numpy(), t_w.detach().numpy(), rtol=tol, atol=tol)
     np.testing.assert_allclose(ox.grad, tx.grad.numpy(), rtol=tol, atol=tol)
     t_params = dict(ref.named_parameters())
     for name, p in ours.named_parameters():
+        assert p.grad.dtype == dtype
         np.testing.assert_allclose(p.grad, t_params[name].grad.numpy(), rtol=tol, atol=tol, err_msg=name)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_cross_attention_different_kv_dims_matches_torch(dtype):
-    B, L, S, E, H = 2, 5, 9, 8, 2
-    rng = np.random.default_rng(7)
-    ours, ref = _pair(E, H, dtype, kdim=6, vdim=4)
-    assert ours.in_proj_weight is None and ours.k_proj_weight.shape == (E, 6)
-    q, k, v = (rng.standard_normal(s).astype(dtype) for s in ((B, L, E), (B, S, 6), (B, S, 4)))
-    g = rng.standard_normal((B, L, E)).astype(dtype)
-    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
-    t_out, t_w = ref(tq, tk, tv, is_causal=False)
-    (t_out * torch.tensor(g)).sum().backward()
-    oq, ok, ov = (Tensor(a, requires_grad=True) for a in (q, k, v))
-    o_out, o_w = ours(oq, ok, ov)
-    o_out.backward(g)
-    tol = TOL[dtype]
-    np.testing.assert_allclose(o_out.numpy(), t_out.detach().numpy(), rtol=tol, atol=tol)
-    np.testing.assert_allclose(o_w.numpy(), t_w.detach().numpy(), rtol=tol, atol=tol)
-    for ours_t, torch_t in ((oq, tq), (ok, tk), (ov, tv)):
-        np.testing.assert_allclose(ours_t.grad, torch_t.grad.numpy(), rtol=tol, atol=tol)
-    t_params = dict(ref.named_parameters())
-    for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad, t_params[name].grad.numpy(), rtol=tol, atol=tol, err_msg=name)
-
-
-def test_causal_unbatched_and_sequence_first_match_torch():
-    E, H, L = 8, 4, 6
+@pytest.mark.parametrize("unbatched", [False, True])
+def test_packed_form_equals_general_form_with_a_fully_masked_query(unbatched):
+    # a query that sees no key gives 0 and passes no gradient, in both forms (PyTorch gives NaN there)
+    m = MultiheadAttention(4, 2, batch_first=True, dtype=np.float64, seed=0)
     rng = np.random.default_rng(3)
-    ours, ref = _pair(E, H, np.float64)
-    x = rng.standard_normal((L, E))
-    causal = torch.nn.Transformer.generate_square_subsequent_mask(L, dtype=torch.float64)
-    t_out, t_w = ref(torch.tensor(x), torch.tensor(x), torch.tensor(x), attn_mask=causal)
-    o_out, o_w = ours(x, x, x, is_causal=True)  # unbatched (L, E)
-    np.testing.assert_allclose(o_out.numpy(), t_out.detach().numpy(), atol=1e-10)
-    np.testing.assert_allclose(o_w.numpy(), t_w.detach().numpy(), atol=1e-10)
-    assert np.all(np.triu(o_w.numpy(), 1) == 0)
-
-    seq_first = MultiheadAttention(E, H, batch_first=False, dtype=np.float64)
-    seq_first.load_state_dict(ours.state_dict())
-    xb = rng.standard_normal((2, L, E))
-    a, _ = ours(xb, is_causal=True)
-    b, _ = seq_first(np.swapaxes(xb, 0, 1), is_causal=True)
-    np.testing.assert_allclose(np.swapaxes(b.numpy(), 0, 1), a.numpy(), atol=1e-12)
+    mask = rng.random((5, 5)) < 0.3
+    mask[1] = True
+    x = rng.standard_normal((5, 4) if unbatched else (2, 5, 4))
+    g = rng.standard_normal(x.shape)
+    results = []
+    for need_weights in (True, False):
+        m.zero_grad()
+        xt = Tensor(x, requires_grad=True)
+        out, _ = m(xt, xt, xt, attn_mask=mask, need_weights=need_weights, is_causal=True)
+        out.backward(g)
+        results.append((out.numpy(), xt.grad, {n: p.grad for n, p in m.named_parameters()}))
+    (o1, g1, p1), (o2, g2, p2) = results
+    np.testing.assert_allclose(o2, o1, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(o2[..., 1, :], 0.0)
+    np.testing.assert_allclose(g2, g1, rtol=1e-12, atol=1e-12)
+    for name in p1:
+        np.testing.assert_allclose(p2[name], p1[name], rtol=1e-12, atol=1e-12, err_msg=name)
 
 
 @pytest.mark.parametrize("causal", [False, True])

@@ -193,6 +193,28 @@ def test_graph_is_freed_unless_retain_graph():
         y.backward()
 
 
+def test_backward_releases_each_intermediate_once_its_gradient_is_passed_on():
+    # the walk must not keep every node alive to the end: a node nothing else holds is freed
+    # (with its array) as soon as its backward ran, before the nodes behind it run theirs
+    import weakref
+
+    x = ann.Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    alive_when_behind_ran = []
+
+    def backward(g):
+        alive_when_behind_ran.append(ref() is not None)
+        return (g,)
+
+    y = make_op(x.data.copy(), (x,), backward, "probe")
+    a = ann.exp(y)
+    ref = weakref.ref(a)
+    loss = a.sum()
+    del a, y
+    loss.backward()
+    assert alive_when_behind_ran == [False]
+    np.testing.assert_allclose(x.grad, np.exp([1.0, 2.0]), rtol=1e-6)
+
+
 def test_no_grad_records_nothing():
     x = ann.Tensor(np.array([1.0]), requires_grad=True)
     with ann.no_grad():
