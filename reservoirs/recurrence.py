@@ -10,21 +10,27 @@ computed beforehand (one matrix product over all steps)::
 
 * reference: a loop over time written against ``xp`` (NumPy + scipy.sparse,
   or CuPy + cupyx.scipy.sparse), one sparse product per step;
-* cpu: numba loops over the CSR arrays; a single sequence uses eight
-  independent accumulators per row (the reduction is latency-bound
-  otherwise), a batch keeps the state as ``(N, B)`` so that each stored
-  weight multiplies a contiguous row of ``B`` states (matrix-matrix);
-  the activation runs over contiguous values (a step's units, or a row's
-  ``B`` states) so it vectorizes; tanh is :func:`tanh_scalar` (within 4e-15
-  of ``numpy.tanh``; libm's scalar tanh was the larger part of a batched step).
-  Threads: a batch is split into one group of sequences per thread, each
-  group run to the end on its own (no barrier between steps, so a thread
-  held up by another process delays only its own group); a single sequence
-  shares each step's rows among the threads (a barrier per step: only on
+* cpu: numba loops over re-laid-out copies of ``W`` (built per call, O(nnz)),
+  with the vector inner loops of :mod:`reservoirs._simd`. A single sequence
+  uses sliced ELLPACK (:func:`sliced_ell`): rows sorted by length and cut in
+  slices of eight, stored column-major and padded with zero weights, so that
+  one vector multiply-add serves eight rows (each row summed in its stored
+  order, as the reference). A batch runs in lane blocks of eight sequences
+  whose states are kept ``(N, 8)`` (:func:`_lane_block`): each stored weight
+  multiplies the eight states of its column (one vector), and the matrix is
+  cut in column blocks (:func:`column_blocks`) so that the states a block reads
+  stay in the L1 cache. The activation runs over contiguous values so it
+  vectorizes; tanh is :func:`tanh_scalar` (within 4e-15 of ``numpy.tanh``;
+  libm's scalar tanh was the larger part of a batched step).
+  Threads: a batch's lane blocks are split among the threads, each running
+  its blocks to the end on its own (no barrier between steps, so a thread
+  held up by another process delays only its own blocks); a single sequence
+  shares each step's slices among the threads (a barrier per step: only on
   request, see :func:`resolve_threads`). Serial and threaded versions are
   compiled from one source.
 
-The two differ only by rounding (order of the sums, tanh's last bits):
+The two differ only by rounding (fused multiply-adds, the order of the sums in a
+lane block, tanh's last bits):
 differences of order 1e-15 per step, which the contracting recurrence
 does not amplify (tests: 1e-12 between them, 1e-10 against ReservoirPy).
 """
@@ -39,9 +45,11 @@ from neuro.kernels import register
 
 from neuro.validation import check_int
 
+from ._simd import LANES, lanes_dot, slice_dot
+
 __all__ = [
-    "ACTIVATIONS", "MIN_GROUP", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype",
-    "resolve_threads", "tanh_scalar",
+    "ACTIVATIONS", "COLUMN_BLOCK_BYTES", "MIN_GROUP", "PARALLEL_MIN_WORK", "column_blocks", "column_width",
+    "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype", "resolve_threads", "sliced_ell", "tanh_scalar",
 ]
 
 #: Activation names understood by the kernels, and their codes in the numba loops.
@@ -161,94 +169,128 @@ def _activate(y, x, keep, leak, code):
             y[i] = keep * x[i] + leak * y[i]
 
 
-@numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
-def _row(indptr, indices, data, i):
-    """Stored weights and column indices of row ``i``, as views indexed from 0.
+@numba.njit(cache=True, nogil=True)
+def sliced_ell(indptr, indices, data, n):
+    """``W`` ``(n, n)`` (CSR) as sliced ELLPACK with slices of :data:`LANES` rows: ``(start, values, index, rows)``.
 
-    Indexing from a ``range`` that starts at 0 lets LLVM drop numba's
-    negative-index wraparound test, which indexing by ``indptr``'s signed
-    offsets paid on every load (a third of the single-sequence step).
+    Rows are sorted by decreasing length (stable) and cut in slices of eight;
+    slice ``s`` holds rows ``rows[8 s : 8 s + 8]`` (-1: none, past ``n``) in
+    ``values[start[s]:start[s + 1]]`` and ``index[...]`` (``(L, 8)``), column
+    ``r`` for its row ``r``, entries in CSR order, padded to the slice's
+    longest row with weight 0 and column ``n`` (the kernels keep a zero there,
+    so the padding adds exactly 0). Sorting makes the padding small (0.2% at
+    N = 1000, 10% connectivity).
     """
-    start = indptr[i]
-    stop = indptr[i + 1]
-    return data[start:stop], indices[start:stop]
+    lengths = indptr[1:] - indptr[:-1]
+    order = np.argsort(-lengths, kind="mergesort")
+    n_slices = (n + LANES - 1) // LANES
+    rows = np.full(n_slices * LANES, -1, np.int64)
+    rows[:n] = order
+    start = np.zeros(n_slices + 1, np.int64)
+    for s in range(n_slices):
+        start[s + 1] = start[s] + lengths[rows[s * LANES]]  # the slice's first row is its longest
+    values = np.zeros((start[-1], LANES), data.dtype)
+    index = np.full((start[-1], LANES), n, indices.dtype)
+    for s in range(n_slices):
+        for c in range(LANES):
+            r = rows[s * LANES + c]
+            if r >= 0:
+                for k in range(lengths[r]):
+                    values[start[s] + k, c] = data[indptr[r] + k]
+                    index[start[s] + k, c] = indices[indptr[r] + k]
+    return start, values, index, rows
 
 
-@numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
-def _row_dot(indptr, indices, data, x, i):
-    """Row ``i`` of the CSR matrix times ``x``, with eight independent accumulators (latency hiding)."""
-    d, ix = _row(indptr, indices, data, i)
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = d.dtype.type(0)
-    whole = d.size - d.size % 8
-    for k in range(0, whole, 8):
-        a0 += d[k] * x[ix[k]]
-        a1 += d[k + 1] * x[ix[k + 1]]
-        a2 += d[k + 2] * x[ix[k + 2]]
-        a3 += d[k + 3] * x[ix[k + 3]]
-        a4 += d[k + 4] * x[ix[k + 4]]
-        a5 += d[k + 5] * x[ix[k + 5]]
-        a6 += d[k + 6] * x[ix[k + 6]]
-        a7 += d[k + 7] * x[ix[k + 7]]
-    for k in range(whole, d.size):
-        a0 += d[k] * x[ix[k]]
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+@numba.njit(cache=True, nogil=True)
+def column_blocks(indptr, indices, data, n, width):
+    """``W`` ``(n, n)`` (CSR) cut in blocks of ``width`` columns: ``(start, values, index)``.
 
-
-@numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
-def _row_times_states(indptr, indices, data, x, i, start, out):
-    """``out (B,) = start (B,) + row i of W @ x``, ``x (N, B)``: each stored weight scales a contiguous row of ``x``.
-
-    Two weights per pass over ``out`` halve its loads and stores.
+    Row ``i``'s entries in columns ``[c * width, (c + 1) * width)`` are
+    ``values[start[c, i]:start[c, i + 1]]`` (column indices in ``index``, still
+    global), in CSR order; ``start`` is ``(n_blocks, n + 1)``.
     """
-    d, ix = _row(indptr, indices, data, i)
-    out[:] = start
-    whole = d.size - d.size % 2
-    for k in range(0, whole, 2):
-        v0, v1 = d[k], d[k + 1]
-        x0, x1 = x[ix[k]], x[ix[k + 1]]
-        for b in range(out.size):
-            out[b] += v0 * x0[b] + v1 * x1[b]
-    if whole < d.size:
-        v, xr = d[whole], x[ix[whole]]
-        for b in range(out.size):
-            out[b] += v * xr[b]
+    n_blocks = max(1, (n + width - 1) // width)
+    counts = np.zeros((n_blocks, n), np.int64)
+    for i in range(n):
+        for k in range(indptr[i], indptr[i + 1]):
+            counts[indices[k] // width, i] += 1
+    start = np.zeros((n_blocks, n + 1), np.int64)
+    total = 0
+    for c in range(n_blocks):
+        start[c, 0] = total
+        for i in range(n):
+            total += counts[c, i]
+            start[c, i + 1] = total
+    values = np.empty(total, data.dtype)
+    index = np.empty(total, indices.dtype)
+    fill = start[:, :n].copy()
+    for i in range(n):
+        for k in range(indptr[i], indptr[i + 1]):
+            c = indices[k] // width
+            values[fill[c, i]] = data[k]
+            index[fill[c, i]] = indices[k]
+            fill[c, i] += 1
+    return start, values, index
 
 
-def _single_steps(rows):
-    """The single-sequence loop with ``rows`` (``range`` or ``numba.prange``) over the units of a step.
+def _single_steps(slices):
+    """The single-sequence loop with ``slices`` (``range`` or ``numba.prange``) over the row slices of a step.
 
     One source, compiled serial and threaded (same arithmetic, same result);
-    ``rows`` in the closure also keeps the two apart in numba's on-disk cache,
+    ``slices`` in the closure also keeps the two apart in numba's on-disk cache,
     whose key ignores compile flags.
     """
 
-    def run(indptr, indices, data, drive, x0, leak, code, out):
-        # drive (T, N), x0 (N,), out (T, N); row t of out is the state after step t
+    def run(start, values, index, rows, drive, x0, leak, code, out):
+        # (start, values, index, rows) from sliced_ell; drive (T, N), x0 (N,), out (T, N): row t is the state after step t
         T, n = drive.shape
         keep = 1.0 - leak
-        x = x0
+        x = np.zeros(n + 1, drive.dtype)  # x[n] stays 0: the padding's column
+        x[:n] = x0
+        sums = np.empty((start.size - 1, LANES), drive.dtype)
         for t in range(T):
             y = out[t]
-            for i in rows(n):
-                y[i] = _row_dot(indptr, indices, data, x, i) + drive[t, i]
-            _activate(y, x, keep, leak, code)
-            x = y
+            d = drive[t]  # may be y itself: each unit's drive is read before its state is written
+            for s in slices(start.size - 1):
+                slice_dot(values[start[s]:start[s + 1]], index[start[s]:start[s + 1]], x, sums[s])
+                for c in range(LANES):
+                    r = rows[s * LANES + c]
+                    if r >= 0:
+                        y[r] = sums[s, c] + d[r]
+            _activate(y, x[:n], keep, leak, code)
+            x[:n] = y
 
     return run
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _batch_group(indptr, indices, data, drive, x0, leak, code, out, b0, b1):
-    """Sequences ``b0:b1`` of the batch, all steps; the group's state is kept as ``(N, b1 - b0)``."""
+def _lane_block(start, values, index, drive, x0, leak, code, out, b0, b1):
+    """Sequences ``b0:b1`` (at most :data:`LANES`), all steps, as one lane block.
+
+    ``(start, values, index)`` from :func:`column_blocks`. The states are kept
+    ``(N, 8)``, lane ``l`` for sequence ``b0 + l`` (lanes past ``b1`` run on
+    zero drive and are not written out); for each column block, every row
+    adds its entries there to its eight lanes (:func:`~reservoirs._simd.lanes_dot`).
+    """
     T, n = drive.shape[1], drive.shape[2]
+    g = b1 - b0
     keep = 1.0 - leak
-    x = np.ascontiguousarray(x0[b0:b1].T)
-    y = np.empty_like(x)
+    x = np.zeros((n, LANES), drive.dtype)
+    y = np.zeros((n, LANES), drive.dtype)
+    for b in range(g):
+        x[:, b] = x0[b0 + b]
     for t in range(T):
-        for i in range(n):  # row i of the new state, activated while in cache
-            _row_times_states(indptr, indices, data, x, i, drive[b0:b1, t, i], y[i])
-            _activate(y[i], x[i], keep, leak, code)
-        for b in range(b1 - b0):
+        for b in range(g):
+            d = drive[b0 + b, t]
+            for i in range(n):
+                y[i, b] = d[i]
+        y[:, g:] = 0.0
+        for c in range(start.shape[0]):
+            p = start[c]
+            for i in range(n):
+                lanes_dot(values[p[i]:p[i + 1]], index[p[i]:p[i + 1]], x, y[i])
+        _activate(y.reshape(n * LANES), x.reshape(n * LANES), keep, leak, code)
+        for b in range(g):
             o = out[b0 + b, t]
             for i in range(n):
                 o[i] = y[i, b]
@@ -256,17 +298,20 @@ def _batch_group(indptr, indices, data, drive, x0, leak, code, out, b0, b1):
 
 
 def _batch_steps(groups):
-    """The batched loop, as :func:`_single_steps`, with ``groups`` over groups of sequences.
+    """The batched loop, as :func:`_single_steps`, with ``groups`` over groups of lane blocks.
 
-    Group ``g`` holds sequences ``bounds[g]:bounds[g + 1]``; a sequence's
-    arithmetic does not depend on its group, so the states are the same
+    Group ``g`` holds lane blocks ``bounds[g]:bounds[g + 1]`` (block ``k``:
+    sequences ``8 k`` to ``8 k + 7``); a sequence's arithmetic depends neither
+    on its group nor on the other sequences, so the states are the same
     whatever the grouping.
     """
 
-    def run(indptr, indices, data, drive, x0, leak, code, out, bounds):
-        # drive (B, T, N), x0 (B, N), out (B, T, N), bounds (G + 1,)
+    def run(start, values, index, drive, x0, leak, code, out, bounds):
+        # (start, values, index) from column_blocks; drive (B, T, N), x0 (B, N), out (B, T, N), bounds (G + 1,)
+        B = drive.shape[0]
         for g in groups(bounds.size - 1):
-            _batch_group(indptr, indices, data, drive, x0, leak, code, out, bounds[g], bounds[g + 1])
+            for k in range(bounds[g], bounds[g + 1]):
+                _lane_block(start, values, index, drive, x0, leak, code, out, k * LANES, min(B, (k + 1) * LANES))
 
     return run
 
@@ -278,28 +323,37 @@ _run_batch, _run_batch_parallel = _serial(_batch_steps(range)), _threaded(_batch
 
 
 def index_dtype(n: int) -> np.dtype:
-    """Column-index dtype of the CPU kernels for ``n`` units: unsigned (no negative-index
-    wraparound test per load), and 16-bit when it fits (less memory to stream per step)."""
+    """Column-index dtype of the CPU kernels for ``n`` units: unsigned, and 16-bit when ``n`` itself fits
+    (the sliced format's padding points at column ``n``; less memory to stream per step)."""
     return np.dtype(np.uint16) if n <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
+
+
+#: Bytes of states (a column block's ``width`` x 8 lanes) that a lane block's column block may read:
+#: half the 32 KiB L1 data cache of current x86 cores, the rest for the streamed weights.
+COLUMN_BLOCK_BYTES = 1 << 14
+
+
+def column_width(itemsize: int) -> int:
+    """Columns per block of :func:`column_blocks` for states of ``itemsize`` bytes (:data:`COLUMN_BLOCK_BYTES`)."""
+    return max(1, COLUMN_BLOCK_BYTES // (LANES * itemsize))
 
 
 #: Multiply-adds per step (stored weights times batch) from which ``threads=None`` may split a batch.
 PARALLEL_MIN_WORK = 1 << 16
 
-#: Sequences per thread below which ``threads=None`` does not split a batch further: a group of B
-#: sequences costs more per sequence the smaller B is (measured at N = 1000: 1.15x at B = 16,
-#: 1.75x at B = 8, relative to B = 32), and on cores shared with other processes the extra work
-#: can outweigh the extra threads.
-MIN_GROUP = 16
+#: Sequences per thread below which ``threads=None`` does not split a batch further: a lane block,
+#: which costs the same whether it holds one sequence or eight.
+MIN_GROUP = LANES
 
 
 def resolve_threads(threads: int | None, nnz: int, batch: int) -> int:
     """The thread count for ``threads`` (None: automatic), ``nnz`` stored weights and ``batch`` sequences.
 
     None: one thread for a single sequence; for a batch, one thread per
-    :data:`MIN_GROUP` sequences, up to numba's thread count, when a step has at
-    least :data:`PARALLEL_MIN_WORK` multiply-adds (``nnz * batch``), else one.
-    A single sequence shares each step's rows among the threads only when
+    :data:`MIN_GROUP` sequences or part of it (a lane block), up to numba's
+    thread count, when a step has at least :data:`PARALLEL_MIN_WORK`
+    multiply-adds (``nnz * batch``), else one.
+    A single sequence shares each step's slices among the threads only when
     ``threads`` asks for it: that needs a barrier per step, and with another
     process busy on a core every barrier waits for the scheduler (measured:
     many times slower than one thread; docs/benchmarks/reservoirs.md).
@@ -308,7 +362,7 @@ def resolve_threads(threads: int | None, nnz: int, batch: int) -> int:
     if threads is None:
         if batch == 1 or nnz * batch < PARALLEL_MIN_WORK:
             return 1
-        return max(1, min(numba.get_num_threads(), batch // MIN_GROUP))
+        return max(1, min(numba.get_num_threads(), -(-batch // MIN_GROUP)))
     return min(check_int(threads, "threads"), numba.get_num_threads())
 
 
@@ -329,8 +383,8 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
     may be given to write the states in place, e.g. a slice of a larger array,
     or ``drive`` itself.
     ``threads``: see :func:`resolve_threads` (None: automatic); a batch runs
-    one group of sequences per thread, a single sequence shares each step's
-    rows. The states are the same whatever the count.
+    one group of lane blocks per thread, a single sequence shares each step's
+    slices. The states are the same whatever the count.
     """
     _check(indptr, indices, data, drive, x0, out)
     if callable(activation) or activation not in ACTIVATIONS:
@@ -340,14 +394,16 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
         out = np.empty(drive.shape, dtype=dtype)
     else:
         _check_out(out, drive.shape, dtype)
+    B, T, n = drive.shape
+    if out.size == 0:
+        return out
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-    indices = np.ascontiguousarray(indices, dtype=index_dtype(drive.shape[-1]))
+    indices = np.ascontiguousarray(indices, dtype=index_dtype(n))
     data = np.ascontiguousarray(data, dtype=dtype)
     drive = np.ascontiguousarray(drive)
     x0 = np.ascontiguousarray(x0, dtype=dtype)
     leak = dtype.type(leak)
     code = ACTIVATIONS[activation]
-    B = drive.shape[0]
     threads = resolve_threads(threads, data.size, B)
     previous = numba.get_num_threads()
     if threads > 1:
@@ -355,11 +411,13 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
     try:
         if B == 1:
             single = _run_single if threads == 1 else _run_single_parallel
-            single(indptr, indices, data, drive[0], x0[0], leak, code, out[0])
+            single(*sliced_ell(indptr, indices, data, n), drive[0], x0[0], leak, code, out[0])
         else:
-            groups = min(threads, B)
-            bounds = np.linspace(0, B, groups + 1).round().astype(np.int64)  # as even as can be
-            (_run_batch if groups == 1 else _run_batch_parallel)(indptr, indices, data, drive, x0, leak, code, out, bounds)
+            blocks = -(-B // LANES)
+            groups = min(threads, blocks)
+            bounds = np.linspace(0, blocks, groups + 1).round().astype(np.int64)  # as even as can be
+            layout = column_blocks(indptr, indices, data, n, column_width(dtype.itemsize))
+            (_run_batch if groups == 1 else _run_batch_parallel)(*layout, drive, x0, leak, code, out, bounds)
     finally:
         if threads > 1:
             numba.set_num_threads(previous)

@@ -87,23 +87,59 @@ def test_kernel_rejects_bad_shapes():
 
 
 def test_index_dtypes_give_the_same_states():
-    from reservoirs.recurrence import _run_batch, _run_single, index_dtype
+    from reservoirs.recurrence import _run_batch, _run_single, column_blocks, index_dtype, sliced_ell
 
     assert index_dtype(1000) == np.uint16 and index_dtype(70_000) == np.uint32
+    assert index_dtype(65_535) == np.uint16  # the sliced format's padding column, N itself, must fit
     W, drive, x0 = _problem(1)
+    n = drive.shape[-1]
     outs = []
     for dt in (np.uint16, np.uint32):
         out = np.empty_like(drive)
-        _run_single(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, drive[0], x0[0], 1.0, 1, out[0])
+        _run_single(*sliced_ell(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, n), drive[0], x0[0], 1.0, 1, out[0])
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
-    W, drive, x0 = _problem(5)
+    W, drive, x0 = _problem(11)
     outs = []
     for dt in (np.uint16, np.uint32):
         out = np.empty_like(drive)
-        _run_batch(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, drive, x0, 1.0, 1, out, np.array([0, 2, 5]))
+        layout = column_blocks(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, n, 32)
+        _run_batch(*layout, drive, x0, 1.0, 1, out, np.array([0, 2]))
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_layouts_hold_the_matrix():
+    """The sliced ELLPACK and column-blocked copies of W give back W (padding: weight 0, column N)."""
+    from reservoirs.recurrence import LANES, column_blocks, sliced_ell
+
+    W, _, _ = _problem(1, N=37, density=0.3)
+    W.indices = W.indices.astype(np.uint16)
+    n = W.shape[0]
+    start, values, index, rows = sliced_ell(W.indptr.astype(np.int64), W.indices, W.data, n)
+    assert values.shape == index.shape and values.shape[1] == LANES and rows.size == 40
+    assert sorted(rows[rows >= 0]) == list(range(n)) and np.all(rows[n:] == -1)
+    dense = np.zeros((n, n + 1))
+    for s in range(start.size - 1):
+        for c in range(LANES):
+            block = slice(start[s], start[s + 1])
+            if rows[s * LANES + c] < 0:
+                assert np.all(values[block, c] == 0)
+                continue
+            np.add.at(dense[rows[s * LANES + c]], index[block, c].astype(np.int64), values[block, c])
+    np.testing.assert_array_equal(dense[:, :n], W.toarray())
+    assert np.all(dense[:, n] == 0)
+    lengths = np.diff(W.indptr)[rows[rows >= 0]]
+    assert np.all(np.diff(lengths) <= 0)  # longest rows first: little padding
+    start, values, index = column_blocks(W.indptr.astype(np.int64), W.indices, W.data, n, 10)
+    assert start.shape == (4, n + 1) and values.size == W.nnz
+    dense = np.zeros((n, n))
+    for c in range(4):
+        for i in range(n):
+            cols = index[start[c, i]:start[c, i + 1]].astype(np.int64)
+            assert np.all(cols // 10 == c)
+            dense[i, cols] += values[start[c, i]:start[c, i + 1]]
+    np.testing.assert_array_equal(dense, W.toarray())
 
 
 def test_tanh_scalar_matches_numpy():
@@ -164,19 +200,23 @@ def test_automatic_threads_follow_the_work_per_step():
     np.testing.assert_array_equal(auto, esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, threads=1))
 
 
-@pytest.mark.parametrize("B, bounds", [(5, [0, 5]), (5, [0, 1, 5]), (5, [0, 2, 3, 5]), (33, [0, 11, 22, 33])])
+@pytest.mark.parametrize("B, bounds", [(5, [0, 1]), (13, [0, 1, 2]), (33, [0, 2, 3, 5]), (33, [0, 1, 1, 5])])
 def test_groups_of_sequences_give_the_same_states(B, bounds):
-    """A sequence's states do not depend on the group (thread) it runs in, serial or threaded."""
-    from reservoirs.recurrence import _run_batch, _run_batch_parallel
+    """A sequence's states depend neither on the group (thread) of lane blocks it runs in nor on the others."""
+    from reservoirs.recurrence import _run_batch, _run_batch_parallel, column_blocks
 
     W, drive, x0 = _problem(B, T=25)
-    args = (W.indptr.astype(np.int64), W.indices.astype(np.uint16), W.data, drive, x0, 0.7, 1)
+    layout = column_blocks(W.indptr.astype(np.int64), W.indices.astype(np.uint16), W.data, W.shape[0], 16)
+    args = (*layout, drive, x0, 0.7, 1)
     whole = np.empty_like(drive)
-    _run_batch(*args, whole, np.array([0, B]))
+    _run_batch(*args, whole, np.array([0, bounds[-1]]))
     for run in (_run_batch, _run_batch_parallel):
         out = np.empty_like(drive)
         run(*args, out, np.array(bounds))
         np.testing.assert_array_equal(out, whole)
+    alone = np.empty_like(drive[-1:])
+    _run_batch(*layout, drive[-1:], x0[-1:], 0.7, 1, alone, np.array([0, 1]))
+    np.testing.assert_array_equal(alone[0], whole[-1])
     np.testing.assert_allclose(whole, _plain_loop(W, drive, x0, 0.7, np.tanh), rtol=0, atol=1e-12)
 
 
