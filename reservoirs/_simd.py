@@ -10,8 +10,8 @@ vector loads and fused multiply-adds for the rest.
 
 * :func:`slice_dot` - eight rows of a sliced ELLPACK matrix times a vector
   (one sequence);
-* :func:`lanes_dot` - one sparse row times eight lanes of states (eight
-  sequences side by side).
+* :func:`slice_lanes_dot` - the same eight rows times eight lanes of states
+  (eight sequences side by side), each row summed as :func:`slice_dot` sums it.
 
 Both work for float32 and float64 values and uint16 or uint32 indices
 (the types of their array arguments).
@@ -27,8 +27,6 @@ from numba.extending import intrinsic
 #: Vector width of both loops: rows of a slice, sequences of a lane block.
 LANES = 8
 
-#: Independent accumulators of :func:`lanes_dot` (a fused multiply-add takes four cycles; one per weight and lane block).
-LANE_ACCUMULATORS = 4
 
 _I64 = ir.IntType(64)
 _I32 = ir.IntType(32)
@@ -98,48 +96,43 @@ def slice_dot(typingctx, values, index, x, out):
 
 
 @intrinsic
-def lanes_dot(typingctx, values, index, x, out):
-    """``out[l] += sum_k values[k] * x[index[k], l]`` for ``l < 8``: one sparse row times eight lanes of states.
+def slice_lanes_dot(typingctx, values, index, x, out):
+    """``out[r, l] = sum_k values[k, r] * x[index[k, r], l]`` for ``r, l < 8``: a slice of eight rows times eight lanes.
 
-    ``values`` and ``index`` 1-D (a row's stored weights and column indices),
-    ``x`` C-contiguous ``(N, 8)``, ``out`` ``(8,)``, read and written. The
-    terms go round-robin to four accumulators (``k mod 4``; the first starts
-    from ``out``), summed ``(a0 + a1) + (a2 + a3)`` at the end: the order
-    depends only on the row, not on the lanes or their number.
+    ``values`` and ``index`` as for :func:`slice_dot`; ``x`` C-contiguous
+    ``(rows, 8)`` (a row: one unit's state in eight sequences), ``out``
+    C-contiguous ``(8, 8)``. Each stored weight multiplies a row of ``x`` (one
+    vector); each row ``r`` is summed in order ``k = 0, 1, ...`` from 0 with
+    fused multiply-adds, exactly as :func:`slice_dot` sums it for one
+    sequence, in its own accumulator (eight independent chains).
     """
     _check_types(values, index, x, out)
     sig = types.void(values, index, x, out)
+    bits = index.dtype.bitwidth
 
     def codegen(context, builder, signature, args):
         va, ia, xa, oa = _arrays(context, builder, signature, args)
         vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
         vptr = vec.as_pointer()
         fma = _fmuladd(builder, vec)
-        accs = [cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * LANES)) for _ in range(LANE_ACCUMULATORS)]
-        builder.store(builder.load(builder.bitcast(oa.data, vptr), align=1), accs[0])
+        accs = [cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * LANES)) for _ in range(LANES)]
         splat = ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES)
-        lane_stride = _const(LANES)
-
-        def term(k, acc):
-            w = builder.load(builder.gep(va.data, [k], inbounds=True))
-            w = builder.shuffle_vector(builder.insert_element(ir.Constant(vec, ir.Undefined), w, ir.Constant(_I32, 0)),
-                                       ir.Constant(vec, ir.Undefined), splat)
-            j = builder.zext(builder.load(builder.gep(ia.data, [k], inbounds=True)), _I64)
-            row = builder.gep(xa.data, [builder.mul(j, lane_stride)], inbounds=True)
-            builder.store(builder.call(fma, [w, builder.load(builder.bitcast(row, vptr), align=1), builder.load(acc)]), acc)
-
-        m = builder.extract_value(va.shape, 0)
-        whole = builder.udiv(m, _const(LANE_ACCUMULATORS))
-        with cgutils.for_range(builder, whole) as loop:
-            base = builder.mul(loop.index, _const(LANE_ACCUMULATORS))
-            for u, acc in enumerate(accs):
-                term(builder.add(base, _const(u)), acc)
-        with cgutils.for_range_slice(builder, builder.mul(whole, _const(LANE_ACCUMULATORS)), m, _const(1)) as (k, _):
-            term(k, accs[0])
-        sums = [builder.load(a) for a in accs]
-        while len(sums) > 1:
-            sums = [builder.fadd(sums[i], sums[i + 1]) for i in range(0, len(sums), 2)]
-        builder.store(sums[0], builder.bitcast(oa.data, vptr), align=1)
+        per_word = 64 // bits
+        mask = _const((1 << bits) - 1)
+        with cgutils.for_range(builder, builder.extract_value(va.shape, 0)) as loop:
+            base = builder.mul(loop.index, _const(LANES))
+            for r, acc in enumerate(accs):
+                if r % per_word == 0:
+                    at = builder.gep(ia.data, [builder.add(base, _const(r))], inbounds=True)
+                    word = builder.load(builder.bitcast(at, _I64.as_pointer()), align=1)
+                j = builder.and_(builder.lshr(word, _const(bits * (r % per_word))) if r % per_word else word, mask)
+                w = builder.load(builder.gep(va.data, [builder.add(base, _const(r))], inbounds=True))
+                w = builder.shuffle_vector(builder.insert_element(ir.Constant(vec, ir.Undefined), w, ir.Constant(_I32, 0)),
+                                           ir.Constant(vec, ir.Undefined), splat)
+                row = builder.gep(xa.data, [builder.mul(j, _const(LANES))], inbounds=True)
+                builder.store(builder.call(fma, [w, builder.load(builder.bitcast(row, vptr), align=1), builder.load(acc)]), acc)
+        for r, acc in enumerate(accs):
+            builder.store(builder.load(acc), builder.bitcast(builder.gep(oa.data, [_const(r * LANES)]), vptr), align=1)
         return context.get_dummy_value()
 
     return sig, codegen

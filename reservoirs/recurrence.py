@@ -16,10 +16,10 @@ computed beforehand (one matrix product over all steps)::
   slices of eight, stored column-major and padded with zero weights, so that
   one vector multiply-add serves eight rows (each row summed in its stored
   order, as the reference). A batch runs in lane blocks of eight sequences
-  whose states are kept ``(N, 8)`` (:func:`_lane_block`): each stored weight
-  multiplies the eight states of its column (one vector), and the matrix is
-  cut in column blocks (:func:`column_blocks`) so that the states a block reads
-  stay in the L1 cache. The activation runs over contiguous values so it
+  whose states are kept ``(N, 8)`` (:func:`_lane_block`), over the same
+  slices: each stored weight multiplies the eight states of its column (one
+  vector), and each unit's sum is the one-sequence sum lane by lane (a
+  sequence's states do not depend on the batch). The activation runs over contiguous values so it
   vectorizes; tanh is :func:`tanh_scalar` (within 4e-15 of ``numpy.tanh``;
   libm's scalar tanh was the larger part of a batched step).
   Threads: a batch's lane blocks are split among the threads, each running
@@ -29,8 +29,7 @@ computed beforehand (one matrix product over all steps)::
   request, see :func:`resolve_threads`). Serial and threaded versions are
   compiled from one source.
 
-The two differ only by rounding (fused multiply-adds, the order of the sums in a
-lane block, tanh's last bits):
+The two differ only by rounding (fused multiply-adds, tanh's last bits):
 differences of order 1e-15 per step, which the contracting recurrence
 does not amplify (tests: 1e-12 between them, 1e-10 against ReservoirPy).
 """
@@ -45,11 +44,10 @@ from neuro.kernels import register
 
 from neuro.validation import check_int
 
-from ._simd import LANES, lanes_dot, slice_dot
+from ._simd import LANES, slice_dot, slice_lanes_dot
 
 __all__ = [
-    "ACTIVATIONS", "COLUMN_BLOCK_BYTES", "MIN_GROUP", "PARALLEL_MIN_WORK", "column_blocks", "column_width",
-    "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype", "resolve_threads", "sliced_ell", "tanh_scalar",
+    "ACTIVATIONS", "MIN_GROUP", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype", "resolve_threads", "sliced_ell", "tanh_scalar",
 ]
 
 #: Activation names understood by the kernels, and their codes in the numba loops.
@@ -170,6 +168,18 @@ def _activate(y, x, keep, leak, code):
 
 
 @numba.njit(cache=True, nogil=True)
+def _aligned_zeros(rows, dtype):
+    """Zeros ``(rows, LANES)`` of ``dtype`` starting on a 64-byte boundary (numba's arrays start on 16).
+
+    With ``LANES`` float64 a row is one cache line: a misaligned row read spans
+    two, which made the lane blocks twice as slow.
+    """
+    buf = np.zeros(rows * LANES + 64, dtype)
+    skip = ((-buf.ctypes.data) % 64) // buf.itemsize
+    return buf[skip:skip + rows * LANES].reshape((rows, LANES))
+
+
+@numba.njit(cache=True, nogil=True)
 def sliced_ell(indptr, indices, data, n):
     """``W`` ``(n, n)`` (CSR) as sliced ELLPACK with slices of :data:`LANES` rows: ``(start, values, index, rows)``.
 
@@ -189,7 +199,7 @@ def sliced_ell(indptr, indices, data, n):
     start = np.zeros(n_slices + 1, np.int64)
     for s in range(n_slices):
         start[s + 1] = start[s] + lengths[rows[s * LANES]]  # the slice's first row is its longest
-    values = np.zeros((start[-1], LANES), data.dtype)
+    values = _aligned_zeros(start[-1], data.dtype)
     index = np.full((start[-1], LANES), n, indices.dtype)
     for s in range(n_slices):
         for c in range(LANES):
@@ -199,38 +209,6 @@ def sliced_ell(indptr, indices, data, n):
                     values[start[s] + k, c] = data[indptr[r] + k]
                     index[start[s] + k, c] = indices[indptr[r] + k]
     return start, values, index, rows
-
-
-@numba.njit(cache=True, nogil=True)
-def column_blocks(indptr, indices, data, n, width):
-    """``W`` ``(n, n)`` (CSR) cut in blocks of ``width`` columns: ``(start, values, index)``.
-
-    Row ``i``'s entries in columns ``[c * width, (c + 1) * width)`` are
-    ``values[start[c, i]:start[c, i + 1]]`` (column indices in ``index``, still
-    global), in CSR order; ``start`` is ``(n_blocks, n + 1)``.
-    """
-    n_blocks = max(1, (n + width - 1) // width)
-    counts = np.zeros((n_blocks, n), np.int64)
-    for i in range(n):
-        for k in range(indptr[i], indptr[i + 1]):
-            counts[indices[k] // width, i] += 1
-    start = np.zeros((n_blocks, n + 1), np.int64)
-    total = 0
-    for c in range(n_blocks):
-        start[c, 0] = total
-        for i in range(n):
-            total += counts[c, i]
-            start[c, i + 1] = total
-    values = np.empty(total, data.dtype)
-    index = np.empty(total, indices.dtype)
-    fill = start[:, :n].copy()
-    for i in range(n):
-        for k in range(indptr[i], indptr[i + 1]):
-            c = indices[k] // width
-            values[fill[c, i]] = data[k]
-            index[fill[c, i]] = indices[k]
-            fill[c, i] += 1
-    return start, values, index
 
 
 def _single_steps(slices):
@@ -264,36 +242,39 @@ def _single_steps(slices):
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _lane_block(start, values, index, drive, x0, leak, code, out, b0, b1):
+def _lane_block(start, values, index, rows, drive, x0, leak, code, out, b0, b1):
     """Sequences ``b0:b1`` (at most :data:`LANES`), all steps, as one lane block.
 
-    ``(start, values, index)`` from :func:`column_blocks`. The states are kept
-    ``(N, 8)``, lane ``l`` for sequence ``b0 + l`` (lanes past ``b1`` run on
-    zero drive and are not written out); for each column block, every row
-    adds its entries there to its eight lanes (:func:`~reservoirs._simd.lanes_dot`).
+    ``(start, values, index, rows)`` from :func:`sliced_ell`. The states are
+    kept ``(N + 1, 8)``, lane ``l`` for sequence ``b0 + l`` (lanes past ``b1``
+    run on zero drive and are not written out; row ``N`` stays 0: the
+    padding's column). Each unit's sum is the one of :func:`_single_steps`,
+    lane by lane, so a sequence gets the same states in a batch as alone.
     """
     T, n = drive.shape[1], drive.shape[2]
     g = b1 - b0
     keep = 1.0 - leak
-    x = np.zeros((n, LANES), drive.dtype)
-    y = np.zeros((n, LANES), drive.dtype)
+    x = _aligned_zeros(n + 1, drive.dtype)
+    y = _aligned_zeros(n + 1, drive.dtype)
     for b in range(g):
-        x[:, b] = x0[b0 + b]
+        x[:n, b] = x0[b0 + b]
+    sums = _aligned_zeros(LANES, drive.dtype)
     for t in range(T):
-        for b in range(g):
-            d = drive[b0 + b, t]
-            for i in range(n):
-                y[i, b] = d[i]
-        y[:, g:] = 0.0
-        for c in range(start.shape[0]):
-            p = start[c]
-            for i in range(n):
-                lanes_dot(values[p[i]:p[i + 1]], index[p[i]:p[i + 1]], x, y[i])
-        _activate(y.reshape(n * LANES), x.reshape(n * LANES), keep, leak, code)
-        for b in range(g):
-            o = out[b0 + b, t]
-            for i in range(n):
-                o[i] = y[i, b]
+        for s in range(start.size - 1):
+            slice_lanes_dot(values[start[s]:start[s + 1]], index[start[s]:start[s + 1]], x, sums)
+            for c in range(LANES):
+                r = rows[s * LANES + c]
+                if r >= 0:
+                    yr = y[r]
+                    for b in range(g):  # read before the pass below writes out (which may be drive)
+                        yr[b] = sums[c, b] + drive[b0 + b, t, r]
+                    for b in range(g, LANES):
+                        yr[b] = sums[c, b]
+        for i in range(n):
+            yi = y[i]
+            _activate(yi, x[i], keep, leak, code)
+            for b in range(g):
+                out[b0 + b, t, i] = yi[b]
         x, y = y, x
 
 
@@ -306,12 +287,12 @@ def _batch_steps(groups):
     whatever the grouping.
     """
 
-    def run(start, values, index, drive, x0, leak, code, out, bounds):
-        # (start, values, index) from column_blocks; drive (B, T, N), x0 (B, N), out (B, T, N), bounds (G + 1,)
+    def run(start, values, index, rows, drive, x0, leak, code, out, bounds):
+        # (start, values, index, rows) from sliced_ell; drive (B, T, N), x0 (B, N), out (B, T, N), bounds (G + 1,)
         B = drive.shape[0]
         for g in groups(bounds.size - 1):
             for k in range(bounds[g], bounds[g + 1]):
-                _lane_block(start, values, index, drive, x0, leak, code, out, k * LANES, min(B, (k + 1) * LANES))
+                _lane_block(start, values, index, rows, drive, x0, leak, code, out, k * LANES, min(B, (k + 1) * LANES))
 
     return run
 
@@ -326,16 +307,6 @@ def index_dtype(n: int) -> np.dtype:
     """Column-index dtype of the CPU kernels for ``n`` units: unsigned, and 16-bit when ``n`` itself fits
     (the sliced format's padding points at column ``n``; less memory to stream per step)."""
     return np.dtype(np.uint16) if n <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
-
-
-#: Bytes of states (a column block's ``width`` x 8 lanes) that a lane block's column block may read:
-#: half the 32 KiB L1 data cache of current x86 cores, the rest for the streamed weights.
-COLUMN_BLOCK_BYTES = 1 << 14
-
-
-def column_width(itemsize: int) -> int:
-    """Columns per block of :func:`column_blocks` for states of ``itemsize`` bytes (:data:`COLUMN_BLOCK_BYTES`)."""
-    return max(1, COLUMN_BLOCK_BYTES // (LANES * itemsize))
 
 
 #: Multiply-adds per step (stored weights times batch) from which ``threads=None`` may split a batch.
@@ -416,7 +387,7 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
             blocks = -(-B // LANES)
             groups = min(threads, blocks)
             bounds = np.linspace(0, blocks, groups + 1).round().astype(np.int64)  # as even as can be
-            layout = column_blocks(indptr, indices, data, n, column_width(dtype.itemsize))
+            layout = sliced_ell(indptr, indices, data, n)
             (_run_batch if groups == 1 else _run_batch_parallel)(*layout, drive, x0, leak, code, out, bounds)
     finally:
         if threads > 1:

@@ -87,7 +87,7 @@ def test_kernel_rejects_bad_shapes():
 
 
 def test_index_dtypes_give_the_same_states():
-    from reservoirs.recurrence import _run_batch, _run_single, column_blocks, index_dtype, sliced_ell
+    from reservoirs.recurrence import _run_batch, _run_single, index_dtype, sliced_ell
 
     assert index_dtype(1000) == np.uint16 and index_dtype(70_000) == np.uint32
     assert index_dtype(65_535) == np.uint16  # the sliced format's padding column, N itself, must fit
@@ -103,43 +103,43 @@ def test_index_dtypes_give_the_same_states():
     outs = []
     for dt in (np.uint16, np.uint32):
         out = np.empty_like(drive)
-        layout = column_blocks(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, n, 32)
-        _run_batch(*layout, drive, x0, 1.0, 1, out, np.array([0, 2]))
+        _run_batch(*sliced_ell(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, n), drive, x0, 1.0, 1, out,
+                   np.array([0, 2]))
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
-def test_layouts_hold_the_matrix():
-    """The sliced ELLPACK and column-blocked copies of W give back W (padding: weight 0, column N)."""
-    from reservoirs.recurrence import LANES, column_blocks, sliced_ell
+def test_sliced_ell_holds_the_matrix():
+    """The sliced ELLPACK copy of W gives back W (padding: weight 0, column N), longest rows first."""
+    from reservoirs.recurrence import LANES, sliced_ell
 
     W, _, _ = _problem(1, N=37, density=0.3)
-    W.indices = W.indices.astype(np.uint16)
     n = W.shape[0]
-    start, values, index, rows = sliced_ell(W.indptr.astype(np.int64), W.indices, W.data, n)
+    start, values, index, rows = sliced_ell(W.indptr.astype(np.int64), W.indices.astype(np.uint16), W.data, n)
     assert values.shape == index.shape and values.shape[1] == LANES and rows.size == 40
     assert sorted(rows[rows >= 0]) == list(range(n)) and np.all(rows[n:] == -1)
     dense = np.zeros((n, n + 1))
     for s in range(start.size - 1):
+        block = slice(start[s], start[s + 1])
         for c in range(LANES):
-            block = slice(start[s], start[s + 1])
             if rows[s * LANES + c] < 0:
                 assert np.all(values[block, c] == 0)
                 continue
             np.add.at(dense[rows[s * LANES + c]], index[block, c].astype(np.int64), values[block, c])
     np.testing.assert_array_equal(dense[:, :n], W.toarray())
     assert np.all(dense[:, n] == 0)
-    lengths = np.diff(W.indptr)[rows[rows >= 0]]
-    assert np.all(np.diff(lengths) <= 0)  # longest rows first: little padding
-    start, values, index = column_blocks(W.indptr.astype(np.int64), W.indices, W.data, n, 10)
-    assert start.shape == (4, n + 1) and values.size == W.nnz
-    dense = np.zeros((n, n))
-    for c in range(4):
-        for i in range(n):
-            cols = index[start[c, i]:start[c, i + 1]].astype(np.int64)
-            assert np.all(cols // 10 == c)
-            dense[i, cols] += values[start[c, i]:start[c, i + 1]]
-    np.testing.assert_array_equal(dense, W.toarray())
+    assert np.all(np.diff(np.diff(W.indptr)[rows[rows >= 0]]) <= 0)  # longest rows first: little padding
+
+
+@pytest.mark.parametrize("activation", sorted(FUNCS))
+def test_a_sequence_gets_the_same_states_alone_and_in_a_batch(activation):
+    """The lane blocks sum each unit as the one-sequence kernel does, lane by lane."""
+    W, drive, x0 = _problem(11, T=30)
+    args = (W.indptr, W.indices, W.data)
+    batch = esn_recurrence_cpu(*args, drive, x0, leak=0.6, activation=activation, threads=1)
+    for b in (0, 7, 8, 10):
+        alone = esn_recurrence_cpu(*args, drive[b:b + 1], x0[b:b + 1], leak=0.6, activation=activation)
+        np.testing.assert_array_equal(alone[0], batch[b])
 
 
 def test_tanh_scalar_matches_numpy():
@@ -203,10 +203,10 @@ def test_automatic_threads_follow_the_work_per_step():
 @pytest.mark.parametrize("B, bounds", [(5, [0, 1]), (13, [0, 1, 2]), (33, [0, 2, 3, 5]), (33, [0, 1, 1, 5])])
 def test_groups_of_sequences_give_the_same_states(B, bounds):
     """A sequence's states depend neither on the group (thread) of lane blocks it runs in nor on the others."""
-    from reservoirs.recurrence import _run_batch, _run_batch_parallel, column_blocks
+    from reservoirs.recurrence import _run_batch, _run_batch_parallel, sliced_ell
 
     W, drive, x0 = _problem(B, T=25)
-    layout = column_blocks(W.indptr.astype(np.int64), W.indices.astype(np.uint16), W.data, W.shape[0], 16)
+    layout = sliced_ell(W.indptr.astype(np.int64), W.indices.astype(np.uint16), W.data, W.shape[0])
     args = (*layout, drive, x0, 0.7, 1)
     whole = np.empty_like(drive)
     _run_batch(*args, whole, np.array([0, bounds[-1]]))
