@@ -47,7 +47,7 @@ from neuro.validation import check_int
 from ._simd import LANES, slice_dot, slice_lanes_dot
 
 __all__ = [
-    "ACTIVATIONS", "MIN_GROUP", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype", "resolve_threads", "sliced_ell", "tanh_scalar",
+    "ACTIVATIONS", "FUSED_INPUTS", "MIN_GROUP", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype", "resolve_threads", "sliced_ell", "tanh_scalar",
 ]
 
 #: Activation names understood by the kernels, and their codes in the numba loops.
@@ -64,31 +64,44 @@ def _apply(xp, name, z):
     raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
 
 
-def _check(indptr, indices, data, drive, x0, out):
-    n = drive.shape[-1]
+def _check(indptr, indices, data, drive, x0, out, W_in=None, bias=None):
+    n = indptr.shape[0] - 1
+    if drive.ndim != 3:
+        raise ValueError(f"drive must have shape (B, T, N) (or (B, T, F) with W_in), got {drive.shape}")
+    if W_in is None and drive.shape[-1] != n:
+        raise ValueError(f"drive must have N = {n} units (indptr has N + 1 entries), got {drive.shape}")
+    if W_in is not None and W_in.shape != (n, drive.shape[-1]):
+        raise ValueError(f"W_in must have shape (N, F) = {(n, drive.shape[-1])}, got {W_in.shape}")
+    if bias is not None and bias.shape != (n,):
+        raise ValueError(f"bias must have shape (N,) = {(n,)}, got {bias.shape}")
     if out is not None and out is not drive and array_module(out).may_share_memory(out, drive):
         raise ValueError("out may be drive itself but must not overlap it otherwise")
-    if drive.ndim != 3:
-        raise ValueError(f"drive must have shape (B, T, N), got {drive.shape}")
     if x0.shape != (drive.shape[0], n):
         raise ValueError(f"x0 must have shape (B, N) = {(drive.shape[0], n)}, got {x0.shape}")
-    if indptr.shape != (n + 1,):
-        raise ValueError(f"indptr must have shape (N + 1,) = {(n + 1,)}, got {indptr.shape}")
     if indices.shape != data.shape:
         raise ValueError(f"indices and data must have the same shape, got {indices.shape} and {data.shape}")
 
 
-def esn_recurrence_reference(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=None):
+def esn_recurrence_reference(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=None,
+                             W_in=None, bias=None):
     """States ``(B, T, N)`` of the recurrence; ``drive`` ``(B, T, N)``, ``x0`` ``(B, N)``, ``leak`` in (0, 1].
 
     ``activation`` is a name in :data:`ACTIVATIONS` or a callable acting
     elementwise on arrays; ``out`` ``(B, T, N)`` may receive the states, and
     may be ``drive`` itself (step ``t``'s drive is read before its states
     replace it); ``threads`` is accepted for a common signature and ignored.
+    ``bias`` ``(N,)``, optional, is added to every step's drive; with ``W_in``
+    ``(N, F)``, ``drive`` holds the inputs ``u`` ``(B, T, F)`` and the drive is
+    ``W_in u[b, t] + bias`` (the cpu path computes it step by step instead of
+    writing a ``(B, T, N)`` array first).
     """
-    _check(indptr, indices, data, drive, x0, out)
+    _check(indptr, indices, data, drive, x0, out, W_in, bias)
+    if W_in is not None:
+        drive = drive @ W_in.T
+    if bias is not None:
+        drive = drive + bias
     xp = array_module(drive, x0, data)
-    n = drive.shape[-1]
+    n = x0.shape[-1]
     if xp is np:
         import scipy.sparse as sparse
     else:  # pragma: no cover - needs a GPU
@@ -211,6 +224,20 @@ def sliced_ell(indptr, indices, data, n):
     return start, values, index, rows
 
 
+@numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
+def _unit_drive(drive, W_in, bias, fused, t, i):
+    """Unit ``i``'s drive at step ``t`` of one sequence: ``drive[t, i] + bias[i]``, or, ``fused``,
+    ``W_in[i] . drive[t] + bias[i]`` (``drive`` ``(T, F)`` holds the inputs)."""
+    if fused:
+        u = drive[t]
+        w = W_in[i]
+        acc = u[0] * w[0]
+        for f in range(1, u.size):
+            acc += u[f] * w[f]
+        return acc + bias[i]
+    return drive[t, i] + bias[i]
+
+
 def _single_steps(slices):
     """The single-sequence loop with ``slices`` (``range`` or ``numba.prange``) over the row slices of a step.
 
@@ -219,22 +246,21 @@ def _single_steps(slices):
     whose key ignores compile flags.
     """
 
-    def run(start, values, index, rows, drive, x0, leak, code, out):
-        # (start, values, index, rows) from sliced_ell; drive (T, N), x0 (N,), out (T, N): row t is the state after step t
-        T, n = drive.shape
+    def run(start, values, index, rows, drive, W_in, bias, fused, x0, leak, code, out):
+        # (start, values, index, rows) from sliced_ell; drive (T, N), or inputs (T, F) if fused; x0 (N,), out (T, N)
+        T, n = out.shape
         keep = 1.0 - leak
         x = np.zeros(n + 1, drive.dtype)  # x[n] stays 0: the padding's column
         x[:n] = x0
         sums = np.empty((start.size - 1, LANES), drive.dtype)
         for t in range(T):
             y = out[t]
-            d = drive[t]  # may be y itself: each unit's drive is read before its state is written
             for s in slices(start.size - 1):
                 slice_dot(values[start[s]:start[s + 1]], index[start[s]:start[s + 1]], x, sums[s])
                 for c in range(LANES):
                     r = rows[s * LANES + c]
-                    if r >= 0:
-                        y[r] = sums[s, c] + d[r]
+                    if r >= 0:  # drive may be out: each unit's drive is read before its state is written
+                        y[r] = sums[s, c] + _unit_drive(drive, W_in, bias, fused, t, r)
             _activate(y, x[:n], keep, leak, code)
             x[:n] = y
 
@@ -242,7 +268,7 @@ def _single_steps(slices):
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _lane_block(start, values, index, rows, drive, x0, leak, code, out, b0, b1):
+def _lane_block(start, values, index, rows, drive, W_in, bias, fused, x0, leak, code, out, b0, b1):
     """Sequences ``b0:b1`` (at most :data:`LANES`), all steps, as one lane block.
 
     ``(start, values, index, rows)`` from :func:`sliced_ell`. The states are
@@ -251,7 +277,7 @@ def _lane_block(start, values, index, rows, drive, x0, leak, code, out, b0, b1):
     padding's column). Each unit's sum is the one of :func:`_single_steps`,
     lane by lane, so a sequence gets the same states in a batch as alone.
     """
-    T, n = drive.shape[1], drive.shape[2]
+    T, n = out.shape[1], out.shape[2]
     g = b1 - b0
     keep = 1.0 - leak
     x = _aligned_zeros(n + 1, drive.dtype)
@@ -259,17 +285,35 @@ def _lane_block(start, values, index, rows, drive, x0, leak, code, out, b0, b1):
     for b in range(g):
         x[:n, b] = x0[b0 + b]
     sums = _aligned_zeros(LANES, drive.dtype)
+    ut = np.zeros((W_in.shape[1], LANES), drive.dtype)  # fused: step t's inputs, lane by lane
+    lane = np.empty(LANES, drive.dtype)
     for t in range(T):
+        if fused:
+            for b in range(g):
+                ut[:, b] = drive[b0 + b, t]
         for s in range(start.size - 1):
             slice_lanes_dot(values[start[s]:start[s + 1]], index[start[s]:start[s + 1]], x, sums)
             for c in range(LANES):
                 r = rows[s * LANES + c]
-                if r >= 0:
-                    yr = y[r]
-                    for b in range(g):  # read before the pass below writes out (which may be drive)
-                        yr[b] = sums[c, b] + drive[b0 + b, t, r]
-                    for b in range(g, LANES):
-                        yr[b] = sums[c, b]
+                if r < 0:
+                    continue
+                # read before the pass below writes out (which may be drive)
+                if fused:  # as _unit_drive, lane by lane
+                    w = W_in[r]
+                    for b in range(LANES):
+                        lane[b] = ut[0, b] * w[0]
+                    for f in range(1, w.size):
+                        for b in range(LANES):
+                            lane[b] += ut[f, b] * w[f]
+                    for b in range(LANES):
+                        lane[b] += bias[r]
+                else:
+                    for b in range(g):
+                        lane[b] = drive[b0 + b, t, r] + bias[r]
+                    lane[g:] = 0.0
+                yr = y[r]
+                for b in range(LANES):
+                    yr[b] = sums[c, b] + lane[b]
         for i in range(n):
             yi = y[i]
             _activate(yi, x[i], keep, leak, code)
@@ -287,12 +331,14 @@ def _batch_steps(groups):
     whatever the grouping.
     """
 
-    def run(start, values, index, rows, drive, x0, leak, code, out, bounds):
-        # (start, values, index, rows) from sliced_ell; drive (B, T, N), x0 (B, N), out (B, T, N), bounds (G + 1,)
+    def run(start, values, index, rows, drive, W_in, bias, fused, x0, leak, code, out, bounds):
+        # (start, values, index, rows) from sliced_ell; drive (B, T, N) or inputs (B, T, F) if fused; x0 (B, N),
+        # out (B, T, N), bounds (G + 1,)
         B = drive.shape[0]
         for g in groups(bounds.size - 1):
             for k in range(bounds[g], bounds[g + 1]):
-                _lane_block(start, values, index, rows, drive, x0, leak, code, out, k * LANES, min(B, (k + 1) * LANES))
+                _lane_block(start, values, index, rows, drive, W_in, bias, fused, x0, leak, code, out,
+                            k * LANES, min(B, (k + 1) * LANES))
 
     return run
 
@@ -308,6 +354,11 @@ def index_dtype(n: int) -> np.dtype:
     (the sliced format's padding points at column ``n``; less memory to stream per step)."""
     return np.dtype(np.uint16) if n <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
 
+
+#: Input widths up to which :class:`~reservoirs.ESN` lets the cpu path compute the drive ``W_in u + bias``
+#: step by step (``W_in=``): F multiply-adds per unit and step, against about ``nnz / N`` for the
+#: recurrent weights; above, one matrix product for all steps writes the drive first.
+FUSED_INPUTS = 8
 
 #: Multiply-adds per step (stored weights times batch) from which ``threads=None`` may split a batch.
 PARALLEL_MIN_WORK = 1 << 16
@@ -347,7 +398,8 @@ def _check_out(out, shape, dtype):
         )
 
 
-def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=None):
+def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation="tanh", out=None, threads=None,
+                       W_in=None, bias=None):
     """The numba fast path; same contract as :func:`esn_recurrence_reference` (named activations only).
 
     ``out`` (``(B, T, N)``, the dtype of ``drive``, last axis contiguous)
@@ -356,18 +408,27 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
     ``threads``: see :func:`resolve_threads` (None: automatic); a batch runs
     one group of lane blocks per thread, a single sequence shares each step's
     slices. The states are the same whatever the count.
+    With ``W_in``, each unit's drive is computed as it is needed (``F``
+    multiply-adds per unit and step), which saves writing and reading a
+    ``(B, T, N)`` drive array: worth it for few inputs (see :data:`FUSED_INPUTS`).
     """
-    _check(indptr, indices, data, drive, x0, out)
+    _check(indptr, indices, data, drive, x0, out, W_in, bias)
     if callable(activation) or activation not in ACTIVATIONS:
         raise ValueError(f"the cpu path needs activation in {sorted(ACTIVATIONS)}, got {activation!r}")
     dtype = drive.dtype
+    B, T = drive.shape[:2]
+    n = indptr.shape[0] - 1
     if out is None:
-        out = np.empty(drive.shape, dtype=dtype)
+        out = np.empty((B, T, n), dtype=dtype)
     else:
-        _check_out(out, drive.shape, dtype)
-    B, T, n = drive.shape
+        _check_out(out, (B, T, n), dtype)
     if out.size == 0:
         return out
+    fused = W_in is not None
+    if fused and drive.shape[-1] == 0:  # no inputs: the drive is the bias
+        fused, drive = False, np.zeros((B, T, n), dtype)
+    W_in = np.ascontiguousarray(W_in if fused else np.zeros((n, 0)), dtype=dtype)
+    bias = np.zeros(n, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.ascontiguousarray(indices, dtype=index_dtype(n))
     data = np.ascontiguousarray(data, dtype=dtype)
@@ -375,6 +436,7 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
     x0 = np.ascontiguousarray(x0, dtype=dtype)
     leak = dtype.type(leak)
     code = ACTIVATIONS[activation]
+    inputs = (drive, W_in, bias, fused)
     threads = resolve_threads(threads, data.size, B)
     previous = numba.get_num_threads()
     if threads > 1:
@@ -382,13 +444,13 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
     try:
         if B == 1:
             single = _run_single if threads == 1 else _run_single_parallel
-            single(*sliced_ell(indptr, indices, data, n), drive[0], x0[0], leak, code, out[0])
+            single(*sliced_ell(indptr, indices, data, n), drive[0], W_in, bias, fused, x0[0], leak, code, out[0])
         else:
             blocks = -(-B // LANES)
             groups = min(threads, blocks)
             bounds = np.linspace(0, blocks, groups + 1).round().astype(np.int64)  # as even as can be
             layout = sliced_ell(indptr, indices, data, n)
-            (_run_batch if groups == 1 else _run_batch_parallel)(*layout, drive, x0, leak, code, out, bounds)
+            (_run_batch if groups == 1 else _run_batch_parallel)(*layout, *inputs, x0, leak, code, out, bounds)
     finally:
         if threads > 1:
             numba.set_num_threads(previous)

@@ -29,6 +29,11 @@ def _plain_loop(W, drive, x0, leak, f):
     return out
 
 
+def _no_inputs(n):
+    """The (W_in, bias, fused) arguments of the numba loops for a precomputed drive."""
+    return np.zeros((n, 0)), np.zeros(n), False
+
+
 FUNCS = {"tanh": np.tanh, "identity": lambda z: z, "sigmoid": lambda z: 1 / (1 + np.exp(-z))}
 
 
@@ -44,6 +49,31 @@ def test_cpu_equals_reference_and_plain_loop(B, activation, leak, threads):
     loop = _plain_loop(W, drive, x0, leak, FUNCS[activation])
     np.testing.assert_allclose(ref, loop, rtol=0, atol=1e-12)
     np.testing.assert_allclose(cpu, loop, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("B", [1, 9])
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+def test_inputs_and_bias_given_to_the_kernel(B, impl):
+    """With W_in, drive holds the inputs and the drive W_in u + bias is computed by the kernel."""
+    W, _, x0 = _problem(B, T=30)
+    rng = np.random.default_rng(5)
+    u = rng.uniform(-1, 1, (B, 30, 3))
+    W_in, bias = rng.uniform(-1, 1, (90, 3)), rng.uniform(-0.2, 0.2, 90)
+    args = (W.indptr, W.indices, W.data)
+    expected = call("esn_recurrence", *args, u @ W_in.T + bias, x0, impl="reference", leak=0.4)
+    fused = call("esn_recurrence", *args, u, x0, impl=impl, leak=0.4, W_in=W_in, bias=bias, threads=2)
+    np.testing.assert_allclose(fused, expected, rtol=0, atol=1e-13)
+    biased = call("esn_recurrence", *args, u @ W_in.T, x0, impl=impl, leak=0.4, bias=bias)
+    np.testing.assert_allclose(biased, expected, rtol=0, atol=1e-13)
+    none = call("esn_recurrence", *args, u[..., :0], x0, impl=impl, leak=0.4, W_in=W_in[:, :0], bias=bias)
+    np.testing.assert_allclose(none, call("esn_recurrence", *args, np.broadcast_to(bias, (B, 30, 90)).copy(), x0,
+                                          impl="reference", leak=0.4), rtol=0, atol=1e-13)
+    with pytest.raises(ValueError, match="W_in"):
+        call("esn_recurrence", *args, u, x0, impl=impl, W_in=W_in[:, :2])
+    with pytest.raises(ValueError, match="bias"):
+        call("esn_recurrence", *args, u, x0, impl=impl, W_in=W_in, bias=bias[:5])
+    with pytest.raises(ValueError, match="drive"):
+        call("esn_recurrence", *args, u, x0, impl=impl)
 
 
 def test_float32_cpu_path_and_out_argument():
@@ -96,15 +126,16 @@ def test_index_dtypes_give_the_same_states():
     outs = []
     for dt in (np.uint16, np.uint32):
         out = np.empty_like(drive)
-        _run_single(*sliced_ell(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, n), drive[0], x0[0], 1.0, 1, out[0])
+        _run_single(*sliced_ell(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, n), drive[0], *_no_inputs(n),
+                    x0[0], 1.0, 1, out[0])
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
     W, drive, x0 = _problem(11)
     outs = []
     for dt in (np.uint16, np.uint32):
         out = np.empty_like(drive)
-        _run_batch(*sliced_ell(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, n), drive, x0, 1.0, 1, out,
-                   np.array([0, 2]))
+        _run_batch(*sliced_ell(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, n), drive, *_no_inputs(n),
+                   x0, 1.0, 1, out, np.array([0, 2]))
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
 
@@ -207,7 +238,7 @@ def test_groups_of_sequences_give_the_same_states(B, bounds):
 
     W, drive, x0 = _problem(B, T=25)
     layout = sliced_ell(W.indptr.astype(np.int64), W.indices.astype(np.uint16), W.data, W.shape[0])
-    args = (*layout, drive, x0, 0.7, 1)
+    args = (*layout, drive, *_no_inputs(W.shape[0]), x0, 0.7, 1)
     whole = np.empty_like(drive)
     _run_batch(*args, whole, np.array([0, bounds[-1]]))
     for run in (_run_batch, _run_batch_parallel):
@@ -215,7 +246,7 @@ def test_groups_of_sequences_give_the_same_states(B, bounds):
         run(*args, out, np.array(bounds))
         np.testing.assert_array_equal(out, whole)
     alone = np.empty_like(drive[-1:])
-    _run_batch(*layout, drive[-1:], x0[-1:], 0.7, 1, alone, np.array([0, 1]))
+    _run_batch(*layout, drive[-1:], *_no_inputs(W.shape[0]), x0[-1:], 0.7, 1, alone, np.array([0, 1]))
     np.testing.assert_array_equal(alone[0], whole[-1])
     np.testing.assert_allclose(whole, _plain_loop(W, drive, x0, 0.7, np.tanh), rtol=0, atol=1e-12)
 
