@@ -125,7 +125,7 @@ class ESN(Estimator):
     dtype : floating dtype of the weights and states (float64 by default).
     input_dim : int, optional; draws ``W_in`` now instead of at the first call (needed for :attr:`ports`).
     threads : int or None, CPU threads of :meth:`run` (the states are the same whatever the count): a
-        batch runs one group of lane blocks (eight sequences each) per thread; a single sequence shares
+        batch's lane blocks (eight sequences each) are shared by the threads; a single sequence shares
         each step's rows. None (default): one for a single sequence; for a batch with enough work per
         step, one per lane block up to numba's thread count (see :func:`reservoirs.recurrence.resolve_threads`).
 

@@ -22,12 +22,12 @@ computed beforehand (one matrix product over all steps)::
   sequence's states do not depend on the batch). The activation runs over contiguous values so it
   vectorizes; tanh is :func:`tanh_scalar` (within 4e-15 of ``numpy.tanh``;
   libm's scalar tanh was the larger part of a batched step).
-  Threads: a batch's lane blocks are split among the threads, each running
-  its blocks to the end on its own (no barrier between steps, so a thread
-  held up by another process delays only its own blocks); a single sequence
+  Threads: a batch's lane blocks go to a pool of threads, each taking the
+  next block when it has run its last to the end (no barrier between steps,
+  and a thread held up by another process takes fewer blocks); a single sequence
   shares each step's slices among the threads (a barrier per step: only on
-  request, see :func:`resolve_threads`). Serial and threaded versions are
-  compiled from one source.
+  request, see :func:`resolve_threads`; serial and threaded versions are
+  compiled from one source).
 
 The two differ only by rounding (fused multiply-adds, tanh's last bits):
 differences of order 1e-15 per step, which the contracting recurrence
@@ -322,31 +322,9 @@ def _lane_block(start, values, index, rows, drive, W_in, bias, fused, x0, leak, 
         x, y = y, x
 
 
-def _batch_steps(groups):
-    """The batched loop, as :func:`_single_steps`, with ``groups`` over groups of lane blocks.
-
-    Group ``g`` holds lane blocks ``bounds[g]:bounds[g + 1]`` (block ``k``:
-    sequences ``8 k`` to ``8 k + 7``); a sequence's arithmetic depends neither
-    on its group nor on the other sequences, so the states are the same
-    whatever the grouping.
-    """
-
-    def run(start, values, index, rows, drive, W_in, bias, fused, x0, leak, code, out, bounds):
-        # (start, values, index, rows) from sliced_ell; drive (B, T, N) or inputs (B, T, F) if fused; x0 (B, N),
-        # out (B, T, N), bounds (G + 1,)
-        B = drive.shape[0]
-        for g in groups(bounds.size - 1):
-            for k in range(bounds[g], bounds[g + 1]):
-                _lane_block(start, values, index, rows, drive, W_in, bias, fused, x0, leak, code, out,
-                            k * LANES, min(B, (k + 1) * LANES))
-
-    return run
-
-
 _serial = numba.njit(cache=True, nogil=True, fastmath={"contract"})
 _threaded = numba.njit(cache=True, nogil=True, parallel=True, fastmath={"contract"})
 _run_single, _run_single_parallel = _serial(_single_steps(range)), _threaded(_single_steps(numba.prange))
-_run_batch, _run_batch_parallel = _serial(_batch_steps(range)), _threaded(_batch_steps(numba.prange))
 
 
 def index_dtype(n: int) -> np.dtype:
@@ -405,9 +383,9 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
     ``out`` (``(B, T, N)``, the dtype of ``drive``, last axis contiguous)
     may be given to write the states in place, e.g. a slice of a larger array,
     or ``drive`` itself.
-    ``threads``: see :func:`resolve_threads` (None: automatic); a batch runs
-    one group of lane blocks per thread, a single sequence shares each step's
-    slices. The states are the same whatever the count.
+    ``threads``: see :func:`resolve_threads` (None: automatic); a batch's
+    lane blocks go to that many threads (:func:`_batch`), a single sequence
+    shares each step's slices. The states are the same whatever the count.
     With ``W_in``, each unit's drive is computed as it is needed (``F``
     multiply-adds per unit and step), which saves writing and reading a
     ``(B, T, N)`` drive array: worth it for few inputs (see :data:`FUSED_INPUTS`).
@@ -438,23 +416,50 @@ def esn_recurrence_cpu(indptr, indices, data, drive, x0, *, leak=1.0, activation
     code = ACTIVATIONS[activation]
     inputs = (drive, W_in, bias, fused)
     threads = resolve_threads(threads, data.size, B)
-    previous = numba.get_num_threads()
-    if threads > 1:
-        numba.set_num_threads(threads)
-    try:
-        if B == 1:
-            single = _run_single if threads == 1 else _run_single_parallel
-            single(*sliced_ell(indptr, indices, data, n), drive[0], W_in, bias, fused, x0[0], leak, code, out[0])
-        else:
-            blocks = -(-B // LANES)
-            groups = min(threads, blocks)
-            bounds = np.linspace(0, blocks, groups + 1).round().astype(np.int64)  # as even as can be
-            layout = sliced_ell(indptr, indices, data, n)
-            (_run_batch if groups == 1 else _run_batch_parallel)(*layout, *inputs, x0, leak, code, out, bounds)
-    finally:
-        if threads > 1:
-            numba.set_num_threads(previous)
+    layout = sliced_ell(indptr, indices, data, n)
+    if B == 1:
+        _single(layout, inputs, x0, leak, code, out, threads)
+    else:
+        _batch(layout, inputs, x0, leak, code, out, threads)
     return out
+
+
+def _single(layout, inputs, x0, leak, code, out, threads):
+    """One sequence; with ``threads > 1``, each step's slices are shared by numba's threads (a barrier per step)."""
+    drive, W_in, bias, fused = inputs
+    if threads == 1:
+        _run_single(*layout, drive[0], W_in, bias, fused, x0[0], leak, code, out[0])
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        _run_single_parallel(*layout, drive[0], W_in, bias, fused, x0[0], leak, code, out[0])
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _batch(layout, inputs, x0, leak, code, out, threads):
+    """A batch as lane blocks of :data:`LANES` sequences, each run through all steps by one call.
+
+    With ``threads > 1`` a pool of that many threads takes the blocks one at
+    a time as each finishes its last (the kernels release the GIL): a thread
+    slowed by another process on its core takes fewer blocks, and no thread
+    waits for another between steps.
+    """
+    B = out.shape[0]
+    bounds = [(b0, min(B, b0 + LANES)) for b0 in range(0, B, LANES)]
+
+    def block(b):
+        _lane_block(*layout, *inputs, x0, leak, code, out, *b)
+
+    if threads == 1 or len(bounds) == 1:
+        for b in bounds:
+            block(b)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(threads, len(bounds))) as pool:
+        list(pool.map(block, bounds))
 
 
 register(

@@ -117,7 +117,7 @@ def test_kernel_rejects_bad_shapes():
 
 
 def test_index_dtypes_give_the_same_states():
-    from reservoirs.recurrence import _run_batch, _run_single, index_dtype, sliced_ell
+    from reservoirs.recurrence import _lane_block, _run_single, index_dtype, sliced_ell
 
     assert index_dtype(1000) == np.uint16 and index_dtype(70_000) == np.uint32
     assert index_dtype(65_535) == np.uint16  # the sliced format's padding column, N itself, must fit
@@ -134,8 +134,9 @@ def test_index_dtypes_give_the_same_states():
     outs = []
     for dt in (np.uint16, np.uint32):
         out = np.empty_like(drive)
-        _run_batch(*sliced_ell(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, n), drive, *_no_inputs(n),
-                   x0, 1.0, 1, out, np.array([0, 2]))
+        layout = sliced_ell(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, n)
+        for b0 in (0, 8):
+            _lane_block(*layout, drive, *_no_inputs(n), x0, 1.0, 1, out, b0, min(11, b0 + 8))
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
 
@@ -231,23 +232,16 @@ def test_automatic_threads_follow_the_work_per_step():
     np.testing.assert_array_equal(auto, esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, threads=1))
 
 
-@pytest.mark.parametrize("B, bounds", [(5, [0, 1]), (13, [0, 1, 2]), (33, [0, 2, 3, 5]), (33, [0, 1, 1, 5])])
-def test_groups_of_sequences_give_the_same_states(B, bounds):
-    """A sequence's states depend neither on the group (thread) of lane blocks it runs in nor on the others."""
-    from reservoirs.recurrence import _run_batch, _run_batch_parallel, sliced_ell
-
+@pytest.mark.parametrize("B", [5, 13, 33])
+def test_any_thread_count_gives_the_same_states(B):
+    """A sequence's states depend neither on the thread that runs its lane block nor on the other sequences."""
     W, drive, x0 = _problem(B, T=25)
-    layout = sliced_ell(W.indptr.astype(np.int64), W.indices.astype(np.uint16), W.data, W.shape[0])
-    args = (*layout, drive, *_no_inputs(W.shape[0]), x0, 0.7, 1)
-    whole = np.empty_like(drive)
-    _run_batch(*args, whole, np.array([0, bounds[-1]]))
-    for run in (_run_batch, _run_batch_parallel):
-        out = np.empty_like(drive)
-        run(*args, out, np.array(bounds))
-        np.testing.assert_array_equal(out, whole)
-    alone = np.empty_like(drive[-1:])
-    _run_batch(*layout, drive[-1:], *_no_inputs(W.shape[0]), x0[-1:], 0.7, 1, alone, np.array([0, 1]))
-    np.testing.assert_array_equal(alone[0], whole[-1])
+    args = (W.indptr, W.indices, W.data, drive, x0)
+    whole = esn_recurrence_cpu(*args, leak=0.7, threads=1)
+    for threads in (2, 3):
+        np.testing.assert_array_equal(esn_recurrence_cpu(*args, leak=0.7, threads=threads), whole)
+    alone = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive[-2:], x0[-2:], leak=0.7)
+    np.testing.assert_array_equal(alone, whole[-2:])
     np.testing.assert_allclose(whole, _plain_loop(W, drive, x0, 0.7, np.tanh), rtol=0, atol=1e-12)
 
 
