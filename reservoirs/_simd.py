@@ -1,12 +1,13 @@
 """Two vector loops of the reservoir kernels, written as numba intrinsics (LLVM IR) so that they vectorize.
 
-LLVM does not vectorize either loop from plain numba code: a load through an
-index vector is a gather, which its cost model rejects on this hardware (and
-AVX-512 gathers are indeed slower here than scalar loads: 0.44-0.56 ns per
-weight against 0.30-0.37 in a C test), and the lanes of a row product are
-not recognized as one vector. The intrinsics spell the vectors out; LLVM then
-emits scalar loads for the gathered values (as gcc does for the same C) and
-vector loads and fused multiply-adds for the rest.
+LLVM does not vectorize the one-sequence loop from plain numba code: a load
+through an index vector is a gather, which its cost model rejects on this
+hardware (and AVX-512 gathers are indeed slower here than scalar loads: 0.44-0.56
+ns per weight against 0.30-0.37 in a C test). The intrinsics spell the vectors
+out; LLVM then emits scalar loads for the gathered values (as gcc does for the
+same C) and vector loads and fused multiply-adds for the rest. The lane loop
+is written the same way, so that its eight accumulators are vector registers
+by construction.
 
 * :func:`slice_dot` - eight rows of a sliced ELLPACK matrix times a vector
   (one sequence);
@@ -37,7 +38,7 @@ def _const(value):
 
 
 def _fmuladd(builder, vec):
-    """``llvm.fmuladd`` for vector type ``vec`` (fused where the target has FMA, as numba's ``fastmath={"contract"}``)."""
+    """``llvm.fmuladd`` for vector type ``vec`` (fused where the target has FMA, as ``fastmath={"contract"}``)."""
     name = f"llvm.fmuladd.v{vec.count}{'f64' if isinstance(vec.element, ir.DoubleType) else 'f32'}"
     return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), name)
 
@@ -127,10 +128,11 @@ def slice_lanes_dot(typingctx, values, index, x, out):
                     word = builder.load(builder.bitcast(at, _I64.as_pointer()), align=1)
                 j = builder.and_(builder.lshr(word, _const(bits * (r % per_word))) if r % per_word else word, mask)
                 w = builder.load(builder.gep(va.data, [builder.add(base, _const(r))], inbounds=True))
-                w = builder.shuffle_vector(builder.insert_element(ir.Constant(vec, ir.Undefined), w, ir.Constant(_I32, 0)),
-                                           ir.Constant(vec, ir.Undefined), splat)
-                row = builder.gep(xa.data, [builder.mul(j, _const(LANES))], inbounds=True)
-                builder.store(builder.call(fma, [w, builder.load(builder.bitcast(row, vptr), align=1), builder.load(acc)]), acc)
+                undef = ir.Constant(vec, ir.Undefined)
+                w = builder.shuffle_vector(builder.insert_element(undef, w, ir.Constant(_I32, 0)), undef, splat)
+                row = builder.load(builder.bitcast(builder.gep(xa.data, [builder.mul(j, _const(LANES))], inbounds=True),
+                                                   vptr), align=1)
+                builder.store(builder.call(fma, [w, row, builder.load(acc)]), acc)
         for r, acc in enumerate(accs):
             builder.store(builder.load(acc), builder.bitcast(builder.gep(oa.data, [_const(r * LANES)]), vptr), align=1)
         return context.get_dummy_value()

@@ -395,7 +395,8 @@ class ESN(Estimator):
             return out
         if xp.may_share_memory(x0, out):
             x0 = x0.copy()  # e.g. h0=out[-1] to continue a run in the same buffer: read it before the drive overwrites it
-        kwargs = dict(leak=self.leak_rate, activation=self.activation, impl=impl, out=out, threads=self.threads, bias=bias)
+        kwargs = dict(leak=self.leak_rate, activation=self.activation, impl=impl, out=out, threads=self.threads,
+                      bias=bias)
         if fb3 is None and u3.shape[2] <= FUSED_INPUTS:
             # few inputs: the kernel computes each unit's drive W_in u + bias as it needs it (no drive array)
             return call("esn_recurrence", indptr, indices, data, u3, x0, W_in=W_in, **kwargs)

@@ -47,7 +47,8 @@ from neuro.validation import check_int
 from ._simd import LANES, slice_dot, slice_lanes_dot
 
 __all__ = [
-    "ACTIVATIONS", "FUSED_INPUTS", "MIN_GROUP", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference", "index_dtype", "resolve_threads", "sliced_ell", "tanh_scalar",
+    "ACTIVATIONS", "FUSED_INPUTS", "MIN_GROUP", "PARALLEL_MIN_WORK", "esn_recurrence_cpu", "esn_recurrence_reference",
+    "index_dtype", "resolve_threads", "sliced_ell", "tanh_scalar",
 ]
 
 #: Activation names understood by the kernels, and their codes in the numba loops.
