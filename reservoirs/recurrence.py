@@ -1,7 +1,8 @@
 """The leaky reservoir recurrence, registered as kernel ``esn_recurrence``.
 
 For a batch of ``B`` sequences, with the input drive ``d[b, t] = W_in u[b, t] + bias``
-computed beforehand (one matrix product over all steps)::
+(given, computed beforehand by one matrix product over all steps, or computed by the
+kernel from ``u``, ``W_in`` and ``bias``)::
 
     x[b, t] = (1 - a) x[b, t-1] + a f(W x[b, t-1] + d[b, t]),   x[b, -1] = x0[b]
 
@@ -19,8 +20,8 @@ computed beforehand (one matrix product over all steps)::
   whose states are kept ``(N, 8)`` (:func:`_lane_block`), over the same
   slices: each stored weight multiplies the eight states of its column (one
   vector), and each unit's sum is the one-sequence sum lane by lane (a
-  sequence's states do not depend on the batch). The activation runs over contiguous values so it
-  vectorizes; tanh is :func:`tanh_scalar` (within 4e-15 of ``numpy.tanh``;
+  sequence's states do not depend on the batch). The activation runs over
+  contiguous values so it vectorizes; tanh is :func:`tanh_scalar` (within 4e-15 of ``numpy.tanh``;
   libm's scalar tanh was the larger part of a batched step).
   Threads: a batch's lane blocks go to a pool of threads, each taking the
   next block when it has run its last to the end (no barrier between steps,
