@@ -31,7 +31,7 @@ from .estimator import Estimator
 from .checks import UnstableReservoirWarning
 from neuro.validation import as_float_array, check_fraction, check_int, check_positive
 from .readouts import RLS, Ridge
-from .recurrence import ACTIVATIONS, _apply
+from .recurrence import ACTIVATIONS, FUSED_INPUTS, _apply
 from .weights import bernoulli_matrix, random_sparse, spectral_radius as _spectral_radius
 
 __all__ = ["ESN"]
@@ -125,9 +125,9 @@ class ESN(Estimator):
     dtype : floating dtype of the weights and states (float64 by default).
     input_dim : int, optional; draws ``W_in`` now instead of at the first call (needed for :attr:`ports`).
     threads : int or None, CPU threads of :meth:`run` (the states are the same whatever the count): a
-        batch runs one group of sequences per thread; a single sequence shares each step's rows.
-        None (default): one for a single sequence; for a batch with enough work per step, one
-        per 16 sequences up to numba's thread count (see :func:`reservoirs.recurrence.resolve_threads`).
+        batch's lane blocks (eight sequences each) are shared by the threads; a single sequence shares
+        each step's rows. None (default): one for a single sequence; for a batch with enough work per
+        step, one per lane block up to numba's thread count (see :func:`reservoirs.recurrence.resolve_threads`).
 
     Notes
     -----
@@ -395,18 +395,19 @@ class ESN(Estimator):
             return out
         if xp.may_share_memory(x0, out):
             x0 = x0.copy()  # e.g. h0=out[-1] to continue a run in the same buffer: read it before the drive overwrites it
-        # The input drive W_in u + bias (+ W_fb y[t-1]) is written into out, which the kernel then overwrites
+        kwargs = dict(leak=self.leak_rate, activation=self.activation, impl=impl, out=out, threads=self.threads,
+                      bias=bias)
+        if fb3 is None and u3.shape[2] <= FUSED_INPUTS:
+            # few inputs: the kernel computes each unit's drive W_in u + bias as it needs it (no drive array)
+            return call("esn_recurrence", indptr, indices, data, u3, x0, W_in=W_in, **kwargs)
+        # The input drive W_in u (+ W_fb y[t-1]) is written into out, which the kernel then overwrites
         # with the states step by step: no drive buffer, and one kernel call (threads meet once per run).
         xp.matmul(u3, W_in.T, out=out)
-        out += bias
         if fb3 is not None:
             chunk = max(1, _CHUNK_ELEMENTS // max(1, B * self.units))
             for t0 in range(0, T, chunk):
                 out[:, t0:t0 + chunk] += fb3[:, t0:t0 + chunk] @ W_fb.T
-        return call(
-            "esn_recurrence", indptr, indices, data, out, x0,
-            leak=self.leak_rate, activation=self.activation, impl=impl, out=out, threads=self.threads,
-        )
+        return call("esn_recurrence", indptr, indices, data, out, x0, **kwargs)
 
     def _step_once(self, xp, x, inp, fb):
         """One update of states ``x`` ``(B, N)`` with input ``(B, F)`` and feedback ``(B, O)`` or None."""

@@ -29,6 +29,11 @@ def _plain_loop(W, drive, x0, leak, f):
     return out
 
 
+def _no_inputs(n):
+    """The (W_in, bias, fused) arguments of the numba loops for a precomputed drive."""
+    return np.zeros((n, 0)), np.zeros(n), False
+
+
 FUNCS = {"tanh": np.tanh, "identity": lambda z: z, "sigmoid": lambda z: 1 / (1 + np.exp(-z))}
 
 
@@ -44,6 +49,31 @@ def test_cpu_equals_reference_and_plain_loop(B, activation, leak, threads):
     loop = _plain_loop(W, drive, x0, leak, FUNCS[activation])
     np.testing.assert_allclose(ref, loop, rtol=0, atol=1e-12)
     np.testing.assert_allclose(cpu, loop, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("B", [1, 9])
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+def test_inputs_and_bias_given_to_the_kernel(B, impl):
+    """With W_in, drive holds the inputs and the drive W_in u + bias is computed by the kernel."""
+    W, _, x0 = _problem(B, T=30)
+    rng = np.random.default_rng(5)
+    u = rng.uniform(-1, 1, (B, 30, 3))
+    W_in, bias = rng.uniform(-1, 1, (90, 3)), rng.uniform(-0.2, 0.2, 90)
+    args = (W.indptr, W.indices, W.data)
+    expected = call("esn_recurrence", *args, u @ W_in.T + bias, x0, impl="reference", leak=0.4)
+    fused = call("esn_recurrence", *args, u, x0, impl=impl, leak=0.4, W_in=W_in, bias=bias, threads=2)
+    np.testing.assert_allclose(fused, expected, rtol=0, atol=1e-13)
+    biased = call("esn_recurrence", *args, u @ W_in.T, x0, impl=impl, leak=0.4, bias=bias)
+    np.testing.assert_allclose(biased, expected, rtol=0, atol=1e-13)
+    none = call("esn_recurrence", *args, u[..., :0], x0, impl=impl, leak=0.4, W_in=W_in[:, :0], bias=bias)
+    np.testing.assert_allclose(none, call("esn_recurrence", *args, np.broadcast_to(bias, (B, 30, 90)).copy(), x0,
+                                          impl="reference", leak=0.4), rtol=0, atol=1e-13)
+    with pytest.raises(ValueError, match="W_in"):
+        call("esn_recurrence", *args, u, x0, impl=impl, W_in=W_in[:, :2])
+    with pytest.raises(ValueError, match="bias"):
+        call("esn_recurrence", *args, u, x0, impl=impl, W_in=W_in, bias=bias[:5])
+    with pytest.raises(ValueError, match="drive"):
+        call("esn_recurrence", *args, u, x0, impl=impl)
 
 
 def test_float32_cpu_path_and_out_argument():
@@ -87,23 +117,61 @@ def test_kernel_rejects_bad_shapes():
 
 
 def test_index_dtypes_give_the_same_states():
-    from reservoirs.recurrence import _run_batch, _run_single, index_dtype
+    from reservoirs.recurrence import _lane_block, _run_single, index_dtype, sliced_ell
 
     assert index_dtype(1000) == np.uint16 and index_dtype(70_000) == np.uint32
+    assert index_dtype(65_535) == np.uint16  # the sliced format's padding column, N itself, must fit
     W, drive, x0 = _problem(1)
+    n = drive.shape[-1]
     outs = []
     for dt in (np.uint16, np.uint32):
         out = np.empty_like(drive)
-        _run_single(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, drive[0], x0[0], 1.0, 1, out[0])
+        _run_single(*sliced_ell(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, n), drive[0], *_no_inputs(n),
+                    x0[0], 1.0, 1, out[0])
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
-    W, drive, x0 = _problem(5)
+    W, drive, x0 = _problem(11)
     outs = []
     for dt in (np.uint16, np.uint32):
         out = np.empty_like(drive)
-        _run_batch(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, drive, x0, 1.0, 1, out, np.array([0, 2, 5]))
+        layout = sliced_ell(W.indptr.astype(np.int64), W.indices.astype(dt), W.data, n)
+        for b0 in (0, 8):
+            _lane_block(*layout, drive, *_no_inputs(n), x0, 1.0, 1, out, b0, min(11, b0 + 8))
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_sliced_ell_holds_the_matrix():
+    """The sliced ELLPACK copy of W gives back W (padding: weight 0, column N), longest rows first."""
+    from reservoirs.recurrence import LANES, sliced_ell
+
+    W, _, _ = _problem(1, N=37, density=0.3)
+    n = W.shape[0]
+    start, values, index, rows = sliced_ell(W.indptr.astype(np.int64), W.indices.astype(np.uint16), W.data, n)
+    assert values.shape == index.shape and values.shape[1] == LANES and rows.size == 40
+    assert sorted(rows[rows >= 0]) == list(range(n)) and np.all(rows[n:] == -1)
+    dense = np.zeros((n, n + 1))
+    for s in range(start.size - 1):
+        block = slice(start[s], start[s + 1])
+        for c in range(LANES):
+            if rows[s * LANES + c] < 0:
+                assert np.all(values[block, c] == 0)
+                continue
+            np.add.at(dense[rows[s * LANES + c]], index[block, c].astype(np.int64), values[block, c])
+    np.testing.assert_array_equal(dense[:, :n], W.toarray())
+    assert np.all(dense[:, n] == 0)
+    assert np.all(np.diff(np.diff(W.indptr)[rows[rows >= 0]]) <= 0)  # longest rows first: little padding
+
+
+@pytest.mark.parametrize("activation", sorted(FUNCS))
+def test_a_sequence_gets_the_same_states_alone_and_in_a_batch(activation):
+    """The lane blocks sum each unit as the one-sequence kernel does, lane by lane."""
+    W, drive, x0 = _problem(11, T=30)
+    args = (W.indptr, W.indices, W.data)
+    batch = esn_recurrence_cpu(*args, drive, x0, leak=0.6, activation=activation, threads=1)
+    for b in (0, 7, 8, 10):
+        alone = esn_recurrence_cpu(*args, drive[b:b + 1], x0[b:b + 1], leak=0.6, activation=activation)
+        np.testing.assert_array_equal(alone[0], batch[b])
 
 
 def test_tanh_scalar_matches_numpy():
@@ -164,19 +232,16 @@ def test_automatic_threads_follow_the_work_per_step():
     np.testing.assert_array_equal(auto, esn_recurrence_cpu(W.indptr, W.indices, W.data, drive, x0, threads=1))
 
 
-@pytest.mark.parametrize("B, bounds", [(5, [0, 5]), (5, [0, 1, 5]), (5, [0, 2, 3, 5]), (33, [0, 11, 22, 33])])
-def test_groups_of_sequences_give_the_same_states(B, bounds):
-    """A sequence's states do not depend on the group (thread) it runs in, serial or threaded."""
-    from reservoirs.recurrence import _run_batch, _run_batch_parallel
-
+@pytest.mark.parametrize("B", [5, 13, 33])
+def test_any_thread_count_gives_the_same_states(B):
+    """A sequence's states depend neither on the thread that runs its lane block nor on the other sequences."""
     W, drive, x0 = _problem(B, T=25)
-    args = (W.indptr.astype(np.int64), W.indices.astype(np.uint16), W.data, drive, x0, 0.7, 1)
-    whole = np.empty_like(drive)
-    _run_batch(*args, whole, np.array([0, B]))
-    for run in (_run_batch, _run_batch_parallel):
-        out = np.empty_like(drive)
-        run(*args, out, np.array(bounds))
-        np.testing.assert_array_equal(out, whole)
+    args = (W.indptr, W.indices, W.data, drive, x0)
+    whole = esn_recurrence_cpu(*args, leak=0.7, threads=1)
+    for threads in (2, 3):
+        np.testing.assert_array_equal(esn_recurrence_cpu(*args, leak=0.7, threads=threads), whole)
+    alone = esn_recurrence_cpu(W.indptr, W.indices, W.data, drive[-2:], x0[-2:], leak=0.7)
+    np.testing.assert_array_equal(alone, whole[-2:])
     np.testing.assert_allclose(whole, _plain_loop(W, drive, x0, 0.7, np.tanh), rtol=0, atol=1e-12)
 
 
