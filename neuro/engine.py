@@ -115,21 +115,30 @@ def _neuron_block(cond, x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, ref, 
 
 
 @numba.njit(cache=True, inline="always")
-def _compact(flags, base, fired, nf):
-    """Append ``base + x`` for every set ``flags[x]`` to ``fired`` from ``nf``; returns the new ``nf``.
-
-    Eight flags at a time: groups without a set flag are skipped, the others are appended branch-free."""
-    n8 = flags.shape[0] & ~7
-    words = flags[:n8].view(np.uint64)
-    for w in range(n8 >> 3):
-        if words[w]:
-            for x in range(8 * w, 8 * w + 8):
-                fired[nf] = base + x
-                nf += flags[x]
-    for x in range(n8, flags.shape[0]):
+def _append(flags, base, fired, nf, x0, x1):
+    """Append ``base + x`` for every set ``flags[x]``, ``x0 <= x < x1``, to ``fired`` from ``nf`` (branch-free)."""
+    for x in range(x0, x1):
         fired[nf] = base + x
         nf += flags[x]
     return nf
+
+
+@numba.njit(cache=True, inline="always")
+def _compact(flags, base, fired, nf):
+    """Append ``base + x`` for every set ``flags[x]`` to ``fired`` from ``nf``; returns the new ``nf``.
+
+    ``flags`` starts at entry ``base`` of an 8-byte aligned array. The flags
+    are read eight at a time (aligned words): a word without a set flag is skipped.
+    """
+    n = flags.shape[0]
+    h = min(n, -base & 7)  # up to the first aligned word
+    n8 = h + ((n - h) & ~7)
+    nf = _append(flags, base, fired, nf, 0, h)
+    words = flags[h:n8].view(np.uint64)
+    for w in range(words.shape[0]):
+        if words[w]:
+            nf = _append(flags, base, fired, nf, h + 8 * w, h + 8 * w + 8)
+    return _append(flags, base, fired, nf, n8, n)
 
 
 @intrinsic
