@@ -38,7 +38,8 @@ built for batches:
 * **Rows fetched ahead.** While one spike's synapse row is delivered, the
   row of the spike two places later is prefetched (:func:`_prefetch`): in
   large networks the rows come from main memory, and several fetched at
-  once hide most of the wait (targets are int32: 12 bytes per synapse).
+  once hide most of the wait (targets are int32: 12 bytes per synapse; a
+  group whose weights are all one number reads only the targets).
   Holding the additions in bins by target block, to be applied block by
   block, was slower (see docs/benchmarks/neuro.md).
 
