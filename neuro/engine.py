@@ -35,6 +35,13 @@ built for batches:
   give bit-identical results (tested). Tsodyks-Markram efficacies are
   computed at delivery from the spike's own step, which gives the same
   numbers.
+* **Rows fetched ahead.** While one spike's synapse row is delivered, the
+  row of the spike two places later is prefetched (:func:`_prefetch`): in
+  large networks the rows come from main memory, and several fetched at
+  once hide most of the wait (targets are int32: 12 bytes per synapse; a
+  group whose weights are all one number reads only the targets).
+  Holding the additions in bins by target block, to be applied block by
+  block, was slower (see docs/benchmarks/neuro.md).
 
 Between ``run`` calls the pending input lives where the step-by-step engine
 keeps it (the populations' ring buffers), so runs can be split and
@@ -51,6 +58,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from .inputs import PoissonInput, SpikeTimes
 from .monitors import SpikeMonitor, StateMonitor
@@ -64,6 +74,7 @@ _FUSED_VARS = ("v", "I_e", "I_i", "g_e", "g_i")
 _RECORD_BUDGET = 1 << 24  # state-monitor values and rate/trace raster entries per chunk
 _CHUNK = 256  # entries updated (or scanned for Poisson spikes) before looking for spikes
 _TRIAL_BLOCK_BYTES = 1 << 18  # per-step state of one trial group: a group's state stays in a core's L2 cache
+_PREFETCH_AHEAD = 2  # the synapse rows of the spike this many places ahead are fetched while a row is delivered
 
 
 # ------------------------------------------------------------------ kernel
@@ -130,24 +141,69 @@ def _lif_cond_block(x0, x1, step, v, se, si, last, I_ext, Ae, Ai, spk, ref, E_L,
 
 
 @numba.njit(cache=True, inline="always")
-def _compact(flags, base, fired, nf):
-    """Append ``base + x`` for every set ``flags[x]`` to ``fired`` from ``nf`` (branch-free); returns the new ``nf``."""
-    for x in range(flags.shape[0]):
+def _append(flags, base, fired, nf, x0, x1):
+    """Append ``base + x`` for every set ``flags[x]``, ``x0 <= x < x1``, to ``fired`` from ``nf`` (branch-free)."""
+    for x in range(x0, x1):
         fired[nf] = base + x
         nf += flags[x]
     return nf
 
 
 @numba.njit(cache=True, inline="always")
-def _deliver(t, s_lo, s_hi, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr, e_post, e_w, e_tm, U, D, F, u,
-             Rr, last_tm, dt):
+def _compact(flags, base, fired, nf):
+    """Append ``base + x`` for every set ``flags[x]`` to ``fired`` from ``nf``; returns the new ``nf``.
+
+    ``flags`` starts at entry ``base`` of an 8-byte aligned array. The flags
+    are read eight at a time (aligned words): a word without a set flag is skipped.
+    """
+    n = flags.shape[0]
+    h = min(n, -base & 7)  # up to the first aligned word
+    n8 = h + ((n - h) & ~7)
+    nf = _append(flags, base, fired, nf, 0, h)
+    words = flags[h:n8].view(np.uint64)
+    for w in range(words.shape[0]):
+        if words[w]:
+            nf = _append(flags, base, fired, nf, h + 8 * w, h + 8 * w + 8)
+    return _append(flags, base, fired, nf, n8, n)
+
+
+@intrinsic
+def _prefetch(typingctx, arr, i):
+    """Ask the CPU to fetch the cache line of ``arr[i]`` (a hint: no effect on results, never faults)."""
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i8p] + [ir.IntType(32)] * 3)
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        i32 = lambda v: ir.Constant(ir.IntType(32), v)  # noqa: E731
+        builder.call(fn, [builder.bitcast(builder.gep(data, [args[1]]), i8p), i32(0), i32(3), i32(1)])  # read, keep
+        return context.get_dummy_value()
+
+    return types.void(arr, types.intp), codegen
+
+
+@numba.njit(cache=True, inline="always")
+def _prefetch_rows(e0, e1, one_w, e_post, e_w):
+    """Prefetch the synapses ``e0 .. e1 - 1`` (targets, and weights unless ``one_w``), one cache line at a time."""
+    for e in range(e0, e1, 64 // e_post.itemsize):
+        _prefetch(e_post, e)
+    for e in range(e0, e0 + 1 if one_w else e1, 64 // e_w.itemsize):
+        _prefetch(e_w, e)
+
+
+@numba.njit(cache=True, inline="always")
+def _deliver(t, s_lo, s_hi, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr, e_post, e_w, one_w, e_tm, U, D, F,
+             u, Rr, last_tm, dt):
     """Add what arrives at step ``t`` from the spikes of steps ``s_lo .. s_hi - 1`` into ``Ae``/``Ai``.
 
     ``groups`` rows: (delay, first pre neuron (global), n_pre, offset into
     ``g_ptr``, inhibitory, dynamic, offset into ``e_tm``), sorted by
     descending delay, then projection: each row's synapses are the CSR rows
     ``g_ptr`` over ``e_post``, ``e_w`` and, for dynamic groups, ``e_tm``
-    (index of the Tsodyks-Markram synapse).
+    (index of the Tsodyks-Markram synapse). ``one_w[r]``: all the weights of
+    group ``r`` are the same number (bit for bit), so a row's first is used
+    for all and the weights are not read (4 bytes per event instead of 12).
     """
     for r in range(groups.shape[0]):
         s = t - groups[r, 0]
@@ -162,7 +218,14 @@ def _deliver(t, s_lo, s_hi, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr
         ptr = groups[r, 3]
         target = Ai if groups[r, 4] else Ae
         dynamic = groups[r, 5]
+        one = one_w[r]
+        for f in range(lo, min(hi, lo + _PREFETCH_AHEAD)):
+            row = ptr + entries[f] // B - groups[r, 1]
+            _prefetch_rows(g_ptr[row], g_ptr[row + 1], one, e_post, e_w)
         for f in range(lo, hi):
+            if f + _PREFETCH_AHEAD < hi:  # rows from main memory: fetched ahead, several at once
+                row = ptr + entries[f + _PREFETCH_AHEAD] // B - groups[r, 1]
+                _prefetch_rows(g_ptr[row], g_ptr[row + 1], one, e_post, e_w)
             x = entries[f]
             g = x // B
             b = x - g * B
@@ -175,6 +238,10 @@ def _deliver(t, s_lo, s_hi, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr
                 for e in range(e1 - e0):
                     amp = ws[e] * tm_spike(U, D, F, u, Rr, last_tm, b, tms[e], s, dt)
                     target[np.uint64(posts[e] * B + b)] += amp
+            elif one and e1 > e0:
+                w = ws[0]
+                for e in range(e1 - e0):
+                    target[np.uint64(posts[e] * B + b)] += w
             else:
                 for e in range(e1 - e0):
                     target[np.uint64(posts[e] * B + b)] += ws[e]
@@ -191,7 +258,7 @@ def _next_spike(step, keys, q, b, i, y, draws, log_q):
 @numba.njit(cache=True, nogil=True)
 def _run_steps(K, step0, dt, B, b0, v, se, si, last, I_ext, Ae, Ai, spk, pops, pop_par, pop_ref, pois_next,
                pois_draws, pois_logq, pois_keys, st, st_step, st_trial, st_idx, st_pos, st_flag, groups, g_ptr,
-               e_post, e_w, e_tm, U, D, F, u, Rr, last_tm, pend_e, pend_i, pend_until, hist, hist_n, hist_step,
+               e_post, e_w, one_w, e_tm, U, D, F, u, Rr, last_tm, pend_e, pend_i, pend_until, hist, hist_n, hist_step,
                ev_mask, ev_step, ev_x, ev_n, rec_idx, rec_v, rec_e, rec_i):
     """Advance up to ``K`` steps from ``step0``; returns the number done (fewer when the event buffer fills).
 
@@ -304,8 +371,8 @@ def _run_steps(K, step0, dt, B, b0, v, se, si, last, I_ext, Ae, Ai, spk, pops, p
                 pe[x] = 0.0
                 Ai[x] += pi[x]
                 pi[x] = 0.0
-        _deliver(step, step0, step + 1, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr, e_post, e_w, e_tm,
-                 U, D, F, u, Rr, last_tm, dt)
+        _deliver(step, step0, step + 1, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr, e_post, e_w,
+                 one_w, e_tm, U, D, F, u, Rr, last_tm, dt)
         done = k + 1
     # fold the last arrivals into the state, and schedule the spikes still in flight into pend
     for x in range(Ae.shape[0]):
@@ -317,7 +384,7 @@ def _run_steps(K, step0, dt, B, b0, v, se, si, last, I_ext, Ae, Ai, spk, pops, p
     for t in range(end, end + L - 1):
         slot = t % L
         _deliver(t, step0, end, B, L, pend_e[slot], pend_i[slot], hist, hist_n, hist_step, groups, g_ptr, e_post,
-                 e_w, e_tm, U, D, F, u, Rr, last_tm, dt)
+                 e_w, one_w, e_tm, U, D, F, u, Rr, last_tm, dt)
     return done
 
 
@@ -417,6 +484,9 @@ class _Layout:
         self.groups, self.g_ptr, self.e_post, self.e_tm, sel = cached
         parts = [pr.w if s is None else pr.w[s] for pr, s in zip(projs, sel)]
         self.e_w = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), np.float64)
+        bits = self.e_w.view(np.int64)  # groups whose weights are all one number, bit for bit
+        self.one_w = np.array([np.all(seg == seg[:1]) for seg in
+                               (bits[self.g_ptr[p]:self.g_ptr[p + n]] for p, n in self.groups[:, [3, 2]])], np.int64)
         self.U, self.D, self.F = (np.ascontiguousarray(np.concatenate([getattr(pr, k) for pr in self.tm])
                                                        if self.tm else np.zeros(0), np.float64) for k in "UDF")
 
@@ -427,11 +497,11 @@ def _synapse_groups(projs, offsets):
     Returns ``groups`` (rows: delay, first pre neuron, n_pre, offset into
     ``g_ptr``, inhibitory, dynamic, offset from an entry to its place in
     ``e_tm``), ``g_ptr`` (CSR row pointers of every group), ``e_post``
-    (global target of every entry), ``e_tm`` (the Tsodyks-Markram synapse
+    (global target of every entry, int32), ``e_tm`` (the Tsodyks-Markram synapse
     of every entry of a dynamic group), and per projection the synapse of
     every entry (``None``: all, in CSR order, for a projection with one delay).
     """
-    e_post = np.empty(sum(pr.n_synapses for pr in projs), np.int64)
+    e_post = np.empty(sum(pr.n_synapses for pr in projs), np.int32)  # 4 bytes: read for every event
     groups, ptrs, tms, sels, ptr_base, e_base, tm_base, tm_pos = [], [], [], [], 0, 0, 0, 0
     for p_index, pr in enumerate(projs):
         delays = pr.delay_steps
@@ -518,9 +588,9 @@ class _Group:
                            self.last, self.I_ext, self.Ae, self.Ai, self.spk, lay.pops, lay.pop_par, lay.pop_ref,
                            self.pois_next, self.pois_draws, self.pois_logq, self.pois_keys, lay.st, lay.st_step,
                            lay.st_trial, lay.st_idx, self.st_pos, self.st_flag, lay.groups, lay.g_ptr, lay.e_post,
-                           lay.e_w, lay.e_tm, lay.U, lay.D, lay.F, self.u, self.Rr, self.last_tm, self.pend_e,
-                           self.pend_i, np.int64(self.pend_until), self.hist, self.hist_n, self.hist_step, ev_mask,
-                           self.ev_step, self.ev_x, self.ev_n, rec_idx, *(r[done:] for r in rec))
+                           lay.e_w, lay.one_w, lay.e_tm, lay.U, lay.D, lay.F, self.u, self.Rr, self.last_tm,
+                           self.pend_e, self.pend_i, np.int64(self.pend_until), self.hist, self.hist_n, self.hist_step,
+                           ev_mask, self.ev_step, self.ev_x, self.ev_n, rec_idx, *(r[done:] for r in rec))
             n = int(self.ev_n[0])
             steps.append(self.ev_step[:n].copy())
             xs.append(self.ev_x[:n].copy())

@@ -382,6 +382,24 @@ def test_fused_engine_equals_step_engine_on_mixed_network(parallel):
         np.testing.assert_array_equal(a[pop].spikes, b[pop].spikes)
 
 
+def test_fused_engine_with_per_synapse_and_shared_static_weights():
+    """Static synapses with a weight each and with one weight for all (read once per row) match the step engine."""
+    runs = []
+    for fused in (True, False):
+        net = Network(dt=0.1, seed=8, fused=fused)
+        E = net.population(60, LIF(tau_m=20.0, I_bg=13.0, t_ref=2.0), name="E", v_init=("uniform", 0.0, 15.0))
+        src = net.poisson(30, rates=30.0, name="in")
+        net.connect(src, E, "fixed_probability", p=0.3, weight=lambda r, n: r.gamma(2.0, 1.0, n), delay=0.5)
+        net.connect(E, E, "fixed_probability", p=0.2, weight=0.7, delay=1.0)
+        net.connect(E, E, "fixed_probability", p=0.2, weight=lambda r, n: -r.gamma(2.0, 0.5, n), delay=1.0)
+        mon = net.monitor_spikes(E)
+        net.reset(2, seed=3).run(100.0)
+        runs.append((mon.t.copy(), mon.i.copy(), E.state["v"].copy(), E.state["I_e"].copy(), E.state["I_i"].copy()))
+    assert len(runs[0][0]) > 50
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_fused_engine_takes_an_empty_projection_and_follows_changed_delays():
     """A projection without synapses delivers nothing; delays changed between resets take effect."""
     nets = []
