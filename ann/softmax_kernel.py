@@ -26,12 +26,9 @@ import math
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
 from neuro.backend import array_module
+from neuro.intrinsics import maxnum
 from neuro.kernels import call, register
 
 from .ssm_kernel import _expf32
@@ -52,26 +49,12 @@ def _reference(s, m, l):
     return alpha
 
 
-@intrinsic
-def _maxnum32(typingctx, a, b):
-    """``llvm.maxnum`` of two float32 (the larger; a NaN operand is ignored): a max reduction LLVM vectorizes."""
-    if a != types.float32 or b != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        f32 = ir.FloatType()
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f32, [f32, f32]), "llvm.maxnum.f32")
-        return builder.call(fn, args)
-
-    return types.float32(types.float32, types.float32), codegen
-
-
 @numba.njit(cache=True, inline="always")
 def _row_max(row):  # pragma: no cover - compiled
     """``max(row)`` of a float32 row, ignoring NaN (-inf for an empty or all-NaN row)."""
     m = np.float32(-np.inf)
     for j in range(row.size):
-        m = _maxnum32(m, row[j])
+        m = maxnum(m, row[j])
     return m
 
 

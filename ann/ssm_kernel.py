@@ -25,26 +25,11 @@ import math
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
+from neuro.intrinsics import float32_from_bits
 from neuro.kernels import register
 
 __all__ = ["selective_scan_arrays"]
-
-
-@intrinsic
-def _float32_from_bits(typingctx, bits):
-    """The float32 whose bit pattern is the low 32 bits of the integer ``bits`` (a bitcast; it vectorizes)."""
-    if not isinstance(bits, types.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        word = args[0] if bits.bitwidth == 32 else builder.trunc(args[0], ir.IntType(32))
-        return builder.bitcast(word, ir.FloatType())
-
-    return types.float32(bits), codegen
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
@@ -75,7 +60,7 @@ def _expf32(x):  # pragma: no cover - compiled
     NaN stays NaN. ``2^k`` is built from its exponent bits by a bitcast.
     """
     p, k = _exp_parts(x)
-    e = p * _float32_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))
+    e = p * float32_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))
     return np.float32(0.0) if x < np.float32(-87.33) else e
 
 

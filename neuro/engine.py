@@ -36,7 +36,7 @@ built for batches:
   computed at delivery from the spike's own step, which gives the same
   numbers.
 * **Rows fetched ahead.** While one spike's synapse row is delivered, the
-  row of the spike two places later is prefetched (:func:`_prefetch`): in
+  row of the spike two places later is prefetched (:func:`neuro.intrinsics.prefetch`): in
   large networks the rows come from main memory, and several fetched at
   once hide most of the wait (targets are int32: 12 bytes per synapse; a
   group whose weights are all one number reads only the targets).
@@ -58,11 +58,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
 from .inputs import PoissonInput, SpikeTimes
+from .intrinsics import prefetch
 from .monitors import SpikeMonitor, StateMonitor
 from .neurons import LIF, LIFCond, lif_cond_v
 from .philox import poisson_isi
@@ -167,29 +165,13 @@ def _compact(flags, base, fired, nf):
     return _append(flags, base, fired, nf, n8, n)
 
 
-@intrinsic
-def _prefetch(typingctx, arr, i):
-    """Ask the CPU to fetch the cache line of ``arr[i]`` (a hint: no effect on results, never faults)."""
-
-    def codegen(context, builder, sig, args):
-        data = context.make_array(sig.args[0])(context, builder, args[0]).data
-        i8p = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [i8p] + [ir.IntType(32)] * 3)
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        i32 = lambda v: ir.Constant(ir.IntType(32), v)  # noqa: E731
-        builder.call(fn, [builder.bitcast(builder.gep(data, [args[1]]), i8p), i32(0), i32(3), i32(1)])  # read, keep
-        return context.get_dummy_value()
-
-    return types.void(arr, types.intp), codegen
-
-
 @numba.njit(cache=True, inline="always")
 def _prefetch_rows(e0, e1, one_w, e_post, e_w):
     """Prefetch the synapses ``e0 .. e1 - 1`` (targets, and weights unless ``one_w``), one cache line at a time."""
     for e in range(e0, e1, 64 // e_post.itemsize):
-        _prefetch(e_post, e)
+        prefetch(e_post, e)
     for e in range(e0, e0 + 1 if one_w else e1, 64 // e_w.itemsize):
-        _prefetch(e_w, e)
+        prefetch(e_w, e)
 
 
 @numba.njit(cache=True, inline="always")

@@ -30,9 +30,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
+
+from .intrinsics import float64_bits, float64_from_bits
 
 __all__ = ["exp", "exp_array", "X_MIN", "X_MAX"]
 
@@ -42,30 +41,6 @@ _LN2_HI = 6.93147180369123816490e-01  # 0x3fe62e42fee00000: its 21 trailing zero
 _LN2_LO = 1.90821492927058770002e-10
 _SHIFTER = 6755399441055744.0  # 1.5 * 2^52: t = y + _SHIFTER rounds y to an integer, held in t's low bits
 _SHIFTER_BITS = 0x4338000000000000  # the bits of _SHIFTER
-@intrinsic
-def _bits(typingctx, x):
-    """The bits of a float64 as an int64 (an LLVM bitcast: free, and it vectorizes)."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _from_bits(typingctx, i):
-    """The float64 whose bits are the int64 ``i``."""
-    if i != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
-
-
 @numba.njit(cache=True, nogil=True, inline="always")
 def _parts(x):
     """For a clamped ``x`` (scalar or array): ``t`` (``k`` in its low bits) and ``p = exp(r)``."""
@@ -94,7 +69,7 @@ def exp(x):
     """``exp(x)`` for a float64 scalar in numba code (see the module docstring); vectorizes inside loops."""
     x = X_MIN if x < X_MIN else (X_MAX if x > X_MAX else x)  # NaN passes through
     t, p = _parts(x)
-    return p * _from_bits((_bits(t) - _SHIFTER_BITS + 1023) << 52)
+    return p * float64_from_bits((float64_bits(t) - _SHIFTER_BITS + 1023) << 52)
 
 
 def exp_array(x):
