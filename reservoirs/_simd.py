@@ -55,6 +55,21 @@ def _check_types(values, index, x, out):
         raise TypeError(f"indices must be uint16 or uint32, got {index.dtype}")
 
 
+def _columns(builder, index_data, base, bits):
+    """The eight column indices of the step at flat entry ``base`` (``i64`` values): read as 64-bit words
+    (four uint16 or two uint32 each) and split with shifts."""
+    per_word = 64 // bits
+    mask = _const((1 << bits) - 1)
+    columns = []
+    for r in range(LANES):
+        if r % per_word == 0:
+            at = builder.gep(index_data, [builder.add(base, _const(r))], inbounds=True)
+            word = builder.load(builder.bitcast(at, _I64.as_pointer()), align=1)
+        shifted = builder.lshr(word, _const(bits * (r % per_word))) if r % per_word else word
+        columns.append(builder.and_(shifted, mask))
+    return columns
+
+
 @intrinsic
 def slice_dot(typingctx, values, index, x, out):
     """``out[r] = sum_k values[k, r] * x[index[k, r]]`` for ``r < 8``: a slice of eight rows, ``m`` entries each.
@@ -63,8 +78,7 @@ def slice_dot(typingctx, values, index, x, out):
     holds row ``r``'s weights and column indices, padding included); ``x``
     1-D, ``out`` ``(8,)``. Each row is summed in order ``k = 0, 1, ...`` from
     0 with fused multiply-adds. The eight indices of a step are read as 64-bit
-    words (four uint16 or two uint32 each) and split with shifts: fewer loads,
-    which bound this loop.
+    words (:func:`_columns`): fewer loads, which bound this loop.
     """
     _check_types(values, index, x, out)
     sig = types.void(values, index, x, out)
@@ -75,18 +89,11 @@ def slice_dot(typingctx, values, index, x, out):
         vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
         acc = cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * LANES))
         fma = _fmuladd(builder, vec)
-        per_word = 64 // bits
-        mask = _const((1 << bits) - 1)
         with cgutils.for_range(builder, builder.extract_value(va.shape, 0)) as loop:
             base = builder.mul(loop.index, _const(LANES))
             v = builder.load(builder.bitcast(builder.gep(va.data, [base], inbounds=True), vec.as_pointer()), align=1)
             gathered = ir.Constant(vec, ir.Undefined)
-            for r in range(LANES):
-                if r % per_word == 0:
-                    at = builder.gep(ia.data, [builder.add(base, _const(r))], inbounds=True)
-                    word = builder.load(builder.bitcast(at, _I64.as_pointer()), align=1)
-                shifted = builder.lshr(word, _const(bits * (r % per_word))) if r % per_word else word
-                j = builder.and_(shifted, mask)
+            for r, j in enumerate(_columns(builder, ia.data, base, bits)):
                 xj = builder.load(builder.gep(xa.data, [j], inbounds=True))
                 gathered = builder.insert_element(gathered, xj, ir.Constant(_I32, r))
             builder.store(builder.call(fma, [v, gathered, builder.load(acc)]), acc)
@@ -118,15 +125,9 @@ def slice_lanes_dot(typingctx, values, index, x, out):
         fma = _fmuladd(builder, vec)
         accs = [cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * LANES)) for _ in range(LANES)]
         splat = ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES)
-        per_word = 64 // bits
-        mask = _const((1 << bits) - 1)
         with cgutils.for_range(builder, builder.extract_value(va.shape, 0)) as loop:
             base = builder.mul(loop.index, _const(LANES))
-            for r, acc in enumerate(accs):
-                if r % per_word == 0:
-                    at = builder.gep(ia.data, [builder.add(base, _const(r))], inbounds=True)
-                    word = builder.load(builder.bitcast(at, _I64.as_pointer()), align=1)
-                j = builder.and_(builder.lshr(word, _const(bits * (r % per_word))) if r % per_word else word, mask)
+            for r, (acc, j) in enumerate(zip(accs, _columns(builder, ia.data, base, bits))):
                 w = builder.load(builder.gep(va.data, [builder.add(base, _const(r))], inbounds=True))
                 undef = ir.Constant(vec, ir.Undefined)
                 w = builder.shuffle_vector(builder.insert_element(undef, w, ir.Constant(_I32, 0)), undef, splat)
