@@ -92,7 +92,7 @@ def _inference(T: int, B: int, I: int, H: int, repeats: int) -> Result:
     np.testing.assert_allclose(run_ours().numpy(), run_torch().numpy(), atol=2e-5)
     return compare(
         f"lstm inference T={T} B={B} I={I} H={H} (1 thread each)", run_ours, run_torch,
-        ours_label="ann.nn.LSTM (compiled float32 forward, no caches)", peer_label=f"torch.nn.LSTM CPU {torch.__version__}",
+        ours_label="ann.nn.LSTM (fused float32 layer: one packed product per step)", peer_label=f"torch.nn.LSTM CPU {torch.__version__}",
         repeats=repeats, params={"T": T, "B": B, "input": I, "H": H, "dtype": "float32", "threads": 1, "no_grad": True},
         target="<= 1.3x",
     )

@@ -35,6 +35,10 @@ loop in reverse and forms ``dL/dW_hh`` with one matrix product over all steps.
 The loops here use only the NumPy API on the arrays' module, so they run on
 CuPy arrays as well; on NumPy float32/float64 arrays the backward loop runs
 compiled (numba, :mod:`ann.nn.recurrent_cpu`), checked against these loops.
+An LSTM that no gradient will reach (``no_grad``, or nothing requiring one)
+runs each layer as one fused kernel instead (``lstm_inference``: both products
+of a step in one packed product), whose outputs agree with the autograd path to
+float32 rounding, as PyTorch's inference path does with its own.
 """
 
 from __future__ import annotations
@@ -480,6 +484,8 @@ class _RNNBase(Module):
             x = x.reshape(x.shape[0], 1, x.shape[1])
             batch = None
         h0s, c0s = self._initial_states(hx, batch)
+        if self._fused_inference(x, h0s, c0s):
+            return self._lstm_inference(x, h0s, c0s, batched)
         H, D = self.hidden_size, self.num_directions
         lstm = self.kind == "lstm"
         finals_h, finals_c = [], []
@@ -512,6 +518,44 @@ class _RNNBase(Module):
             h_n = h_n.reshape(D * self.num_layers, H)
             c_n = None if c_n is None else c_n.reshape(D * self.num_layers, H)
         return output, ((h_n, c_n) if lstm else h_n)
+
+    def _fused_inference(self, x: Tensor, h0s: list, c0s: list) -> bool:
+        """Whether this is an LSTM run that no gradient will reach: then each layer is one fused kernel call."""
+        if self.kind != "lstm":
+            return False
+        tensors = [x, *self.parameters(), *(t for t in h0s + c0s if t is not None)]
+        return not (is_grad_enabled() and any(t.requires_grad for t in tensors))
+
+    def _lstm_inference(self, x: Tensor, h0s: list, c0s: list, batched: bool) -> tuple:
+        """:meth:`forward` by :func:`ann.nn.recurrent_cpu.lstm_inference`, one call per layer and direction,
+        each writing its hidden states straight into the output (``(B, T, D*H)``, C-contiguous, when
+        ``batch_first``, as PyTorch's); ``x`` is the time-major input ``(T, B, in)``."""
+        from .recurrent_cpu import lstm_inference
+
+        xp, dtype = x.xp, self.dtype
+        H, D = self.hidden_size, self.num_directions
+        T, B = x.shape[0], x.shape[1]
+        seq = x.data
+        finals_h, finals_c = [], []
+        for k in range(self.num_layers):
+            buf = xp.empty((B, T, D * H) if self.batch_first else (T, B, D * H), dtype=dtype)
+            out = buf.transpose(1, 0, 2) if self.batch_first else buf  # time-major view
+            for d, sfx in enumerate(("", "_reverse")[:D]):
+                w_ih, w_hh, b_ih, b_hh = (None if p is None else p.data for p in self._layer_params(k, sfx))
+                bias = None if b_ih is None else b_ih + b_hh
+                h0, c0 = (xp.zeros((B, H), dtype) if s is None else s.data for s in (h0s[k * D + d], c0s[k * D + d]))
+                step = slice(None) if d == 0 else slice(None, None, -1)
+                h_n, c_n = lstm_inference(seq[step], w_ih, w_hh, bias, h0, c0, out[step, :, d * H : (d + 1) * H])
+                finals_h.append(h_n)
+                finals_c.append(c_n)
+            seq = out
+            if self.dropout > 0 and self.training and k < self.num_layers - 1:
+                seq = F.dropout(Tensor(seq), self.dropout, True, seed=self._dropout_rng).data
+        h_n, c_n = Tensor(xp.stack(finals_h)), Tensor(xp.stack(finals_c))
+        if batched:
+            return Tensor(buf), (h_n, c_n)
+        n = D * self.num_layers
+        return Tensor(buf.reshape(T, D * H)), (h_n.reshape(n, H), c_n.reshape(n, H))
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

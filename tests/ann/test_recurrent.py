@@ -404,14 +404,77 @@ def test_lstm_forward_kernel_equals_its_reference(keep):
             np.testing.assert_allclose(fast, ref, atol=3e-6)
 
 
-def test_lstm_inference_keeps_no_cache_and_equals_training_forward():
+@pytest.mark.parametrize("batch", [3, 8])
+def test_lstm_inference_equals_training_forward(batch):
+    """Without gradients each layer is one fused kernel (batches from 5 up: one product per step, summed
+    in another order), so the two forwards agree to float32 rounding."""
     lstm = LSTM(6, 8, num_layers=2, batch_first=True, seed=0)
-    x = np.random.default_rng(0).standard_normal((3, 7, 6)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((batch, 7, 6)).astype(np.float32)
     y_train, (h_train, c_train) = lstm(x)
     with no_grad():
         y_eval, (h_eval, c_eval) = lstm(x)
+    assert y_eval.data.flags.c_contiguous  # batch-first output in its own layout, as PyTorch's
     for a, b in ((y_train, y_eval), (h_train, h_eval), (c_train, c_eval)):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("batch", [1, 4, 5, 8, 13, 33])
+@pytest.mark.parametrize("bias", [True, False])
+def test_lstm_inference_kernel_equals_its_reference(batch, bias):
+    """The registered ``lstm_inference`` kernel (fused product from B = 5, padded to 8 columns; below that
+    projection + step loop) against the NumPy loop: strided and reversed inputs, a strided output,
+    4H = 148 not a multiple of the 8-row tiles."""
+    from neuro.kernels import call
+
+    rng = np.random.default_rng(batch)
+    T, I, H = 9, 11, 37
+    x = rng.standard_normal((batch, T, I)).astype(np.float32).transpose(1, 0, 2)[::-1]
+    w_ih = (0.4 * rng.standard_normal((4 * H, I))).astype(np.float32)
+    w_hh = (0.4 * rng.standard_normal((4 * H, H))).astype(np.float32)
+    b = rng.standard_normal(4 * H).astype(np.float32) if bias else None
+    h0, c0 = (rng.standard_normal((batch, H)).astype(np.float32) for _ in range(2))
+    outs, finals = [], []
+    for impl in ("cpu", "reference"):
+        out = np.full((batch, T, 2 * H), np.nan, np.float32)
+        finals.append(call("lstm_inference", x, w_ih, w_hh, b, h0, c0, out.transpose(1, 0, 2)[:, :, H:], impl=impl))
+        outs.append(out)
+    assert np.isnan(outs[0][:, :, :H]).all()  # nothing written outside its view
+    np.testing.assert_allclose(outs[0], outs[1], rtol=0, atol=3e-6)
+    for fast, ref in zip(*finals):
+        assert fast.shape == (batch, H) and fast.dtype == np.float32
+        np.testing.assert_allclose(fast, ref, rtol=0, atol=3e-6)
+    np.testing.assert_array_equal(finals[0][0], outs[0][:, -1, H:])
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_lstm_inference_matches_torch_no_grad(batch_first, bidirectional):
+    """The fused inference path against ``torch.nn.LSTM`` under ``no_grad``: two layers, given states."""
+    B, T, I, H, L = 6, 9, 5, 7, 2
+    D = 2 if bidirectional else 1
+    torch.manual_seed(3)
+    theirs = torch.nn.LSTM(I, H, num_layers=L, batch_first=batch_first, bidirectional=bidirectional)
+    ours = LSTM(I, H, num_layers=L, batch_first=batch_first, bidirectional=bidirectional, seed=0)
+    _copy_weights(ours, theirs)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((B, T, I) if batch_first else (T, B, I)).astype(np.float32)
+    h0, c0 = (rng.standard_normal((D * L, B, H)).astype(np.float32) for _ in range(2))
+    with torch.no_grad():
+        y_t, (h_t, c_t) = theirs(torch.tensor(x), (torch.tensor(h0), torch.tensor(c0)))
+    with no_grad():
+        y, (h, c) = ours(x, (h0, c0))
+    for a, t, what in ((y, y_t, "output"), (h, h_t, "h_n"), (c, c_t, "c_n")):
+        _close(a.numpy(), t, 1e-5, what)
+
+
+def test_lstm_inference_dropout_draws_as_training():
+    """Dropout between layers in training mode without gradients: the same masks as with them."""
+    x = np.random.default_rng(6).standard_normal((6, 5, 3)).astype(np.float32)
+    a, b = (LSTM(3, 4, num_layers=2, dropout=0.5, batch_first=True, seed=0) for _ in range(2))
+    y_grad, _ = a(x)
+    with no_grad():
+        y_none, _ = b(x)
+    np.testing.assert_allclose(y_grad.numpy(), y_none.numpy(), rtol=0, atol=2e-6)
 
 
 @pytest.mark.parametrize("grad", [True, False])
