@@ -82,10 +82,14 @@ class SpikeMonitor(Monitor):
         The record stays sorted by step, then trial, then neuron.
         """
         if len(steps):
-            order = np.lexsort((idx, trials, steps))
-            self._steps.append(steps[order])
-            self._trials.append(trials[order])
-            self._idx.append(idx[order])
+            n = self.source.n
+            key = (steps.astype(np.int64) * self.batch_size + trials) * n + idx  # the record's order as one int64
+            if not np.all(key[1:] >= key[:-1]):  # engines give (step, neuron, trial): sorted when B == 1
+                order = np.argsort(key, kind="stable")
+                steps, trials, idx = steps[order], trials[order], idx[order]
+            self._steps.append(steps)
+            self._trials.append(trials)
+            self._idx.append(idx)
             self.count += np.bincount(trials * self.source.n + idx,
                                       minlength=self.count.size).reshape(self.count.shape)
 
