@@ -377,6 +377,10 @@ def test_layer_on_cupy_matches_numpy(kind):
     yg, _ = gpu(xg)
     assert isinstance(yg.data, cupy.ndarray)
     np.testing.assert_allclose(asnumpy(yg.data), yc.numpy(), atol=1e-5)
+    with no_grad():  # the LSTM's fused inference kernel takes its reference on CuPy arrays
+        y_inf, _ = gpu(xg)
+    assert isinstance(y_inf.data, cupy.ndarray)
+    np.testing.assert_allclose(asnumpy(y_inf.data), yc.numpy(), atol=1e-5)
     (yc * yc).sum().backward()
     (yg * yg).sum().backward()
     np.testing.assert_allclose(asnumpy(xg.grad), xc.grad, atol=1e-4)
