@@ -257,7 +257,7 @@ def _lstm_inference_cpu(x, w_ih, w_hh, bias, h0, c0, out):
     columns, the gates ``(4H, N)`` with the batch innermost), the bias and the sigmoid's halving applied as
     it stores; then two NumPy ``tanh`` calls (SIMD) and two compiled passes. Small batches
     (``B < _FUSED_MIN_BATCH``) take one input projection and :func:`_lstm_forward_cpu`."""
-    from ..gemm_kernel import COLUMNS, _product, pack_rows
+    from ..gemm_kernel import COLUMNS, ROWS, _product, pack_rows  # _product: product() without its checks
 
     if not _float32(x, w_ih, w_hh, bias, h0, c0):
         return _lstm_inference_reference(x, w_ih, w_hh, bias, h0, c0, out)
@@ -268,7 +268,7 @@ def _lstm_inference_cpu(x, w_ih, w_hh, bias, h0, c0, out):
     H = G // 4
     N = -(-B // COLUMNS) * COLUMNS
     wp = pack_rows(np.concatenate([w_ih, w_hh], axis=1))
-    rows = wp.shape[0] * 8
+    rows = wp.shape[0] * ROWS
     add, mul = np.zeros(rows, np.float32), np.ones(rows, np.float32)
     if bias is not None:
         add[:G] = bias
