@@ -24,13 +24,14 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from neuro.intrinsics import fmuladd_vector, splat
+
 __all__ = ["ROWS", "COLUMNS", "pack_rows", "product", "product_reference"]
 
 #: Rows of ``W`` per tile, and the multiple of the state's width (float32 lanes of a 256-bit register).
 ROWS, COLUMNS = 8, 8
 
 _I64 = ir.IntType(64)
-_I32 = ir.IntType(32)
 
 
 def pack_rows(w: np.ndarray) -> np.ndarray:
@@ -61,16 +62,14 @@ def _tile(width: int, nv: int):
             t, col = args[5], args[6]
             vec = ir.VectorType(ir.FloatType(), width)
             vptr = vec.as_pointer()
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fmuladd.v{width}f32")
+            fma = fmuladd_vector(builder, vec)
             zero = ir.Constant(vec, [0.0] * width)
             accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nv)] for _ in range(ROWS)]
             k_len = builder.extract_value(sa.shape, 0)
             s_width = builder.extract_value(sa.shape, 1)
-            undef = ir.Constant(vec, ir.Undefined)
-            splat_mask = ir.Constant(ir.VectorType(_I32, width), [0] * width)
 
-            def splat(x):
-                return builder.shuffle_vector(builder.insert_element(undef, x, ir.Constant(_I32, 0)), undef, splat_mask)
+            def broadcast(x):
+                return splat(builder, x, vec)
 
             w_base = builder.mul(builder.mul(t, k_len), ir.Constant(_I64, ROWS))
             with cgutils.for_range(builder, k_len) as loop:
@@ -80,14 +79,14 @@ def _tile(width: int, nv: int):
                                                                  inbounds=True), vptr), align=4) for v in range(nv)]
                 w_at = builder.add(w_base, builder.mul(k, ir.Constant(_I64, ROWS)))
                 for i in range(ROWS):
-                    w = splat(builder.load(builder.gep(wa.data, [builder.add(w_at, ir.Constant(_I64, i))], inbounds=True)))
+                    w = broadcast(builder.load(builder.gep(wa.data, [builder.add(w_at, ir.Constant(_I64, i))], inbounds=True)))
                     for v in range(nv):
                         builder.store(builder.call(fma, [w, rows[v], builder.load(accs[i][v])]), accs[i][v])
             out_width = builder.extract_value(oa.shape, 1)
             for i in range(ROWS):
                 m = builder.add(builder.mul(t, ir.Constant(_I64, ROWS)), ir.Constant(_I64, i))
-                a = splat(builder.load(builder.gep(aa.data, [m], inbounds=True)))
-                s = splat(builder.load(builder.gep(ma.data, [m], inbounds=True)))
+                a = broadcast(builder.load(builder.gep(aa.data, [m], inbounds=True)))
+                s = broadcast(builder.load(builder.gep(ma.data, [m], inbounds=True)))
                 o_at = builder.add(builder.mul(m, out_width), col)
                 for v in range(nv):
                     value = builder.fmul(builder.fadd(builder.load(accs[i][v]), a), s)

@@ -12,6 +12,10 @@ still vectorizes:
   (no effect on results, never faults).
 
 They are callable only from numba-compiled code.
+
+Two helpers for the LLVM IR of vector intrinsics written elsewhere
+(``reservoirs._simd``, ``ann.gemm_kernel``): :func:`fmuladd_vector` declares
+``llvm.fmuladd`` for a vector type, :func:`splat` broadcasts a scalar into one.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["float64_bits", "float64_from_bits", "float32_from_bits", "maxnum", "prefetch"]
+__all__ = ["float64_bits", "float64_from_bits", "float32_from_bits", "maxnum", "prefetch", "fmuladd_vector", "splat"]
 
 
 @intrinsic
@@ -95,3 +99,17 @@ def prefetch(typingctx, arr, i):
         return context.get_dummy_value()
 
     return types.void(arr, types.intp), codegen
+
+
+def fmuladd_vector(builder: ir.IRBuilder, vec: ir.VectorType):
+    """The function ``llvm.fmuladd`` for vector type ``vec`` of float or double (fused where the target has FMA,
+    as ``fastmath={"contract"}``); call it with three ``vec`` values ``(a, b, c)`` for ``a * b + c``."""
+    name = f"llvm.fmuladd.v{vec.count}{'f64' if isinstance(vec.element, ir.DoubleType) else 'f32'}"
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), name)
+
+
+def splat(builder: ir.IRBuilder, value, vec: ir.VectorType):
+    """``value`` (a scalar of ``vec``'s element type) in every lane of a ``vec`` (one broadcast instruction)."""
+    undef = ir.Constant(vec, ir.Undefined)
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), vec.count), [0] * vec.count)
+    return builder.shuffle_vector(builder.insert_element(undef, value, ir.Constant(ir.IntType(32), 0)), undef, zeros)

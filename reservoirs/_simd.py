@@ -25,6 +25,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from neuro.intrinsics import fmuladd_vector, splat
+
 #: Vector width of both loops: rows of a slice, sequences of a lane block.
 LANES = 8
 
@@ -35,12 +37,6 @@ _I32 = ir.IntType(32)
 
 def _const(value):
     return ir.Constant(_I64, value)
-
-
-def _fmuladd(builder, vec):
-    """``llvm.fmuladd`` for vector type ``vec`` (fused where the target has FMA, as ``fastmath={"contract"}``)."""
-    name = f"llvm.fmuladd.v{vec.count}{'f64' if isinstance(vec.element, ir.DoubleType) else 'f32'}"
-    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), name)
 
 
 def _arrays(context, builder, signature, args):
@@ -88,7 +84,7 @@ def slice_dot(typingctx, values, index, x, out):
         va, ia, xa, oa = _arrays(context, builder, signature, args)
         vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
         acc = cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * LANES))
-        fma = _fmuladd(builder, vec)
+        fma = fmuladd_vector(builder, vec)
         with cgutils.for_range(builder, builder.extract_value(va.shape, 0)) as loop:
             base = builder.mul(loop.index, _const(LANES))
             v = builder.load(builder.bitcast(builder.gep(va.data, [base], inbounds=True), vec.as_pointer()), align=1)
@@ -122,15 +118,13 @@ def slice_lanes_dot(typingctx, values, index, x, out):
         va, ia, xa, oa = _arrays(context, builder, signature, args)
         vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), LANES)
         vptr = vec.as_pointer()
-        fma = _fmuladd(builder, vec)
+        fma = fmuladd_vector(builder, vec)
         accs = [cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * LANES)) for _ in range(LANES)]
-        splat = ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES)
         with cgutils.for_range(builder, builder.extract_value(va.shape, 0)) as loop:
             base = builder.mul(loop.index, _const(LANES))
             for r, (acc, j) in enumerate(zip(accs, _columns(builder, ia.data, base, bits))):
                 w = builder.load(builder.gep(va.data, [builder.add(base, _const(r))], inbounds=True))
-                undef = ir.Constant(vec, ir.Undefined)
-                w = builder.shuffle_vector(builder.insert_element(undef, w, ir.Constant(_I32, 0)), undef, splat)
+                w = splat(builder, w, vec)
                 row = builder.load(builder.bitcast(builder.gep(xa.data, [builder.mul(j, _const(LANES))], inbounds=True),
                                                    vptr), align=1)
                 builder.store(builder.call(fma, [w, row, builder.load(acc)]), acc)
