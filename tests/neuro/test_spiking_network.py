@@ -88,6 +88,33 @@ def test_fused_engine_equals_step_by_step_engine():
     assert ma["spikes"].count.sum() > 100
 
 
+@pytest.mark.parametrize("t_ref", [0.0, 0.1, 25.5, 40.0])
+def test_fused_engine_refractory_countdown_equals_step_engine(t_ref):
+    """The fused engine counts refractoriness down in one byte up to 255 steps, in int64 beyond (40 ms = 400
+    steps); both equal the step engine's ``step - last_spike >= ref``, across split runs and steps."""
+    nets = []
+    for fused in (True, False):
+        net = Network(dt=0.1, seed=3, fused=fused)
+        E = net.population(50, LIF(tau_m=10.0, I_bg=40.0, t_ref=t_ref), name="E", v_init=("uniform", 0.0, 15.0))
+        net.connect(E, E, "fixed_probability", p=0.2, weight=-2.0, delay=0.2)
+        mon = net.monitor_spikes(E)
+        net.reset(2, seed=4)
+        nets.append((net, mon))
+    (a, ma), (b, mb) = nets
+    a.run(30.3)
+    a.step()
+    a.run(29.6)
+    b.run(60.0)
+    np.testing.assert_array_equal(ma.t, mb.t)
+    np.testing.assert_array_equal(ma.i, mb.i)
+    np.testing.assert_array_equal(ma.trial, mb.trial)
+    for var in ("v", "I_e", "I_i", "last_spike"):
+        np.testing.assert_array_equal(a["E"].state[var], b["E"].state[var])
+    isi = np.diff(ma.t[(ma.i == 0) & (ma.trial == 0)])
+    assert len(isi) >= 1 and isi.min() >= t_ref - 1e-9
+    assert ma.count.sum() > 100
+
+
 def test_run_in_pieces_equals_one_run():
     a, ma = _lsm_like()
     b, mb = _lsm_like()
