@@ -75,6 +75,7 @@ _FUSED_VARS = ("v", "I_e", "I_i", "g_e", "g_i")
 _RECORD_BUDGET = 1 << 24  # state-monitor values and rate/trace raster entries per chunk
 _CHUNK = 2048  # entries updated (or scanned for Poisson spikes) before looking for spikes (256: 1.1-1.2x slower)
 _TRIAL_BLOCK_BYTES = 1 << 18  # per-step state of one trial group: a group's state stays in a core's L2 cache
+_EVENT_BUFFER = 1 << 18  # spike events a trial group's buffer holds at first (at least 4 per entry; doubled when full)
 _PREFETCH_AHEAD = 2  # the synapse rows of the spike this many places ahead are fetched while a row is delivered
 
 
@@ -380,6 +381,38 @@ def _run_steps(K, step0, dt, B, b0, v, se, si, last, left, I_ext, Ae, Ai, spk, p
     return done
 
 
+@numba.njit(cache=True)
+def _split_events(ev_step, ev_x, B, b0, slot_of, slot_first, n_slots, counts):
+    """The events of one trial group, grouped by monitored source, each source's in the order given.
+
+    ``ev_step``, ``ev_x`` (E,): step and ``x = neuron * B + trial`` (global
+    neuron, trial within the group) of every event; ``slot_of[n]``: the
+    slot of neuron ``n``'s source, ``slot_first[k]`` the first neuron of
+    slot ``k``. Adds one to ``counts[x]`` per event. Returns ``start``
+    (n_slots + 1,) and ``steps``, ``trials`` (from ``b0``), ``idx`` (neuron
+    within its source), slot ``k``'s events at ``start[k]:start[k + 1]``.
+    """
+    E = ev_step.shape[0]
+    start = np.zeros(n_slots + 1, np.int64)
+    for e in range(E):
+        start[slot_of[ev_x[e] // B] + 1] += 1
+    for k in range(n_slots):
+        start[k + 1] += start[k]
+    fill = start[:n_slots].copy()
+    steps, trials, idx = np.empty(E, np.int64), np.empty(E, np.int64), np.empty(E, np.int64)
+    for e in range(E):
+        x = ev_x[e]
+        n = x // B
+        k = slot_of[n]
+        j = fill[k]
+        fill[k] = j + 1
+        steps[j] = ev_step[e]
+        trials[j] = x - n * B + b0
+        idx[j] = n - slot_first[k]
+        counts[x] += 1
+    return start, steps, trials, idx
+
+
 # ------------------------------------------------------------------ driver
 
 
@@ -569,18 +602,20 @@ class _Group:
         self.hist = np.empty((L, lay.n_total * B), np.int64)
         self.hist_n = np.zeros(L, np.int64)
         self.hist_step = np.full(L, -1, np.int64)
-        self.ev_cap = max(4 * lay.n_total * B, 1 << 18)
-        self.ev_step = np.empty(self.ev_cap, np.int64)
-        self.ev_x = np.empty(self.ev_cap, np.int64)
+        cap = max(4 * lay.n_total * B, _EVENT_BUFFER)
+        self.ev_step = np.empty(cap, np.int64)
+        self.ev_x = np.empty(cap, np.int64)
         self.ev_n = np.zeros(1, np.int64)
         # scheduled input before the first run: only steps below step0 + L - 1 can hold any
         self.pend_until = net._step + L - 1 if (self.pend_e.any() or self.pend_i.any()) else net._step
 
     def run_chunk(self, lay: _Layout, K: int, step0: int, dt: float, ev_mask, rec_idx, rec):
-        """Advance ``K`` steps from ``step0``, recording into ``rec`` (3 arrays (K, B, M));
-        returns the spike events ``(steps, x)`` of the monitored sources (``x = neuron * B + trial``)."""
-        steps, xs, done = [], [], 0
-        while done < K:  # the kernel stops early only when its event buffer is full
+        """Advance ``K`` steps from ``step0``, recording into ``rec`` (3 arrays (K, B, M)); returns the spike
+        events ``(steps, x)`` of the monitored sources (``x = neuron * B + trial``): views of the group's
+        event buffer, valid until the next call."""
+        done = 0
+        self.ev_n[0] = 0
+        while done < K:  # the kernel stops early only when its event buffer is full: then it is doubled
             k = _run_steps(K - done, np.int64(step0 + done), dt, self.B, self.b0, self.v, self.se, self.si,
                            self.last, self.left, self.I_ext, self.Ae, self.Ai, self.spk, lay.pops, lay.pop_par, lay.pop_ref,
                            self.pois_next, self.pois_draws, self.pois_logq, self.pois_keys, lay.st, lay.st_step,
@@ -588,13 +623,14 @@ class _Group:
                            lay.e_w, lay.one_w, lay.e_tm, lay.U, lay.D, lay.F, self.u, self.Rr, self.last_tm,
                            self.pend_e, self.pend_i, np.int64(self.pend_until), self.hist, self.hist_n, self.hist_step,
                            ev_mask, self.ev_step, self.ev_x, self.ev_n, rec_idx, *(r[done:] for r in rec))
-            n = int(self.ev_n[0])
-            steps.append(self.ev_step[:n].copy())
-            xs.append(self.ev_x[:n].copy())
-            self.ev_n[0] = 0
             done += k
             self.pend_until = step0 + done + lay.L - 1  # the kernel scheduled the spikes in flight into pend
-        return np.concatenate(steps), np.concatenate(xs)
+            if done < K:
+                n = int(self.ev_n[0])
+                self.ev_step = np.concatenate([self.ev_step[:n], np.empty(len(self.ev_step), np.int64)])
+                self.ev_x = np.concatenate([self.ev_x[:n], np.empty(len(self.ev_x), np.int64)])
+        n = int(self.ev_n[0])
+        return self.ev_step[:n], self.ev_x[:n]
 
     def scatter(self, net, lay: _Layout) -> None:
         """Write the state back into the populations, sources and projections."""
@@ -680,18 +716,29 @@ def run_fused(net, n_steps: int) -> None:
 
 def _record(net, lay, groups, events, step0, K, spiking, state_mons, recs, rec_pos):
     """Hand the monitors the events and state values of steps ``step0 .. step0 + K - 1``."""
-    steps = np.concatenate([e[0] for e in events])
-    neurons = np.concatenate([e[1] // g.B for e, g in zip(events, groups)])
-    trials = np.concatenate([e[1] % g.B + g.b0 for e, g in zip(events, groups)])
-    if len(groups) > 1:  # groups in trial order, each in step order: merge by step
-        order = np.argsort(steps, kind="stable")
-        steps, trials, neurons = steps[order], trials[order], neurons[order]
+    sources = list({id(m.source): m.source for m in spiking}.values())
+    slot_of = np.full(lay.n_total, -1, np.int64)
+    for k, src in enumerate(sources):
+        o = lay.offsets[id(src)]
+        slot_of[o:o + src.n] = k
+    first = np.array([lay.offsets[id(src)] for src in sources], np.int64)
+    counts = [np.zeros(lay.n_total * g.B, np.int64) for g in groups]
+    parts = [_split_events(e[0], e[1], g.B, g.b0, slot_of, first, len(sources), c)
+             for e, g, c in zip(events, groups, counts)]
+    split = {}
+    for k, src in enumerate(sources):
+        s, b, i = (np.concatenate([p[j][p[0][k]:p[0][k + 1]] for p in parts]) for j in (1, 2, 3))
+        if len(groups) > 1:  # groups in trial order, each in step order: merge by step
+            order = np.argsort(s, kind="stable")
+            s, b, i = s[order], b[order], i[order]
+        split[id(src)] = s, b, i
     for mon in spiking:
-        o = lay.offsets[id(mon.source)]
-        sel = (neurons >= o) & (neurons < o + mon.source.n)
-        s, b, i = steps[sel], trials[sel], neurons[sel] - o
+        s, b, i = split[id(mon.source)]
         if isinstance(mon, SpikeMonitor):
-            mon._record_events(s, b, i)
+            o, n = lay.offsets[id(mon.source)], mon.source.n
+            for g, c in zip(groups, counts):
+                mon.count[g.b0:g.b1] += c[o * g.B:(o + n) * g.B].reshape(n, g.B).T
+            mon._record_events(s, b, i, counted=True, ordered=net.batch_size == 1)
         else:
             raster = np.zeros((K, net.batch_size, mon.source.n), bool)
             raster[s - step0, b, i] = True

@@ -76,22 +76,25 @@ class SpikeMonitor(Monitor):
             self._idx.append(i)
             self.count[b, i] += 1
 
-    def _record_events(self, steps, trials, idx):
+    def _record_events(self, steps, trials, idx, counted: bool = False, ordered: bool = False):
         """Record spike events (K,) of steps after those recorded (the fused and device engines).
 
-        The record stays sorted by step, then trial, then neuron.
+        The record stays sorted by step, then trial, then neuron. ``counted``:
+        the caller has added the events to ``count`` already; ``ordered``: they
+        are in that order already (not checked).
         """
         if len(steps):
-            n = self.source.n
-            key = (steps.astype(np.int64) * self.batch_size + trials) * n + idx  # the record's order as one int64
-            if not np.all(key[1:] >= key[:-1]):  # engines give (step, neuron, trial): sorted when B == 1
-                order = np.argsort(key, kind="stable")
-                steps, trials, idx = steps[order], trials[order], idx[order]
+            if not ordered:  # engines give (step, neuron, trial): sorted when B == 1
+                key = (steps.astype(np.int64) * self.batch_size + trials) * self.source.n + idx  # as one int64
+                if not np.all(key[1:] >= key[:-1]):
+                    order = np.argsort(key, kind="stable")
+                    steps, trials, idx = steps[order], trials[order], idx[order]
             self._steps.append(steps)
             self._trials.append(trials)
             self._idx.append(idx)
-            self.count += np.bincount(trials * self.source.n + idx,
-                                      minlength=self.count.size).reshape(self.count.shape)
+            if not counted:
+                self.count += np.bincount(trials * self.source.n + idx,
+                                          minlength=self.count.size).reshape(self.count.shape)
 
     def _set(self, steps, trials, idx):
         """Replace the record (used by the Brian2 bridge); arrays (K,)."""

@@ -409,6 +409,34 @@ def test_fused_engine_equals_step_engine_on_mixed_network(parallel):
         np.testing.assert_array_equal(a[pop].spikes, b[pop].spikes)
 
 
+def test_fused_engine_event_buffer_growth_and_shared_sources(monkeypatch):
+    """A small event buffer (the kernel stops, the buffer doubles, the kernel goes on), trial groups on threads,
+    and two spike monitors and a rate monitor on one source: the records equal the step engine's."""
+    from neuro import engine
+
+    monkeypatch.setattr(engine, "_EVENT_BUFFER", 0)
+    calls = []
+    kernel = engine._run_steps
+    monkeypatch.setattr(engine, "_run_steps", lambda *args: calls.append(1) or kernel(*args))
+    runs = []
+    for fused in (True, False):
+        net, mons = _mixed(fused, parallel=fused)
+        mons["in"] = net.monitor_spikes(net["in"])
+        mons["in2"] = net.monitor_spikes(net["in"])
+        mons["in_rate"] = net.monitor_rate(net["in"])
+        net.reset(3, seed=4)
+        net.run(100.0)
+        runs.append(mons)
+    ma, mb = runs
+    assert len(calls) > 4  # the buffer filled: more kernel calls than trial groups
+    for key in ("E", "C", "in", "in2"):
+        assert ma[key].count.sum() > 50
+        np.testing.assert_array_equal(ma[key].count, mb[key].count)
+        for attr in ("t", "i", "trial"):
+            np.testing.assert_array_equal(getattr(ma[key], attr), getattr(mb[key], attr))
+    np.testing.assert_array_equal(ma["in_rate"].counts, mb["in_rate"].counts)
+
+
 def test_fused_engine_with_per_synapse_and_shared_static_weights():
     """Static synapses with a weight each and with one weight for all (read once per row) match the step engine."""
     runs = []
