@@ -174,26 +174,29 @@ def _compact(flags, base, fired, nf):
 
 
 @numba.njit(cache=True, inline="always")
-def _prefetch_rows(e0, e1, one_w, e_post, e_w):
-    """Prefetch the synapses ``e0 .. e1 - 1`` (targets, and weights unless ``one_w``), one cache line at a time."""
+def _prefetch_rows(e0, e1, one_w, w_off, e_post, e_w):
+    """Prefetch the synapses ``e0 .. e1 - 1``: targets, and weights (from ``e0 + w_off``) unless ``one_w``,
+    one cache line at a time."""
     for e in range(e0, e1, 64 // e_post.itemsize):
         prefetch(e_post, e)
-    for e in range(e0, e0 + 1 if one_w else e1, 64 // e_w.itemsize):
-        prefetch(e_w, e)
+    if not one_w:
+        for e in range(e0 + w_off, e1 + w_off, 64 // e_w.itemsize):
+            prefetch(e_w, e)
 
 
 @numba.njit(cache=True, inline="always")
-def _deliver(t, s_lo, s_hi, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr, e_post, e_w, one_w, e_tm, U, D, F,
-             u, Rr, last_tm, dt):
+def _deliver(t, s_lo, s_hi, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr, e_post, e_w, w_off, one_w, w_one,
+             e_tm, U, D, F, u, Rr, last_tm, dt):
     """Add what arrives at step ``t`` from the spikes of steps ``s_lo .. s_hi - 1`` into ``Ae``/``Ai``.
 
     ``groups`` rows: (delay, first pre neuron (global), n_pre, offset into
     ``g_ptr``, inhibitory, dynamic, offset into ``e_tm``), sorted by
     descending delay, then projection: each row's synapses are the CSR rows
-    ``g_ptr`` over ``e_post``, ``e_w`` and, for dynamic groups, ``e_tm``
-    (index of the Tsodyks-Markram synapse). ``one_w[r]``: all the weights of
-    group ``r`` are the same number (bit for bit), so a row's first is used
-    for all and the weights are not read (4 bytes per event instead of 12).
+    ``g_ptr`` over ``e_post`` and, for dynamic groups, ``e_tm`` (index of
+    the Tsodyks-Markram synapse); entry ``e`` of group ``r`` has its weight
+    at ``e_w[e + w_off[r]]``. ``one_w[r]``: all the weights of group ``r``
+    are one number, ``w_one[r]`` (bit for bit), and none is read (4 bytes
+    per event instead of 12).
     """
     for r in range(groups.shape[0]):
         s = t - groups[r, 0]
@@ -208,28 +211,29 @@ def _deliver(t, s_lo, s_hi, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr
         ptr = groups[r, 3]
         target = Ai if groups[r, 4] else Ae
         dynamic = groups[r, 5]
-        one = one_w[r]
+        one, wo = one_w[r], w_off[r]
         for f in range(lo, min(hi, lo + _PREFETCH_AHEAD)):
-            row = ptr + entries[f] // B - groups[r, 1]
-            _prefetch_rows(g_ptr[row], g_ptr[row + 1], one, e_post, e_w)
+            row = ptr + (entries[f] // B if B > 1 else entries[f]) - groups[r, 1]
+            _prefetch_rows(g_ptr[row], g_ptr[row + 1], one, wo, e_post, e_w)
         for f in range(lo, hi):
             if f + _PREFETCH_AHEAD < hi:  # rows from main memory: fetched ahead, several at once
-                row = ptr + entries[f + _PREFETCH_AHEAD] // B - groups[r, 1]
-                _prefetch_rows(g_ptr[row], g_ptr[row + 1], one, e_post, e_w)
+                xa = entries[f + _PREFETCH_AHEAD]
+                row = ptr + (xa // B if B > 1 else xa) - groups[r, 1]
+                _prefetch_rows(g_ptr[row], g_ptr[row + 1], one, wo, e_post, e_w)
             x = entries[f]
-            g = x // B
+            g = x // B if B > 1 else x  # (no division for one trial)
             b = x - g * B
             row = ptr + g - groups[r, 1]
             e0, e1 = g_ptr[row], g_ptr[row + 1]
             # views indexed from 0 (no wraparound tests); unsigned targets likewise
-            posts, ws = e_post[e0:e1], e_w[e0:e1]
+            posts, ws = e_post[e0:e1], e_w[e0 + wo:e1 + wo]
             if dynamic:
                 tms = e_tm[e0 + groups[r, 6]:e1 + groups[r, 6]]
                 for e in range(e1 - e0):
                     amp = ws[e] * tm_spike(U, D, F, u, Rr, last_tm, b, tms[e], s, dt)
                     target[np.uint64(posts[e] * B + b)] += amp
-            elif one and e1 > e0:
-                w = ws[0]
+            elif one:
+                w = w_one[r]
                 for e in range(e1 - e0):
                     target[np.uint64(posts[e] * B + b)] += w
             else:
@@ -248,7 +252,7 @@ def _next_spike(step, keys, q, b, i, y, draws, log_q):
 @numba.njit(cache=True, nogil=True)
 def _run_steps(K, step0, dt, B, b0, v, se, si, last, left, I_ext, Ae, Ai, spk, pops, pop_par, pop_ref, pois_next,
                pois_draws, pois_logq, pois_keys, st, st_step, st_trial, st_idx, st_pos, st_flag, groups, g_ptr,
-               e_post, e_w, one_w, e_tm, U, D, F, u, Rr, last_tm, pend_e, pend_i, pend_until, hist, hist_n, hist_step,
+               e_post, e_w, w_off, one_w, w_one, e_tm, U, D, F, u, Rr, last_tm, pend_e, pend_i, pend_until, hist, hist_n, hist_step,
                ev_mask, ev_step, ev_x, ev_n, rec_idx, rec_v, rec_e, rec_i):
     """Advance up to ``K`` steps from ``step0``; returns the number done (fewer when the event buffer fills).
 
@@ -365,7 +369,7 @@ def _run_steps(K, step0, dt, B, b0, v, se, si, last, left, I_ext, Ae, Ai, spk, p
                 Ai[x] += pi[x]
                 pi[x] = 0.0
         _deliver(step, step0, step + 1, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr, e_post, e_w,
-                 one_w, e_tm, U, D, F, u, Rr, last_tm, dt)
+                 w_off, one_w, w_one, e_tm, U, D, F, u, Rr, last_tm, dt)
         done = k + 1
     # fold the last arrivals into the state, and schedule the spikes still in flight into pend
     for x in range(Ae.shape[0]):
@@ -377,7 +381,7 @@ def _run_steps(K, step0, dt, B, b0, v, se, si, last, left, I_ext, Ae, Ai, spk, p
     for t in range(end, end + L - 1):
         slot = t % L
         _deliver(t, step0, end, B, L, pend_e[slot], pend_i[slot], hist, hist_n, hist_step, groups, g_ptr, e_post,
-                 e_w, one_w, e_tm, U, D, F, u, Rr, last_tm, dt)
+                 e_w, w_off, one_w, w_one, e_tm, U, D, F, u, Rr, last_tm, dt)
     return done
 
 
@@ -395,14 +399,14 @@ def _split_events(ev_step, ev_x, B, b0, slot_of, slot_first, n_slots, counts):
     E = ev_step.shape[0]
     start = np.zeros(n_slots + 1, np.int64)
     for e in range(E):
-        start[slot_of[ev_x[e] // B] + 1] += 1
+        start[slot_of[ev_x[e] // B if B > 1 else ev_x[e]] + 1] += 1  # (no division for one trial)
     for k in range(n_slots):
         start[k + 1] += start[k]
     fill = start[:n_slots].copy()
     steps, trials, idx = np.empty(E, np.int64), np.empty(E, np.int64), np.empty(E, np.int64)
     for e in range(E):
         x = ev_x[e]
-        n = x // B
+        n = x // B if B > 1 else x
         k = slot_of[n]
         j = fill[k]
         fill[k] = j + 1
@@ -503,17 +507,48 @@ class _Layout:
         # stay the same; the weights and Tsodyks-Markram parameters are gathered at every run (they may change)
         self.tm = [pr for pr in projs if pr.dynamic]
         delays, cached = getattr(net, "_fused_synapses", None) or (None, None)
-        if cached is None or any(not np.array_equal(d, pr.delay_steps) for d, pr in zip(delays, projs)):
+        if cached is None or any(d is not pr.delay_steps and not np.array_equal(d, pr.delay_steps)
+                                 for d, pr in zip(delays, projs)):
             cached = _synapse_groups(projs, self.offsets)
             net._fused_synapses = ([pr.delay_steps for pr in projs], cached)
         self.groups, self.g_ptr, self.e_post, self.e_tm, sel = cached
-        parts = [pr.w if s is None else pr.w[s] for pr, s in zip(projs, sel)]
-        self.e_w = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), np.float64)
-        bits = self.e_w.view(np.int64)  # groups whose weights are all one number, bit for bit
-        self.one_w = np.array([np.all(seg == seg[:1]) for seg in
-                               (bits[self.g_ptr[p]:self.g_ptr[p + n]] for p, n in self.groups[:, [3, 2]])], np.int64)
+        self.e_w, self.w_off, self.one_w, self.w_one = _weights(projs, sel, self.groups, self.g_ptr)
         self.U, self.D, self.F = (np.ascontiguousarray(np.concatenate([getattr(pr, k) for pr in self.tm])
                                                        if self.tm else np.zeros(0), np.float64) for k in "UDF")
+
+
+def _weights(projs, sels, groups, g_ptr):
+    """The weights as the kernel reads them: ``e_w``, ``w_off``, ``one_w``, ``w_one`` (see :func:`_deliver`).
+
+    Gathered at every run (weights may change). A static projection whose
+    weights are all one number (bit for bit) is not copied: its groups read
+    ``w_one``. The other projections' weights are gathered into ``e_w`` in
+    layout order (``sels``: the synapse of every entry, see
+    :func:`_synapse_groups`), and their groups are checked one by one.
+    """
+    e_base = np.concatenate([[0], np.cumsum([pr.n_synapses for pr in projs], dtype=np.int64)])
+    shared, parts, base, off = [], [], np.zeros(len(projs), np.int64), 0
+    for p, (pr, sel) in enumerate(zip(projs, sels)):
+        w = np.asarray(pr.w, np.float64)
+        bits = w.view(np.int64)
+        one = not pr.dynamic and len(w) > 0 and bool(np.all(bits == bits[0]))
+        shared.append(w[0] if one else None)
+        if not one:
+            parts.append(w if sel is None else w[sel])
+            base[p] = off - e_base[p]
+            off += len(w)
+    e_w = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), np.float64)
+    w_off = np.ascontiguousarray(base[groups[:, 7]])
+    one_w, w_one = np.zeros(len(groups), np.int64), np.zeros(len(groups))
+    for r, (p, ptr, n) in enumerate(groups[:, [7, 3, 2]]):
+        if shared[p] is not None:
+            one_w[r], w_one[r] = 1, shared[p]
+            continue
+        e0 = g_ptr[ptr] + w_off[r]
+        seg = e_w[e0:g_ptr[ptr + n] + w_off[r]].view(np.int64)
+        if len(seg) and np.all(seg == seg[0]):
+            one_w[r], w_one[r] = 1, e_w[e0]
+    return e_w, w_off, one_w, w_one
 
 
 def _synapse_groups(projs, offsets):
@@ -521,7 +556,7 @@ def _synapse_groups(projs, offsets):
 
     Returns ``groups`` (rows: delay, first pre neuron, n_pre, offset into
     ``g_ptr``, inhibitory, dynamic, offset from an entry to its place in
-    ``e_tm``), ``g_ptr`` (CSR row pointers of every group), ``e_post``
+    ``e_tm``, projection), ``g_ptr`` (CSR row pointers of every group), ``e_post``
     (global target of every entry, int32), ``e_tm`` (the Tsodyks-Markram synapse
     of every entry of a dynamic group), and per projection the synapse of
     every entry (``None``: all, in CSR order, for a projection with one delay).
@@ -555,7 +590,7 @@ def _synapse_groups(projs, offsets):
         tm_base += pr.n_synapses if pr.dynamic else 0
     groups.sort(key=lambda g: (-g[0], g[7]))
     cat = lambda parts: np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), np.int64)  # noqa: E731
-    return np.array([g[:7] for g in groups], np.int64).reshape(-1, 7), cat(ptrs), e_post, cat(tms), sels
+    return np.array(groups, np.int64).reshape(-1, 8), cat(ptrs), e_post, cat(tms), sels
 
 
 class _Group:
@@ -620,7 +655,7 @@ class _Group:
                            self.last, self.left, self.I_ext, self.Ae, self.Ai, self.spk, lay.pops, lay.pop_par, lay.pop_ref,
                            self.pois_next, self.pois_draws, self.pois_logq, self.pois_keys, lay.st, lay.st_step,
                            lay.st_trial, lay.st_idx, self.st_pos, self.st_flag, lay.groups, lay.g_ptr, lay.e_post,
-                           lay.e_w, lay.one_w, lay.e_tm, lay.U, lay.D, lay.F, self.u, self.Rr, self.last_tm,
+                           lay.e_w, lay.w_off, lay.one_w, lay.w_one, lay.e_tm, lay.U, lay.D, lay.F, self.u, self.Rr, self.last_tm,
                            self.pend_e, self.pend_i, np.int64(self.pend_until), self.hist, self.hist_n, self.hist_step,
                            ev_mask, self.ev_step, self.ev_x, self.ev_n, rec_idx, *(r[done:] for r in rec))
             done += k

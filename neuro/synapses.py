@@ -254,7 +254,8 @@ class Projection:
         (``proj.w[...] = x``, ``x`` ``(S,)`` or ``(B, S)``) changes the current
         trials only; to change where every later reset starts, write
         ``proj.w_init[...] = x`` or assign ``proj.w = x`` with ``x`` ``(S,)``.
-    delay : float64, ms (as given); ``delay_steps`` the int64 steps used
+    delay : float64, ms (as given); ``delay_steps`` the int64 steps used, derived from ``delay`` at
+        every reset (a new array when they change, the same one when they do not)
     receptor : ``"exc"`` or ``"inh"``: which synaptic current (conductance) of ``post`` it feeds
     dynamic : bool, Tsodyks-Markram synapses; then ``U, D, F`` (S,) and the
         per-trial state ``u, R`` (B, S), ``last`` (B, S) int64.
@@ -352,7 +353,13 @@ class Projection:
 
     def _prepare(self, dt: float, batch_size: int, dtype=np.float64) -> None:
         """Round delays to steps and reset the per-trial weights and dynamic state for ``batch_size`` trials."""
-        self.delay_steps = np.round(self.delay / dt).astype(np.int64)
+        d, steps = self.delay, self.delay_steps
+        if len(d) and d.min() == d.max():  # one delay: rounded once, the array kept while it stays the same
+            k = np.round(d[0] / dt).astype(np.int64)
+            if len(steps) != len(d) or steps[0] != k or steps.min() != steps.max():
+                self.delay_steps = np.full(len(d), k, np.int64)
+        else:
+            self.delay_steps = np.round(d / dt).astype(np.int64)
         if self.per_trial_weights:
             self._start_trials(batch_size)
         if self.dynamic:

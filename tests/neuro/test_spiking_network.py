@@ -447,10 +447,21 @@ def test_fused_engine_with_per_synapse_and_shared_static_weights():
         net.connect(src, E, "fixed_probability", p=0.3, weight=lambda r, n: r.gamma(2.0, 1.0, n), delay=0.5)
         net.connect(E, E, "fixed_probability", p=0.2, weight=0.7, delay=1.0)
         net.connect(E, E, "fixed_probability", p=0.2, weight=lambda r, n: -r.gamma(2.0, 0.5, n), delay=1.0)
+        net.connect(src, E, "fixed_probability", p=0.2, weight=lambda r, n: r.gamma(2.0, 0.5, n),
+                    delay=lambda r, n: r.uniform(0.0, 2.0, n))  # several delays per row
+        shared = net.projections[1]
         mon = net.monitor_spikes(E)
-        net.reset(2, seed=3).run(100.0)
-        runs.append((mon.t.copy(), mon.i.copy(), E.state["v"].copy(), E.state["I_e"].copy(), E.state["I_i"].copy()))
+        run = []
+        for change in range(3):  # weights changed between runs are read: one number for all, then one each
+            if change == 1:
+                shared.w[:] = 0.9
+            if change == 2:
+                shared.w[::3] = 1.2
+            net.reset(2, seed=3).run(100.0)
+            run += [mon.t.copy(), mon.i.copy(), E.state["v"].copy(), E.state["I_e"].copy(), E.state["I_i"].copy()]
+        runs.append(run)
     assert len(runs[0][0]) > 50
+    assert not np.array_equal(runs[0][2], runs[0][7]) and not np.array_equal(runs[0][7], runs[0][12])
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
 
