@@ -14,7 +14,9 @@ populations and inputs: the case a user runs):
   receiving 100 recurrent synapses and 50 from N/10 Poisson inputs at
   20 Hz. Ours, one trial: ns per synaptic event (run time / events, with
   events counted from the recorded spikes and the synapses per row) and
-  ns per neuron-step; target: within 1.5x of each other across sizes. Also
+  ns per neuron-step; target: within 1.5x of each other across sizes. All
+  sizes are built first and run in turn (5 rounds, medians), so that the
+  machine's slow phases fall on every size alike. Also
   the marginal cost of an event: the time saved per event saved when the
   same network is driven at half the input rate (same neuron-steps).
   Reported beside a memory-bandwidth bound (16 bytes streamed per event,
@@ -28,6 +30,7 @@ import time
 
 import numpy as np
 
+from experiments.timing import alternate
 from neuro import LIF, Network
 
 from .harness import Result, compare, machine, median_time
@@ -144,34 +147,43 @@ def run(quick: bool = False) -> list[Result]:
     results.append(_batched(f"Poisson-driven LIF 1000, {B} batched trials vs {B} x brian2-cython", net, ours_b,
                             r.peer_median_s, B, params, ">= 10x throughput (ratio <= 0.1)"))
 
-    # scaling at fixed in-degree
+    # scaling at fixed in-degree: every size (and its half-rate twin) built first, then run in turn, so that
+    # a slow phase of the machine falls on all sizes alike (medians of the rounds)
     bw = bandwidth_gbs()
     sizes = (1_000, 4_000, 16_000) if quick else (1_000, 4_000, 16_000, 64_000, 100_000)
     dur = 100.0 if quick else 1000.0
+    nets = {n: build_scaled(n) for n in sizes}
+    # the cost of an event alone: the same network driven at half the input rate does the same
+    # neuron-steps and input scans and fewer events; the time saved per event saved
+    quiet = {n: build_scaled(n, rate=10.0) for n in sizes}
+    for net in (*nets.values(), *quiet.values()):
+        _ours(net, 1, 10.0)()  # compile, first touch
+    fns = {(n, k): _ours(net, 1, dur) for n in sizes for k, net in (("full", nets[n]), ("quiet", quiet[n]))}
+    times = alternate(fns, 1 if quick else 5, warmup=0)
     per_event = {}
     marginal = {}
     for n in sizes:
-        net = build_scaled(n)
-        _ours(net, 1, 10.0)()
-        t = median_time(_ours(net, 1, dur), 1 if quick else 3)
+        net = nets[n]
+        t = float(np.median(times[n, "full"]))
+        t_quiet = float(np.median(times[n, "quiet"]))
         events = synaptic_events(net)
         steps = int(round(dur / DT))
         per_event[n] = t / events * 1e9
         rate = float(np.mean([m.count.mean() for m in net.monitors[:2]])) / (dur * 1e-3)
-        # the cost of an event alone: the same network driven at half the input rate does the same
-        # neuron-steps and input scans and fewer events; the time saved per event saved
-        quiet = build_scaled(n, rate=10.0)
-        t_quiet = median_time(_ours(quiet, 1, dur), 1 if quick else 3)
-        marginal[n] = (t - t_quiet) / max(1, events - synaptic_events(quiet)) * 1e9
+        marginal[n] = (t - t_quiet) / max(1, events - synaptic_events(quiet[n])) * 1e9
         results.append(Result(
             f"fixed in-degree LIF {n}, 1 trial: ns per synaptic event", "neuro (fused engine)",
             "memory-bandwidth bound (16 B per event)", per_event[n] * 1e-9, 16 / (bw * 1e9),
             per_event[n] * 1e-9 / (16 / (bw * 1e9)), 1,
             {"neurons": n, "duration_ms": dur, "events": events, "rate_hz": round(rate, 1),
-             "ns_per_event": round(per_event[n], 2), "marginal_ns_per_event": round(marginal[n], 2),
+             "ns_per_event": round(per_event[n], 2),
+             "ns_per_event_range": [round(min(times[n, "full"]) / events * 1e9, 2),
+                                    round(max(times[n, "full"]) / events * 1e9, 2)],
+             "marginal_ns_per_event": round(marginal[n], 2),
              "ns_per_neuron_step": round(t / (n * steps) * 1e9, 2),
              "bandwidth_GBs": round(bw, 1), "seconds": round(t, 3)},
             "ns per event within 1.5x across sizes", machine(), time.strftime("%Y-%m-%d")))
+    del nets, quiet, fns
     spread = max(per_event.values()) / min(per_event.values())
     spread_marginal = max(marginal.values()) / min(marginal.values())
     for r in results[-len(sizes):]:

@@ -393,8 +393,9 @@ def _split_events(ev_step, ev_x, B, b0, slot_of, slot_first, n_slots, counts):
     neuron, trial within the group) of every event; ``slot_of[n]``: the
     slot of neuron ``n``'s source, ``slot_first[k]`` the first neuron of
     slot ``k``. Adds one to ``counts[x]`` per event. Returns ``start``
-    (n_slots + 1,) and ``steps``, ``trials`` (from ``b0``), ``idx`` (neuron
-    within its source), slot ``k``'s events at ``start[k]:start[k + 1]``.
+    (n_slots + 1,) and ``steps``, ``trials`` (from ``b0``; empty when
+    ``B`` is 1: all ``b0``), ``idx`` (neuron within its source), slot
+    ``k``'s events at ``start[k]:start[k + 1]``.
     """
     E = ev_step.shape[0]
     start = np.zeros(n_slots + 1, np.int64)
@@ -403,7 +404,7 @@ def _split_events(ev_step, ev_x, B, b0, slot_of, slot_first, n_slots, counts):
     for k in range(n_slots):
         start[k + 1] += start[k]
     fill = start[:n_slots].copy()
-    steps, trials, idx = np.empty(E, np.int64), np.empty(E, np.int64), np.empty(E, np.int64)
+    steps, trials, idx = np.empty(E, np.int64), np.empty(E if B > 1 else 0, np.int64), np.empty(E, np.int64)
     for e in range(E):
         x = ev_x[e]
         n = x // B if B > 1 else x
@@ -411,7 +412,8 @@ def _split_events(ev_step, ev_x, B, b0, slot_of, slot_first, n_slots, counts):
         j = fill[k]
         fill[k] = j + 1
         steps[j] = ev_step[e]
-        trials[j] = x - n * B + b0
+        if B > 1:
+            trials[j] = x - n * B + b0
         idx[j] = n - slot_first[k]
         counts[x] += 1
     return start, steps, trials, idx
@@ -762,8 +764,15 @@ def _record(net, lay, groups, events, step0, K, spiking, state_mons, recs, rec_p
              for e, g, c in zip(events, groups, counts)]
     split = {}
     for k, src in enumerate(sources):
-        s, b, i = (np.concatenate([p[j][p[0][k]:p[0][k + 1]] for p in parts]) for j in (1, 2, 3))
-        if len(groups) > 1:  # groups in trial order, each in step order: merge by step
+        per_group = []
+        for (start, steps, trials, idx), g in zip(parts, groups):
+            sl = slice(start[k], start[k + 1])
+            b = trials[sl] if g.B > 1 else np.broadcast_to(np.int64(g.b0), (sl.stop - sl.start,))  # read-only
+            per_group.append((steps[sl], b, idx[sl]))
+        if len(per_group) == 1:
+            s, b, i = per_group[0]  # views: no copy
+        else:  # groups in trial order, each in step order: merge by step
+            s, b, i = (np.concatenate(a) for a in zip(*per_group))
             order = np.argsort(s, kind="stable")
             s, b, i = s[order], b[order], i[order]
         split[id(src)] = s, b, i

@@ -311,6 +311,7 @@ class Projection:
         if dynamic:
             self.U, self.D, self.F = (x[order] for x in tm)
         self.delay_steps = np.zeros(n, np.int64)
+        self._one_delay_steps = None  # the steps of every synapse, when _prepare found them all the same
         self.u = self.R = self.last = None
         self.per_trial_weights = False
         self.w_init = None
@@ -353,13 +354,15 @@ class Projection:
 
     def _prepare(self, dt: float, batch_size: int, dtype=np.float64) -> None:
         """Round delays to steps and reset the per-trial weights and dynamic state for ``batch_size`` trials."""
-        d, steps = self.delay, self.delay_steps
+        d = self.delay
         if len(d) and d.min() == d.max():  # one delay: rounded once, the array kept while it stays the same
-            k = np.round(d[0] / dt).astype(np.int64)
-            if len(steps) != len(d) or steps[0] != k or steps.min() != steps.max():
+            k = int(np.round(d[0] / dt))
+            if self._one_delay_steps != k or len(self.delay_steps) != len(d):
                 self.delay_steps = np.full(len(d), k, np.int64)
+                self._one_delay_steps = k
         else:
             self.delay_steps = np.round(d / dt).astype(np.int64)
+            self._one_delay_steps = None
         if self.per_trial_weights:
             self._start_trials(batch_size)
         if self.dynamic:
