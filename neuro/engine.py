@@ -73,7 +73,8 @@ __all__ = ["eligible", "run_fused"]
 
 _FUSED_VARS = ("v", "I_e", "I_i", "g_e", "g_i")
 _RECORD_BUDGET = 1 << 24  # state-monitor values and rate/trace raster entries per chunk
-_CHUNK = 2048  # entries updated (or scanned for Poisson spikes) before looking for spikes (256: 1.1-1.2x slower)
+_CHUNK = 2048  # entries updated before looking for spikes (256: 1.1-1.2x slower)
+_SCAN = 64  # Poisson inputs scanned for this step's spikes before listing them
 _TRIAL_BLOCK_BYTES = 1 << 18  # per-step state of one trial group: a group's state stays in a core's L2 cache
 _EVENT_BUFFER = 1 << 18  # spike events a trial group's buffer holds at first (at least 4 per entry; doubled when full)
 _PREFETCH_AHEAD = 2  # the synapse rows of the spike this many places ahead are fetched while a row is delivered
@@ -311,8 +312,8 @@ def _run_steps(K, step0, dt, B, b0, v, se, si, last, left, I_ext, Ae, Ai, spk, p
             g0, n_q, off = st[q, 1], st[q, 2], st[q, 3]
             if st[q, 0] == 0:
                 nxt = pois_next[off * B:(off + n_q) * B]
-                for y0 in range(0, nxt.shape[0], _CHUNK):
-                    chunk = nxt[y0:y0 + _CHUNK]
+                for y0 in range(0, nxt.shape[0], _SCAN):
+                    chunk = nxt[y0:y0 + _SCAN]
                     hits = 0
                     for y in range(chunk.shape[0]):  # vectorizes
                         hits += chunk[y] == step
