@@ -475,7 +475,12 @@ class _Layout:
             block = np.stack([np.broadcast_to(np.asarray(c, np.float64), (pop.n,)) for c in cols], axis=1)
             uniform = bool(np.all(block == block[:1], axis=0)[~np.isnan(block[0])].all()) and \
                 bool(np.all(pop._ref_steps == pop._ref_steps[0]))
-            rows.append((o, o + pop.n, int(cond), int(uniform)))
+            prev = rows[-1] if rows else None
+            if prev and uniform and prev[3] and prev[2] == cond and prev[1] == o and \
+                    np.array_equal(par[-1][0], block[0], equal_nan=True) and ref[-1][0] == pop._ref_steps.flat[0]:
+                rows[-1] = (prev[0], o + pop.n, int(cond), 1)  # same parameters as the previous: one block
+            else:
+                rows.append((o, o + pop.n, int(cond), int(uniform)))
             par.append(block)
             ref.append(np.broadcast_to(pop._ref_steps, (pop.n,)))
         self.pops = np.array(rows, np.int64)
