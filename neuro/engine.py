@@ -191,7 +191,7 @@ def _deliver(t, s_lo, s_hi, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr
     """Add what arrives at step ``t`` from the spikes of steps ``s_lo .. s_hi - 1`` into ``Ae``/``Ai``.
 
     ``groups`` rows: (delay, first pre neuron (global), n_pre, offset into
-    ``g_ptr``, inhibitory, dynamic, offset into ``e_tm``), sorted by
+    ``g_ptr``, inhibitory, dynamic, offset into ``e_tm``, projection), sorted by
     descending delay, then projection: each row's synapses are the CSR rows
     ``g_ptr`` over ``e_post`` and, for dynamic groups, ``e_tm`` (index of
     the Tsodyks-Markram synapse); entry ``e`` of group ``r`` has its weight
@@ -253,8 +253,8 @@ def _next_spike(step, keys, q, b, i, y, draws, log_q):
 @numba.njit(cache=True, nogil=True)
 def _run_steps(K, step0, dt, B, b0, v, se, si, last, left, I_ext, Ae, Ai, spk, pops, pop_par, pop_ref, pois_next,
                pois_draws, pois_logq, pois_keys, st, st_step, st_trial, st_idx, st_pos, st_flag, groups, g_ptr,
-               e_post, e_w, w_off, one_w, w_one, e_tm, U, D, F, u, Rr, last_tm, pend_e, pend_i, pend_until, hist, hist_n, hist_step,
-               ev_mask, ev_step, ev_x, ev_n, rec_idx, rec_v, rec_e, rec_i):
+               e_post, e_w, w_off, one_w, w_one, e_tm, U, D, F, u, Rr, last_tm, pend_e, pend_i, pend_until, hist,
+               hist_n, hist_step, ev_mask, ev_step, ev_x, ev_n, rec_idx, rec_v, rec_e, rec_i):
     """Advance up to ``K`` steps from ``step0``; returns the number done (fewer when the event buffer fills).
 
     State is flat ``(N, B)`` (entry ``n * B + b``); see the module
@@ -660,12 +660,13 @@ class _Group:
         self.ev_n[0] = 0
         while done < K:  # the kernel stops early only when its event buffer is full: then it is doubled
             k = _run_steps(K - done, np.int64(step0 + done), dt, self.B, self.b0, self.v, self.se, self.si,
-                           self.last, self.left, self.I_ext, self.Ae, self.Ai, self.spk, lay.pops, lay.pop_par, lay.pop_ref,
-                           self.pois_next, self.pois_draws, self.pois_logq, self.pois_keys, lay.st, lay.st_step,
-                           lay.st_trial, lay.st_idx, self.st_pos, self.st_flag, lay.groups, lay.g_ptr, lay.e_post,
-                           lay.e_w, lay.w_off, lay.one_w, lay.w_one, lay.e_tm, lay.U, lay.D, lay.F, self.u, self.Rr, self.last_tm,
-                           self.pend_e, self.pend_i, np.int64(self.pend_until), self.hist, self.hist_n, self.hist_step,
-                           ev_mask, self.ev_step, self.ev_x, self.ev_n, rec_idx, *(r[done:] for r in rec))
+                           self.last, self.left, self.I_ext, self.Ae, self.Ai, self.spk, lay.pops, lay.pop_par,
+                           lay.pop_ref, self.pois_next, self.pois_draws, self.pois_logq, self.pois_keys, lay.st,
+                           lay.st_step, lay.st_trial, lay.st_idx, self.st_pos, self.st_flag, lay.groups, lay.g_ptr,
+                           lay.e_post, lay.e_w, lay.w_off, lay.one_w, lay.w_one, lay.e_tm, lay.U, lay.D, lay.F,
+                           self.u, self.Rr, self.last_tm, self.pend_e, self.pend_i, np.int64(self.pend_until),
+                           self.hist, self.hist_n, self.hist_step, ev_mask, self.ev_step, self.ev_x, self.ev_n,
+                           rec_idx, *(r[done:] for r in rec))
             done += k
             self.pend_until = step0 + done + lay.L - 1  # the kernel scheduled the spikes in flight into pend
             if done < K:
