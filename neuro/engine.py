@@ -356,7 +356,7 @@ def _run_steps(K, step0, dt, B, b0, v, se, si, last, left, I_ext, Ae, Ai, spk, p
         e0 = ev_n[0]
         for f in range(nf):
             x = fired[f]
-            if ev_mask[x // B]:
+            if ev_mask[x // B if B > 1 else x]:
                 ev_step[e0] = step
                 ev_x[e0] = x
                 e0 += 1
