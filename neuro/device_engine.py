@@ -236,7 +236,7 @@ class DeviceEngine:
                 if isinstance(mon, RateMonitor):
                     mon._counts.append(counts)
                 elif isinstance(mon, SpikeMonitor):
-                    mon._record_events(k + step0, b, i)
+                    mon._record_events(k + step0, b, i, ordered=True)  # nonzero: (step, trial, neuron) order
         for mon, steps, rows in _grouped(self._rows):  # one transfer per monitor and variable
             values = {v: xp.stack([row[v] for row in rows]).get() for v in mon.variables}
             for r, step in enumerate(steps):
