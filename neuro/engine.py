@@ -175,6 +175,12 @@ def _compact(flags, base, fired, nf):
 
 
 @numba.njit(cache=True, inline="always")
+def _neuron(x, B):
+    """The neuron of flat entry ``x = neuron * B + trial`` (no integer division for one trial)."""
+    return x // B if B > 1 else x
+
+
+@numba.njit(cache=True, inline="always")
 def _prefetch_rows(e0, e1, one_w, w_off, e_post, e_w):
     """Prefetch the synapses ``e0 .. e1 - 1``: targets, and weights (from ``e0 + w_off``) unless ``one_w``,
     one cache line at a time."""
@@ -214,15 +220,14 @@ def _deliver(t, s_lo, s_hi, B, L, Ae, Ai, hist, hist_n, hist_step, groups, g_ptr
         dynamic = groups[r, 5]
         one, wo = one_w[r], w_off[r]
         for f in range(lo, min(hi, lo + _PREFETCH_AHEAD)):
-            row = ptr + (entries[f] // B if B > 1 else entries[f]) - groups[r, 1]
+            row = ptr + _neuron(entries[f], B) - groups[r, 1]
             _prefetch_rows(g_ptr[row], g_ptr[row + 1], one, wo, e_post, e_w)
         for f in range(lo, hi):
             if f + _PREFETCH_AHEAD < hi:  # rows from main memory: fetched ahead, several at once
-                xa = entries[f + _PREFETCH_AHEAD]
-                row = ptr + (xa // B if B > 1 else xa) - groups[r, 1]
+                row = ptr + _neuron(entries[f + _PREFETCH_AHEAD], B) - groups[r, 1]
                 _prefetch_rows(g_ptr[row], g_ptr[row + 1], one, wo, e_post, e_w)
             x = entries[f]
-            g = x // B if B > 1 else x  # (no division for one trial)
+            g = _neuron(x, B)
             b = x - g * B
             row = ptr + g - groups[r, 1]
             e0, e1 = g_ptr[row], g_ptr[row + 1]
@@ -356,7 +361,7 @@ def _run_steps(K, step0, dt, B, b0, v, se, si, last, left, I_ext, Ae, Ai, spk, p
         e0 = ev_n[0]
         for f in range(nf):
             x = fired[f]
-            if ev_mask[x // B if B > 1 else x]:
+            if ev_mask[_neuron(x, B)]:
                 ev_step[e0] = step
                 ev_x[e0] = x
                 e0 += 1
@@ -401,14 +406,14 @@ def _split_events(ev_step, ev_x, B, b0, slot_of, slot_first, n_slots, counts):
     E = ev_step.shape[0]
     start = np.zeros(n_slots + 1, np.int64)
     for e in range(E):
-        start[slot_of[ev_x[e] // B if B > 1 else ev_x[e]] + 1] += 1  # (no division for one trial)
+        start[slot_of[_neuron(ev_x[e], B)] + 1] += 1
     for k in range(n_slots):
         start[k + 1] += start[k]
     fill = start[:n_slots].copy()
     steps, trials, idx = np.empty(E, np.int64), np.empty(E if B > 1 else 0, np.int64), np.empty(E, np.int64)
     for e in range(E):
         x = ev_x[e]
-        n = x // B if B > 1 else x
+        n = _neuron(x, B)
         k = slot_of[n]
         j = fill[k]
         fill[k] = j + 1
